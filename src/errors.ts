@@ -1,0 +1,104 @@
+/**
+ * One error class for every failure Parley reports (DESIGN §6). Bindings map `code` to the wire:
+ * a Socket.io ack `{ ok: false, error }` or an HTTP status from {@link httpStatusOf}.
+ */
+
+export const CHAT_ERROR_CODES = [
+  'VALIDATION',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'RATE_LIMITED',
+  'CONFLICT',
+  'LIMIT_EXCEEDED',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+export type ChatErrorCode = (typeof CHAT_ERROR_CODES)[number];
+
+export interface ChatErrorOptions {
+  details?: unknown;
+  /** For RATE_LIMITED: how long until the budget allows the action again. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/** The JSON shape of an error on the wire (ack `error`, REST `{ error }`). */
+export interface ChatErrorBody {
+  code: ChatErrorCode;
+  message: string;
+  details?: unknown;
+  retryAfterMs?: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * try { await engine.editMessage(id, text, userId); }
+ * catch (e) { if (e instanceof ChatError && e.code === 'FORBIDDEN') { ... } }
+ * ```
+ */
+export class ChatError extends Error {
+  override readonly name = 'ChatError';
+  readonly code: ChatErrorCode;
+  readonly details?: unknown;
+  readonly retryAfterMs?: number;
+
+  constructor(code: ChatErrorCode, message: string, options: ChatErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.details !== undefined) this.details = options.details;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** What a client may see: never a stack, never the driver error behind it. */
+  toJSON(): ChatErrorBody {
+    const body: ChatErrorBody = { code: this.code, message: this.message };
+    if (this.details !== undefined) body.details = this.details;
+    if (this.retryAfterMs !== undefined) body.retryAfterMs = this.retryAfterMs;
+    return body;
+  }
+}
+
+/** True for a ChatError, also one from a second copy of the package (matched by name and code). */
+export function isChatError(value: unknown): value is ChatError {
+  if (value instanceof ChatError) return true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { name?: unknown }).name === 'ChatError' &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    (CHAT_ERROR_CODES as readonly string[]).includes((value as { code: string }).code)
+  );
+}
+
+/** Turns anything thrown into a ChatError; unknown failures become INTERNAL with the original as `cause`. */
+export function toChatError(value: unknown): ChatError {
+  if (value instanceof ChatError) return value;
+  if (isChatError(value)) {
+    return new ChatError(value.code, value.message, {
+      details: value.details,
+      retryAfterMs: value.retryAfterMs,
+      cause: value,
+    });
+  }
+  return new ChatError('INTERNAL', 'Internal error', { cause: value });
+}
+
+/** The single table from error code to HTTP status, shared by every HTTP binding. */
+export const HTTP_STATUS: Record<ChatErrorCode, number> = {
+  VALIDATION: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  LIMIT_EXCEEDED: 429,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+export function httpStatusOf(error: unknown): number {
+  return HTTP_STATUS[toChatError(error).code];
+}

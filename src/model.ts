@@ -1,0 +1,103 @@
+/**
+ * The data model every part of Parley speaks (DESIGN §4). Everything here is plain JSON:
+ * dates are ISO-8601 strings, so a value can go to a socket or an HTTP body unchanged.
+ */
+
+export type JsonObject = { [key: string]: unknown };
+
+export type MessageRole = 'user' | 'assistant' | 'system';
+export type MemberRole = 'owner' | 'member';
+
+/** One emoji on one message, with everyone who reacted with it. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  /** In the order the reactions were made. */
+  userIds: string[];
+}
+
+/** Metadata about a file stored elsewhere (Parley never stores the bytes). */
+export interface Attachment {
+  id: string;
+  messageId: string;
+  fileName: string;
+  fileUrl: string;
+  mimeType: string;
+  fileSize: number;
+  metadata: JsonObject | null;
+  createdAt: string;
+}
+
+export interface Message {
+  id: string;
+  sessionId: string;
+  /** The sender; null for messages written by the server itself (an agent's answer, a system note). */
+  userId: string | null;
+  agentId: string | null;
+  /** Plain text, never HTML. Empty for a deleted message. */
+  content: string;
+  role: MessageRole;
+  metadata: JsonObject | null;
+  tokens: number | null;
+  parentMessageId: string | null;
+  /** Number of direct replies (thread size); counts deleted replies too. */
+  replyCount: number;
+  /** Session sequence number at creation: ordering and replay cursor. */
+  seq: number;
+  /** Session sequence number of the latest change to this message (creation, edit, delete, reaction, attachment). */
+  changeSeq: number;
+  clientMessageId: string | null;
+  isEdited: boolean;
+  editedAt: string | null;
+  isDeleted: boolean;
+  deletedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  attachments: Attachment[];
+  reactions: Reaction[];
+}
+
+export interface Session {
+  id: string;
+  title: string | null;
+  createdBy: string;
+  metadata: JsonObject | null;
+  /** The highest seq committed in this session (0 when nothing happened yet). */
+  lastSeq: number;
+  /** Number of top-level messages (deleted ones included): the `total` of a history page. */
+  messageCount: number;
+  createdAt: string;
+}
+
+export interface SessionMember {
+  sessionId: string;
+  userId: string;
+  role: MemberRole;
+  /** Highest seq the user has marked seen (`markSeen`). */
+  lastReadSeq: number;
+  /** Highest seq delivered to the user's sockets: the replay cursor when a client re-joins. */
+  lastDeliveredSeq: number;
+  lastSeenAt: string | null;
+  joinedAt: string;
+}
+
+/** A session as listed for one user. */
+export interface SessionSummary extends Session {
+  role: MemberRole;
+  lastReadSeq: number;
+  /** Messages after `lastReadSeq` written by someone else and not deleted. */
+  unreadCount: number;
+}
+
+export type PresenceStatus = 'online' | 'offline';
+
+export interface PresenceEntry {
+  userId: string;
+  status: PresenceStatus;
+  lastSeenAt: string | null;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  total: number;
+}

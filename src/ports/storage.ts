@@ -1,0 +1,208 @@
+import type {
+  Attachment,
+  JsonObject,
+  MemberRole,
+  Message,
+  MessagePage,
+  MessageRole,
+  Reaction,
+  Session,
+  SessionMember,
+  SessionSummary,
+} from '../model.js';
+
+/**
+ * Everything durable in Parley goes through this interface (DESIGN §3). The engine has already
+ * validated, authorized and moderated every input; an adapter stores and reads, nothing more.
+ *
+ * The contract, for adapter authors (the conformance suite in `parley/testing` checks it):
+ * - Every id (session, user, message, reaction, attachment) is given by the caller; adapters never
+ *   invent ids. Every `at` is the engine's clock.
+ * - Every session has a counter `lastSeq`. Each committed change in the session — a message
+ *   created, edited, deleted, streamed to completion; a reaction or attachment added or removed —
+ *   takes the next number, atomically with the change itself, so the numbers of a session are gapless
+ *   and unique even under concurrent writers (from one process or several). A created message gets
+ *   `seq = changeSeq = n`; a change to an existing message sets its `changeSeq = n`.
+ * - Methods return `null`/`false` for "not found"; they never throw for it.
+ * - A failure of the database (connection lost, server gone) MUST leave nothing half-written and
+ *   SHOULD be thrown as `ChatError('UNAVAILABLE')` with the driver error as `cause`.
+ * - Returned messages carry their `reactions` and `attachments`. Reading a page costs a fixed number
+ *   of queries (messages, then reactions and attachments for the whole page), never one per message.
+ * - A deleted message is returned with `content: ''`, `isDeleted: true`, and never matches a search.
+ */
+export interface StorageAdapter {
+  /** Short name for logs and the conformance suite, e.g. `'postgres'`. */
+  readonly name: string;
+
+  /** Creates or migrates the schema. Idempotent; safe to call from two processes at once. */
+  init(): Promise<void>;
+  /** Releases connections the adapter opened itself (never a pool or database the host passed in). */
+  close(): Promise<void>;
+
+  // ---- sessions and members ---------------------------------------------------------------
+
+  /**
+   * Creates the session with `createdBy` as owner and each of `memberIds` (minus duplicates and the
+   * creator) as member, in one transaction. Throws `ChatError('CONFLICT')` when the id exists.
+   */
+  createSession(input: NewSession): Promise<Session>;
+  getSession(sessionId: string): Promise<Session | null>;
+  /** The session and the user's membership in one round trip (the engine's access check). Null when the session does not exist. */
+  getSessionAccess(sessionId: string, userId: string): Promise<SessionAccess | null>;
+  getMember(sessionId: string, userId: string): Promise<SessionMember | null>;
+  /** Members in join order. */
+  listMembers(sessionId: string): Promise<SessionMember[]>;
+  /** Adds the user (idempotent: an existing member keeps their role and cursors; `added` is false). */
+  addMember(sessionId: string, userId: string, role: MemberRole, at: Date): Promise<{ member: SessionMember; added: boolean }>;
+  /** Removes the membership; false if the user was not a member. */
+  removeMember(sessionId: string, userId: string): Promise<boolean>;
+  /** The sessions the user is a member of, most recently active first (highest `lastSeq`, then newest). */
+  listSessions(userId: string): Promise<SessionSummary[]>;
+  /**
+   * Moves the member's read cursor forward to `seq` and sets `lastSeenAt`; never moves it back.
+   * Returns the member, or null if not a member.
+   */
+  setReadCursor(sessionId: string, userId: string, seq: number, at: Date): Promise<SessionMember | null>;
+  /** Moves the member's delivery cursor forward to `seq`; never back. No-op for a non-member. */
+  setDeliveredCursor(sessionId: string, userId: string, seq: number): Promise<void>;
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  /**
+   * Stores a batch of messages (the engine groups concurrent sends). Results come back in input
+   * order. For an item with a `clientMessageId` already stored for the same session and user, the
+   * stored message is returned with `created: false` and nothing is written for it (also when the
+   * duplicate is inside the same batch, or arrives concurrently from another process).
+   * Each created message gets the next seq of its session; its attachments are stored with it;
+   * its parent's `replyCount` (or, for a top-level message, the session's `messageCount`) goes up by one.
+   * The whole batch commits atomically. To avoid deadlocks between concurrent batches, adapters
+   * lock sessions in ascending id order.
+   */
+  insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[]>;
+  getMessage(messageId: string): Promise<Message | null>;
+  /**
+   * Applies the patch and, when `bumpSeq` is true, gives the change the next session seq
+   * (`changeSeq`). `bumpSeq: false` is for an LLM answer's periodic flush, which is not a change
+   * clients replay. Returns the updated message, or null if it does not exist.
+   */
+  updateMessage(messageId: string, patch: MessagePatch, options: { bumpSeq: boolean }): Promise<Message | null>;
+  /**
+   * A page of one session's messages in ascending seq. `parentMessageId: null` means top-level
+   * messages only; a string means the direct replies to that message. Without cursors, `offset`
+   * counts from the newest (offset 0 = the latest `limit`). `before` keeps seq < before (the latest
+   * `limit` of those, after skipping `offset` from the newest); `after` keeps seq > after (the first
+   * `limit` of those, after skipping `offset` from the oldest). `total` counts every message of the
+   * selection without cursors or paging (session `messageCount`, or the parent's `replyCount`).
+   */
+  getHistory(sessionId: string, query: HistoryQuery): Promise<MessagePage>;
+  /**
+   * Whole-word, case-insensitive search without stemming, newest first. `terms` are already
+   * normalised lower-case words (letters and digits); a message matches when it contains every term.
+   * Deleted messages never match. `total` counts every match.
+   */
+  searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number }): Promise<MessagePage>;
+  /**
+   * What changed in a session after `afterSeq` (replay, DESIGN §5): messages whose `changeSeq` is
+   * greater, ordered by `changeSeq` ascending, at most `limit`.
+   */
+  getChangesSince(sessionId: string, afterSeq: number, limit: number): Promise<Message[]>;
+
+  // ---- reactions and attachments ----------------------------------------------------------
+
+  /**
+   * Adds, removes or toggles one user's emoji on a message (unique per message + user + emoji).
+   * When something changed, the change takes the next session seq. Returns null if the message does
+   * not exist.
+   */
+  setReaction(input: ReactionChange): Promise<ReactionResult | null>;
+  getReactions(messageId: string): Promise<Reaction[]>;
+  /** Stores attachments on an existing message as one change (one seq). Null if the message does not exist. */
+  addAttachments(messageId: string, attachments: readonly NewAttachment[], at: Date): Promise<{ attachments: Attachment[]; message: Message } | null>;
+  getAttachment(attachmentId: string): Promise<Attachment | null>;
+  getAttachments(messageId: string): Promise<Attachment[]>;
+  /** Deletes one attachment as a change to its message (one seq). Null if it does not exist. */
+  deleteAttachment(attachmentId: string, at: Date): Promise<{ attachment: Attachment; message: Message } | null>;
+}
+
+export interface NewSession {
+  id: string;
+  title: string | null;
+  createdBy: string;
+  metadata: JsonObject | null;
+  memberIds: readonly string[];
+  at: Date;
+}
+
+export interface SessionAccess {
+  session: Session;
+  member: SessionMember | null;
+}
+
+export interface NewAttachment {
+  id: string;
+  fileName: string;
+  fileUrl: string;
+  mimeType: string;
+  fileSize: number;
+  metadata: JsonObject | null;
+}
+
+export interface NewMessage {
+  id: string;
+  sessionId: string;
+  userId: string | null;
+  agentId: string | null;
+  role: MessageRole;
+  content: string;
+  metadata: JsonObject | null;
+  tokens: number | null;
+  parentMessageId: string | null;
+  clientMessageId: string | null;
+  attachments: readonly NewAttachment[];
+  at: Date;
+}
+
+export interface InsertedMessage {
+  message: Message;
+  /** False when a message with the same clientMessageId (same session and user) already existed. */
+  created: boolean;
+}
+
+/** Fields an update may set; `at` becomes `updatedAt`. */
+export interface MessagePatch {
+  content?: string;
+  metadata?: JsonObject | null;
+  tokens?: number | null;
+  isEdited?: boolean;
+  editedAt?: Date | null;
+  isDeleted?: boolean;
+  deletedAt?: Date | null;
+  at: Date;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  offset: number;
+  parentMessageId: string | null;
+  before?: number;
+  after?: number;
+}
+
+export interface ReactionChange {
+  id: string;
+  messageId: string;
+  userId: string;
+  emoji: string;
+  action: 'add' | 'remove' | 'toggle';
+  at: Date;
+}
+
+export interface ReactionResult {
+  /** Whether the user's reaction is present after the call. */
+  added: boolean;
+  /** Whether anything was written (false for an `add` that existed or a `remove` that did not). */
+  changed: boolean;
+  reactions: Reaction[];
+  /** The message after the change (its `changeSeq` is the change's seq when `changed`). */
+  message: Message;
+}

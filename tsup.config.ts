@@ -1,0 +1,19 @@
+import { defineConfig } from 'tsup';
+
+// One tsup entry per subpath export (package.json "exports"); ESM + CJS + .d.ts for each.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    testing: 'src/testing/index.ts',
+    sqlite: 'adapters/storage/sqlite/index.ts',
+    postgres: 'adapters/storage/postgres/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  splitting: true,
+  treeshake: true,
+  external: ['pg', 'better-sqlite3', 'vitest', 'socket.io', 'express'],
+});

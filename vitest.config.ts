@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+// Tests import the package the way a user does: through its subpath names.
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^parley\/testing$/, replacement: here('./src/testing/index.ts') },
+      { find: /^parley\/sqlite$/, replacement: here('./adapters/storage/sqlite/index.ts') },
+      { find: /^parley\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
+      { find: /^parley$/, replacement: here('./src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
