@@ -10,6 +10,8 @@ export default defineConfig({
       { find: /^parley\/testing$/, replacement: here('./src/testing/index.ts') },
       { find: /^parley\/sqlite$/, replacement: here('./adapters/storage/sqlite/index.ts') },
       { find: /^parley\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
+      { find: /^parley\/socket\.io$/, replacement: here('./adapters/socket.io/index.ts') },
+      { find: /^parley\/express$/, replacement: here('./adapters/express/index.ts') },
       { find: /^parley$/, replacement: here('./src/index.ts') },
     ],
   },

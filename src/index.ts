@@ -1,4 +1,37 @@
+/**
+ * parley — embeddable real-time chat with LLM streaming. The core: the engine, its model and
+ * errors, the ports adapters implement, and the in-memory storage.
+ */
+export { ChatEngine, searchTerms, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';
+export type { ChatEngineOptions, CallOptions, JoinResult, ReplayItem, SeenReceipt } from './engine.js';
 export * from './model.js';
 export * from './errors.js';
+export type { ChatEvents, ChatEventName } from './events.js';
 export type * from './ports/storage.js';
+export type * from './ports/transport.js';
+export {
+  membersPolicy,
+  openPolicy,
+  type AuthorizeContext,
+  type AuthorizeFn,
+  type AuthorizePolicy,
+  type SessionAction,
+} from './authorization.js';
+export {
+  RateLimiter,
+  DEFAULT_RATE_LIMITS,
+  type RateLimitAction,
+  type RateLimitConfig,
+  type RateLimitRule,
+  type RateLimitStoreFactory,
+  type RateLimiterStoreOptions,
+} from './rate-limits.js';
+export * from './schemas.js';
+export { jwtAuthenticator, type Authenticate, type AuthenticatedUser, type JwtAuthenticatorOptions } from './auth/jwt.js';
+export { configFromEnv, type EnvConfig } from './config.js';
+export { ModerationPipeline, type BeforeMessageHook, type ModerationContext, type ModerationOptions } from './moderation/pipeline.js';
+export { ProfanityFilter, type ProfanityFilterOptions } from './moderation/profanity-filter.js';
+export { normalizeText } from './moderation/normalize.js';
+export { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
 export { newId } from './ids.js';
+export { MemoryStorage } from '../adapters/storage/memory/index.js';

@@ -1,0 +1,83 @@
+/**
+ * The few things Postgres and SQLite do differently, in one small object per database
+ * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`). Everything else —
+ * every query, the migrations, the row mapping — is shared in {@link KyselyStorage}.
+ */
+import type { CreateTableBuilder, Expression, Kysely, SqlBool } from 'kysely';
+import type { JsonObject } from '../../../src/model.js';
+import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
+
+/** Column types for the DDL. */
+export interface DialectTypes {
+  text: 'text';
+  integer: 'integer';
+  /** Counters that may outgrow 2^31 (seq, sizes). */
+  bigint: 'bigint' | 'integer';
+  timestamp: 'timestamptz' | 'text';
+  json: 'jsonb' | 'text';
+  boolean: 'boolean' | 'integer';
+}
+
+/** What went wrong, as far as the shared code needs to know. */
+export type DbErrorKind =
+  /** Connection lost, server gone, pool closed, database busy or unwritable: `UNAVAILABLE`. */
+  | 'unavailable'
+  /** A unique constraint; `detail` names the constraint or its columns. */
+  | 'unique'
+  /** A foreign key points nowhere (unknown session or parent): `NOT_FOUND`. */
+  | 'foreign_key'
+  /** Deadlock or serialization failure: the transaction may simply be run again. */
+  | 'retry';
+
+export interface DbErrorInfo {
+  kind: DbErrorKind;
+  detail?: string;
+}
+
+export interface SqlDialect {
+  readonly name: 'postgres' | 'sqlite';
+  readonly types: DialectTypes;
+  /**
+   * Whether `messages` needs an integer row key (`ord`). SQLite's FTS5 external-content table
+   * joins on a stable integer rowid; Postgres needs none.
+   */
+  readonly messagesNeedRowKey: boolean;
+
+  toDate(date: Date): DbDate;
+  toBool(value: boolean): DbBool;
+  /** Driver value → ISO string. */
+  fromDate(value: unknown): string;
+  fromBool(value: unknown): boolean;
+  fromJson(value: unknown): JsonObject | null;
+
+  /**
+   * Adds the key columns: `id` (text, unique) and/or `ord` (an increasing integer giving insertion
+   * order). Which of them is the primary key is the dialect's business.
+   */
+  addKeyColumns<T extends string, C extends string>(
+    table: CreateTableBuilder<T, C>,
+    keys: { id: boolean; ord: boolean },
+  ): CreateTableBuilder<T, C>;
+  /** DDL for full-text search on `messages.content` (inside the initial migration). */
+  createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
+  /**
+   * A condition on the message alias `m` that is true when the message contains every term as a
+   * whole word. Null when no message can match (no terms, or a term that is not a single word).
+   */
+  searchCondition(names: TableNames, terms: readonly string[]): Expression<SqlBool> | null;
+
+  /**
+   * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
+   * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.
+   */
+  lockSessions(trx: Kysely<ChatDatabase>, names: TableNames, sessionIds: readonly string[]): Promise<void>;
+
+  /** Null for an error the shared code does not treat specially (it becomes `INTERNAL`). */
+  classifyError(error: unknown): DbErrorInfo | null;
+}
+
+/**
+ * A search term the SQL side accepts: one word by the rule every storage shares (a run of Unicode
+ * letters and digits). Anything else cannot be a whole word of any message, so it matches nothing.
+ */
+export const SEARCH_TERM = /^[\p{L}\p{N}]+$/u;

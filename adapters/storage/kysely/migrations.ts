@@ -1,0 +1,136 @@
+/**
+ * The schema, as Kysely migrations shipped in code (no migration folder to copy around). New
+ * migrations get a name sorting after the last one; a shipped migration is never edited.
+ *
+ * Tables (prefix `chat_` by default):
+ * - `sessions`            id PK, title, created_by, metadata, last_seq (the gapless counter), message_count, created_at
+ * - `session_members`     (session_id, user_id) unique, role, last_read_seq, last_delivered_seq, last_seen_at, joined_at, ord
+ * - `messages`            id unique, session_id, seq, change_seq, parent_message_id, reply_count, client_message_id, …
+ * - `message_reactions`   id unique, (message_id, user_id, emoji) unique, created_at, ord
+ * - `message_attachments` id unique, message_id, file fields, metadata, created_at, ord
+ * plus the dialect's full-text index, and `migrations` / `migrations_lock` for the Migrator.
+ */
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { SqlDialect } from './dialect.js';
+import type { TableNames } from './schema.js';
+
+function initialMigration(d: SqlDialect, t: TableNames): Migration {
+  const { text, integer, bigint, timestamp, json, boolean } = d.types;
+  const no = d.toBool(false);
+  return {
+    async up(db: Kysely<any>) {
+      await d
+        .addKeyColumns(db.schema.createTable(t.raw('sessions')), { id: true, ord: false })
+        .addColumn('title', text)
+        .addColumn('created_by', text, (c) => c.notNull())
+        .addColumn('metadata', json)
+        .addColumn('last_seq', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('message_count', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', timestamp, (c) => c.notNull())
+        .execute();
+
+      await d
+        .addKeyColumns(db.schema.createTable(t.raw('session_members')), { id: false, ord: true })
+        .addColumn('session_id', text, (c) => c.notNull().references(`${t.raw('sessions')}.id`).onDelete('cascade'))
+        .addColumn('user_id', text, (c) => c.notNull())
+        .addColumn('role', text, (c) => c.notNull().check(sqlIn('role', ['owner', 'member'])))
+        .addColumn('last_read_seq', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('last_delivered_seq', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('last_seen_at', timestamp)
+        .addColumn('joined_at', timestamp, (c) => c.notNull())
+        .addUniqueConstraint(t.raw('session_members_uq'), ['session_id', 'user_id'])
+        .execute();
+      // listSessions(userId)
+      await db.schema.createIndex(t.raw('session_members_user_idx')).on(t.raw('session_members')).column('user_id').execute();
+
+      await d
+        .addKeyColumns(db.schema.createTable(t.raw('messages')), { id: true, ord: d.messagesNeedRowKey })
+        .addColumn('session_id', text, (c) => c.notNull().references(`${t.raw('sessions')}.id`).onDelete('cascade'))
+        .addColumn('user_id', text)
+        .addColumn('agent_id', text)
+        .addColumn('role', text, (c) => c.notNull().check(sqlIn('role', ['user', 'assistant', 'system'])))
+        .addColumn('content', text, (c) => c.notNull())
+        .addColumn('metadata', json)
+        .addColumn('tokens', integer)
+        .addColumn('parent_message_id', text, (c) => c.references(`${t.raw('messages')}.id`).onDelete('cascade'))
+        .addColumn('reply_count', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('seq', bigint, (c) => c.notNull())
+        .addColumn('change_seq', bigint, (c) => c.notNull())
+        .addColumn('client_message_id', text)
+        .addColumn('is_edited', boolean, (c) => c.notNull().defaultTo(no))
+        .addColumn('edited_at', timestamp)
+        .addColumn('is_deleted', boolean, (c) => c.notNull().defaultTo(no))
+        .addColumn('deleted_at', timestamp)
+        .addColumn('created_at', timestamp, (c) => c.notNull())
+        .addColumn('updated_at', timestamp, (c) => c.notNull())
+        .execute();
+      const messages = t.raw('messages');
+      // History pages: top-level (parent IS NULL) or one thread, by seq, from either end.
+      await db.schema
+        .createIndex(t.raw('messages_history_idx'))
+        .on(messages)
+        .columns(['session_id', 'parent_message_id', 'seq'])
+        .execute();
+      // Seq is unique per session (a safety net under the counter) and unread counts range over it.
+      await db.schema.createIndex(t.raw('messages_seq_uq')).unique().on(messages).columns(['session_id', 'seq']).execute();
+      // Replay (getChangesSince).
+      await db.schema.createIndex(t.raw('messages_change_idx')).on(messages).columns(['session_id', 'change_seq']).execute();
+      // A retried send returns the first message (NULL client ids never collide).
+      await db.schema
+        .createIndex(t.raw('messages_client_message_id_uq'))
+        .unique()
+        .on(messages)
+        .columns(['session_id', 'user_id', 'client_message_id'])
+        .execute();
+      await d.createSearch(db, t);
+
+      await d
+        .addKeyColumns(db.schema.createTable(t.raw('message_reactions')), { id: true, ord: true })
+        .addColumn('message_id', text, (c) => c.notNull().references(`${messages}.id`).onDelete('cascade'))
+        .addColumn('user_id', text, (c) => c.notNull())
+        .addColumn('emoji', text, (c) => c.notNull())
+        .addColumn('created_at', timestamp, (c) => c.notNull())
+        .addUniqueConstraint(t.raw('message_reactions_uq'), ['message_id', 'user_id', 'emoji'])
+        .execute();
+
+      await d
+        .addKeyColumns(db.schema.createTable(t.raw('message_attachments')), { id: true, ord: true })
+        .addColumn('message_id', text, (c) => c.notNull().references(`${messages}.id`).onDelete('cascade'))
+        .addColumn('file_name', text, (c) => c.notNull())
+        .addColumn('file_url', text, (c) => c.notNull())
+        .addColumn('mime_type', text, (c) => c.notNull())
+        .addColumn('file_size', bigint, (c) => c.notNull())
+        .addColumn('metadata', json)
+        .addColumn('created_at', timestamp, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex(t.raw('message_attachments_message_idx'))
+        .on(t.raw('message_attachments'))
+        .column('message_id')
+        .execute();
+    },
+  };
+}
+
+/** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
+function sqlIn(column: string, values: readonly string[]) {
+  return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
+}
+
+export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<string, Migration> {
+  return {
+    '0001_initial': initialMigration(dialect, names),
+  };
+}
+
+export function createMigrator(db: Kysely<any>, dialect: SqlDialect, names: TableNames, schema?: string): Migrator {
+  const migrations = chatMigrations(dialect, names);
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  return new Migrator({
+    db,
+    provider,
+    migrationTableName: names.raw('migrations'),
+    migrationLockTableName: names.raw('migrations_lock'),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+}

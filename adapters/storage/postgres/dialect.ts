@@ -1,0 +1,106 @@
+/** What Postgres does its own way: types, full-text search, row locks, error codes. */
+import { sql, type SqlBool } from 'kysely';
+import type { JsonObject } from '../../../src/model.js';
+import { SEARCH_TERM, type DbErrorInfo, type SqlDialect } from '../kysely/dialect.js';
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
+
+/** SQLSTATEs meaning "the server cannot serve this now" rather than "this request is wrong". */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01', // admin_shutdown (pg_terminate_backend, server stop)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, recovery)
+  '57P05', // idle_session_timeout
+  '57014', // query_canceled (statement_timeout)
+  '25P03', // idle_in_transaction_session_timeout
+  '55P03', // lock_not_available (lock_timeout)
+  '53000', // insufficient_resources
+  '53100', // disk_full
+  '53200', // out_of_memory
+  '53300', // too_many_connections
+  '58000', // system_error
+  '58030', // io_error
+]);
+
+// pg and Kysely report a dead connection in words, without a code.
+const UNAVAILABLE_MESSAGE =
+  /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|has been discarded|driver has already been destroyed|after calling end on the pool|terminating connection|the database system is|server closed the connection|socket hang up/i;
+
+/** Every printable ASCII character that is not a letter or digit, as an E'' literal (a constant, not input). */
+const ASCII_PUNCTUATION = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i))
+  .filter((c) => !/[A-Za-z0-9]/.test(c))
+  .join('');
+const PUNCTUATION = `E'${ASCII_PUNCTUATION.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const PUNCTUATION_SPACES = `'${' '.repeat(ASCII_PUNCTUATION.length)}'`;
+
+export const postgresDialect: SqlDialect = {
+  name: 'postgres',
+  types: { text: 'text', integer: 'integer', bigint: 'bigint', timestamp: 'timestamptz', json: 'jsonb', boolean: 'boolean' },
+  messagesNeedRowKey: false,
+
+  toDate: (date) => date,
+  toBool: (value) => value,
+  fromDate: (value) => (value instanceof Date ? value : new Date(value as string)).toISOString(),
+  fromBool: (value) => value === true || value === 't' || value === 'true' || value === 1,
+  fromJson: (value) => {
+    if (value == null) return null;
+    // A host pool may have turned off jsonb parsing.
+    return (typeof value === 'string' ? JSON.parse(value) : value) as JsonObject;
+  },
+
+  addKeyColumns(table, { id, ord }) {
+    let t = table;
+    if (id) t = t.addColumn('id', 'text', (c) => c.primaryKey());
+    // `ord` only orders rows (join order, reaction order); it is the key only where there is no id.
+    if (ord) t = t.addColumn('ord', 'bigint', (c) => (id ? c.generatedByDefaultAsIdentity().notNull() : c.generatedByDefaultAsIdentity().primaryKey()));
+    return t;
+  },
+
+  async createSearch(db, t) {
+    // A stored tsvector kept by Postgres itself: `simple` = lower-cased whole words, no stemming,
+    // no stop words. A deleted message has an empty vector, so it can never match.
+    // ASCII punctuation becomes spaces first, so the parser never glues words into one token
+    // (`foo.bar` as a host name, `a@b.c` as an e-mail, `<b>` as a tag): words are runs of letters
+    // and digits, the rule every storage shares.
+    await sql`alter table ${t.ref('messages')} add column search_vector tsvector generated always as (
+        case when is_deleted then ''::tsvector
+        else to_tsvector('simple'::regconfig, translate(content, ${sql.raw(PUNCTUATION)}, ${sql.raw(PUNCTUATION_SPACES)})) end
+      ) stored`.execute(db);
+    await db.schema.createIndex(t.raw('messages_search_idx')).on(t.raw('messages')).using('gin').column('search_vector').execute();
+  },
+
+  searchCondition(_t, terms) {
+    // Terms are single words (letters, marks, digits), so they carry no tsquery syntax; still,
+    // the query string travels as a bound parameter, never inside the SQL text.
+    if (terms.length === 0 || !terms.every((term) => SEARCH_TERM.test(term))) return null;
+    return sql<SqlBool>`${sql.ref('m.search_vector')} @@ to_tsquery('simple', ${terms.join(' & ')})`;
+  },
+
+  async lockSessions(trx, t, sessionIds) {
+    // FOR UPDATE locks rows as the sorted scan returns them: ascending id, the order every writer uses.
+    await trx.selectFrom(t.as('sessions', 's')).select('s.id').where('s.id', 'in', sessionIds).orderBy('s.id').forUpdate().execute();
+  },
+
+  classifyError(error): DbErrorInfo | null {
+    if (typeof error !== 'object' || error === null) return null;
+    const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (code === '23505') return { kind: 'unique', detail: String(e.constraint ?? '') };
+    if (code === '23503') return { kind: 'foreign_key', detail: String(e.constraint ?? '') };
+    if (code === '40001' || code === '40P01') return { kind: 'retry' };
+    if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || NETWORK_CODES.has(code)) return { kind: 'unavailable' };
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return { kind: 'unavailable' };
+    return null;
+  },
+};

@@ -1,0 +1,82 @@
+/** What SQLite does its own way: types, FTS5 search, locking, error codes. */
+import { sql, type SqlBool } from 'kysely';
+import type { JsonObject } from '../../../src/model.js';
+import { SEARCH_TERM, type DbErrorInfo, type SqlDialect } from '../kysely/dialect.js';
+
+/** SQLite result codes (primary or extended) meaning "cannot serve this now". */
+const UNAVAILABLE_CODE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOMEM|INTERRUPT)/;
+
+export const sqliteDialect: SqlDialect = {
+  name: 'sqlite',
+  types: { text: 'text', integer: 'integer', bigint: 'integer', timestamp: 'text', json: 'text', boolean: 'integer' },
+  // The FTS5 external-content table joins on an integer rowid that VACUUM never renumbers: an
+  // INTEGER PRIMARY KEY (`ord`).
+  messagesNeedRowKey: true,
+
+  // ISO-8601 UTC strings sort chronologically and come back unchanged.
+  toDate: (date) => date.toISOString(),
+  toBool: (value) => (value ? 1 : 0),
+  fromDate: (value) => (typeof value === 'string' ? value : new Date(value as number).toISOString()),
+  fromBool: (value) => value === 1 || value === true || value === 1n,
+  fromJson: (value) => (value == null ? null : (JSON.parse(value as string) as JsonObject)),
+
+  addKeyColumns(table, { id, ord }) {
+    let t = table;
+    // `ord` is an alias of the rowid: increasing, so it gives insertion order for free.
+    if (ord) t = t.addColumn('ord', 'integer', (c) => c.primaryKey());
+    if (id) t = t.addColumn('id', 'text', (c) => (ord ? c.notNull().unique() : c.notNull().primaryKey()));
+    return t;
+  },
+
+  async createSearch(db, t) {
+    const messages = t.ref('messages');
+    const fts = t.ref('messages_fts');
+    // unicode61 (words = runs of letters and digits, Unicode case folding) with diacritics kept:
+    // "cafe" must not find "café", as in Postgres' `simple` configuration and the memory adapter.
+    await sql`create virtual table ${fts} using fts5(
+        content, content=${sql.lit(t.raw('messages'))}, content_rowid='ord',
+        tokenize="unicode61 remove_diacritics 0"
+      )`.execute(db);
+    // Triggers keep the index in step with every write, in the writer's transaction. Deleted
+    // messages are not indexed at all.
+    await sql`create trigger ${sql.id(t.raw('messages_fts_insert'))} after insert on ${messages}
+      when new.is_deleted = 0 begin
+        insert into ${fts} (rowid, content) values (new.ord, new.content);
+      end`.execute(db);
+    await sql`create trigger ${sql.id(t.raw('messages_fts_delete'))} after delete on ${messages}
+      when old.is_deleted = 0 begin
+        insert into ${fts} (${fts}, rowid, content) values ('delete', old.ord, old.content);
+      end`.execute(db);
+    await sql`create trigger ${sql.id(t.raw('messages_fts_update'))} after update of content, is_deleted on ${messages} begin
+        insert into ${fts} (${fts}, rowid, content) select 'delete', old.ord, old.content where old.is_deleted = 0;
+        insert into ${fts} (rowid, content) select new.ord, new.content where new.is_deleted = 0;
+      end`.execute(db);
+  },
+
+  searchCondition(t, terms) {
+    if (terms.length === 0 || !terms.every((term) => SEARCH_TERM.test(term))) return null;
+    // Each term is an FTS5 string ("…", quotes doubled), so no input can be read as FTS syntax
+    // (NEAR, OR, *, column filters); space-separated strings must all match. The whole query is a
+    // bound parameter.
+    const query = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' ');
+    const fts = t.ref('messages_fts');
+    return sql<SqlBool>`${sql.ref('m.ord')} in (select rowid from ${fts} where ${fts} match ${query})`;
+  },
+
+  // Transactions start with BEGIN IMMEDIATE (see SqliteStorage): the database lock is taken up
+  // front, so sessions need no row locks and read-then-write never fails half-way.
+  async lockSessions() {},
+
+  classifyError(error): DbErrorInfo | null {
+    if (typeof error !== 'object' || error === null) return null;
+    const e = error as { code?: unknown; message?: unknown };
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return { kind: 'unique', detail: message };
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { kind: 'foreign_key', detail: message };
+    if (UNAVAILABLE_CODE.test(code)) return { kind: 'unavailable' };
+    // better-sqlite3 after close(), or a database that went away.
+    if (/database connection is not open|database is locked|driver has already been destroyed/i.test(message)) return { kind: 'unavailable' };
+    return null;
+  },
+};

@@ -1,0 +1,83 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ChatError } from '../errors.js';
+import { externalIdSchema } from '../schemas.js';
+
+/** Who a verified token says the caller is. Identity comes only from here, never from a payload. */
+export interface AuthenticatedUser {
+  userId: string;
+  name?: string;
+}
+
+/** Verifies a bearer token; rejects with `ChatError('UNAUTHORIZED')`. Both bindings take one. */
+export type Authenticate = (token: string) => Promise<AuthenticatedUser>;
+
+export interface JwtAuthenticatorOptions {
+  /** Shared secret for HMAC tokens (HS256 by default). */
+  secret?: string | Uint8Array;
+  /** A JWKS endpoint for asymmetric tokens (RS256 by default), e.g. your identity provider's. */
+  jwksUrl?: string | URL;
+  /** Accepted algorithms; pinned so a token cannot choose its own (default HS256 with `secret`, RS256 with `jwksUrl`). */
+  algorithms?: string[];
+  issuer?: string | string[];
+  audience?: string | string[];
+  /** Seconds of clock skew tolerated on `exp`/`nbf` (default 5). */
+  clockToleranceSec?: number;
+  /** Claim holding the display name (default `name`). */
+  nameClaim?: string;
+}
+
+/**
+ * A JWT `authenticate` function built on jose: algorithm pinned, `exp` required, `sub` is the
+ * user id, optional issuer and audience checks.
+ *
+ * ```ts
+ * const authenticate = jwtAuthenticator({ secret: process.env.JWT_SECRET! });
+ * const { userId } = await authenticate(token);
+ * // or, with an identity provider:
+ * jwtAuthenticator({ jwksUrl: 'https://id.example.com/.well-known/jwks.json', issuer: 'https://id.example.com/', audience: 'chat' })
+ * ```
+ */
+export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate {
+  const { secret, jwksUrl } = options;
+  if ((secret === undefined) === (jwksUrl === undefined)) {
+    throw new ChatError('VALIDATION', 'jwtAuthenticator needs exactly one of `secret` or `jwksUrl`');
+  }
+  let key: Uint8Array | JWTVerifyGetKey;
+  if (secret !== undefined) {
+    key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
+    if (key.length < 32) {
+      throw new ChatError('VALIDATION', 'jwtAuthenticator: the secret must be at least 32 bytes (256 bits) for HS256');
+    }
+  } else {
+    key = createRemoteJWKSet(new URL(jwksUrl!));
+  }
+  const algorithms = options.algorithms ?? (secret !== undefined ? ['HS256'] : ['RS256']);
+  const nameClaim = options.nameClaim ?? 'name';
+
+  return async (token: string) => {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
+      throw new ChatError('UNAUTHORIZED', 'Missing or malformed token');
+    }
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, key as Uint8Array, {
+        algorithms,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: options.clockToleranceSec ?? 5,
+        ...(options.issuer !== undefined && { issuer: options.issuer }),
+        ...(options.audience !== undefined && { audience: options.audience }),
+      }));
+    } catch (error) {
+      // jose's codes (ERR_JWT_EXPIRED, …) are safe to show; the token itself never is.
+      const reason = (error as { code?: string }).code ?? 'ERR_JWT_INVALID';
+      throw new ChatError('UNAUTHORIZED', reason === 'ERR_JWT_EXPIRED' ? 'Token expired' : 'Invalid token', {
+        details: { reason },
+        cause: error,
+      });
+    }
+    const userId = externalIdSchema.safeParse(payload.sub);
+    if (!userId.success) throw new ChatError('UNAUTHORIZED', 'Token subject is not a valid user id');
+    const name = payload[nameClaim];
+    return typeof name === 'string' && name.length > 0 ? { userId: userId.data, name: name.slice(0, 100) } : { userId: userId.data };
+  };
+}

@@ -1,0 +1,40 @@
+import type { Attachment, Message, MemberRole, Reaction, Session } from './model.js';
+
+/**
+ * Domain events: every state change the engine commits emits exactly one (DESIGN §1). A transport
+ * (the Socket.io binding) subscribes and delivers them, so a write through REST or a server job
+ * reaches websocket clients with no extra code. Session events carry the change's `seq`.
+ */
+export interface ChatEvents {
+  'session.created': { session: Session };
+  /** A user became a member of a session. */
+  'member.joined': { sessionId: string; userId: string; role: MemberRole; byUserId: string | null };
+  /** A user stopped being a member (removed, or left). */
+  'member.left': { sessionId: string; userId: string; byUserId: string | null };
+  'message.created': { sessionId: string; seq: number; message: Message };
+  'message.edited': { sessionId: string; seq: number; message: Message };
+  /** The deleted message (content '') travels too, for transports that keep state. */
+  'message.deleted': { sessionId: string; seq: number; messageId: string; deletedAt: string; message: Message };
+  'reaction.updated': {
+    sessionId: string;
+    seq: number;
+    messageId: string;
+    reactions: Reaction[];
+    userId: string;
+    emoji: string;
+    added: boolean;
+  };
+  'attachment.added': { sessionId: string; seq: number; messageId: string; attachments: Attachment[] };
+  'attachment.deleted': { sessionId: string; seq: number; messageId: string; attachmentId: string };
+  /** A member's read cursor moved forward. */
+  'receipt.seen': { sessionId: string; userId: string; messageId: string; seq: number };
+  /** A member started or stopped typing (expiry is the transport's job). */
+  'typing.updated': { sessionId: string; userId: string; name: string | null; typing: boolean };
+  /** A listener threw; the write it followed is committed regardless. */
+  error: { event: string; error: unknown };
+}
+
+export type ChatEventName = Exclude<keyof ChatEvents, 'error'>;
+
+/** eventemitter3's typed map: one payload argument per event. */
+export type ChatEventListeners = { [K in keyof ChatEvents]: (payload: ChatEvents[K]) => void };

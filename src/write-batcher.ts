@@ -1,0 +1,97 @@
+import { ChatError, isChatError } from './errors.js';
+
+export interface WriteBatcherOptions {
+  /** Most items written in one storage call (default 128). */
+  maxBatchSize?: number;
+  /** Storage calls in flight at once (default 2). */
+  concurrency?: number;
+  /** Items waiting beyond those in flight before new ones are refused with UNAVAILABLE (default 10,000). */
+  maxQueued?: number;
+}
+
+interface Pending<I, O> {
+  item: I;
+  resolve: (value: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: concurrent writes are gathered into one storage call (one transaction), so
+ * throughput under load is bounded by batches per second, not round trips per message. With no
+ * load an item goes out at once (a batch of one); while `concurrency` batches are in flight, new
+ * items queue and leave together as the next batch. The queue is bounded: past `maxQueued` callers
+ * get UNAVAILABLE at once rather than waiting behind an unbounded backlog.
+ *
+ * If a batch fails with anything but UNAVAILABLE, its items are retried one by one so a single bad
+ * item cannot fail the others.
+ */
+export class WriteBatcher<I, O> {
+  private readonly queue: Pending<I, O>[] = [];
+  private inFlight = 0;
+  private readonly maxBatchSize: number;
+  private readonly concurrency: number;
+  private readonly maxQueued: number;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly write: (items: I[]) => Promise<O[]>,
+    options: WriteBatcherOptions = {},
+  ) {
+    this.maxBatchSize = options.maxBatchSize ?? 128;
+    this.concurrency = options.concurrency ?? 2;
+    this.maxQueued = options.maxQueued ?? 10_000;
+  }
+
+  push(item: I): Promise<O> {
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(new ChatError('UNAVAILABLE', 'Server busy: too many writes queued; try again shortly'));
+    }
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  drain(): Promise<void> {
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.concurrency && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatchSize);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+        if (this.inFlight === 0 && this.queue.length === 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+    }
+  }
+
+  private async run(batch: Pending<I, O>[]): Promise<void> {
+    try {
+      const results = await this.write(batch.map((p) => p.item));
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (error) {
+      if (batch.length === 1 || (isChatError(error) && error.code === 'UNAVAILABLE')) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
+      // Isolate the failing item: each retried alone, in order.
+      for (const p of batch) {
+        try {
+          const [result] = await this.write([p.item]);
+          p.resolve(result!);
+        } catch (itemError) {
+          p.reject(itemError);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Every subpath of package.json "exports" builds and imports from the built package, in ESM and in
+ * CJS, from a project that depends on parley the way a user's does (node_modules/parley).
+ */
+const root = resolve(import.meta.dirname, '../..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
+const specifier = (subpath: string) => (subpath === '.' ? 'parley' : `parley/${subpath.slice(2)}`);
+
+// What each entry must export at run time.
+const EXPECTED: Record<string, string[]> = {
+  parley: ['ChatEngine', 'ChatError', 'MemoryStorage', 'jwtAuthenticator', 'configFromEnv', 'ProfanityFilter', 'schemas'],
+  'parley/testing': ['describeStorageAdapter'],
+  'parley/sqlite': ['SqliteStorage'],
+  'parley/postgres': ['PostgresStorage'],
+};
+
+let project: string;
+beforeAll(() => {
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
+  project = mkdtempSync(join(tmpdir(), 'parley-consumer-'));
+  mkdirSync(join(project, 'node_modules'));
+  symlinkSync(root, join(project, 'node_modules', 'parley'), 'dir');
+}, 180_000);
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+function run(file: string, source: string): string[] {
+  writeFileSync(join(project, file), source);
+  const out = execFileSync(process.execPath, [join(project, file)], { cwd: project, encoding: 'utf8' });
+  return JSON.parse(out) as string[];
+}
+
+describe('built package', () => {
+  it('exports every entry of the issue', () => {
+    expect(subpaths.map(specifier).sort()).toEqual(Object.keys(EXPECTED).sort());
+  });
+
+  for (const subpath of subpaths) {
+    const name = specifier(subpath);
+    if (name === 'parley/testing') {
+      // Its code calls vitest's describe/it at import, which only works inside a vitest run: check
+      // that both conditions resolve to built files that define the suite.
+      it(`${name} resolves for ESM and CJS to the built suite`, () => {
+        const files = run(
+          'resolve.mjs',
+          `import { createRequire } from 'node:module'; import { fileURLToPath } from 'node:url';
+           const esm = fileURLToPath(import.meta.resolve('parley/testing'));
+           const cjs = createRequire(import.meta.url).resolve('parley/testing');
+           console.log(JSON.stringify([esm, cjs]));`,
+        );
+        expect(files.map((f) => f.replace(/^.*\/dist\//, 'dist/'))).toEqual(['dist/testing.js', 'dist/testing.cjs']);
+        for (const f of files) expect(readFileSync(f, 'utf8')).toContain('describeStorageAdapter');
+      });
+      continue;
+    }
+    it(`${name} imports as ESM`, () => {
+      const keys = run('esm.mjs', `const m = await import(${JSON.stringify(name)}); console.log(JSON.stringify(Object.keys(m)));`);
+      expect(keys).toEqual(expect.arrayContaining(EXPECTED[name]!));
+    });
+    it(`${name} requires as CJS`, () => {
+      const keys = run('cjs.cjs', `const m = require(${JSON.stringify(name)}); console.log(JSON.stringify(Object.keys(m)));`);
+      expect(keys).toEqual(expect.arrayContaining(EXPECTED[name]!));
+    });
+  }
+
+  it('the CJS and ESM builds both run the engine end to end', () => {
+    const script = (load: string) => `
+      ${load}
+      const engine = new ChatEngine({ storage: new MemoryStorage() });
+      (async () => {
+        await engine.init();
+        const s = await engine.createSession({ createdBy: 'a' });
+        const m = await engine.createMessage({ sessionId: s.id, userId: 'a', content: 'hello' });
+        console.log(JSON.stringify([m.content, m.seq]));
+      })();`;
+    expect(run('e2e.cjs', script(`const { ChatEngine, MemoryStorage } = require('parley');`))).toEqual(['hello', 1]);
+    expect(run('e2e.mjs', script(`import { ChatEngine, MemoryStorage } from 'parley';`))).toEqual(['hello', 1]);
+  });
+});

@@ -1,0 +1,80 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { jwtAuthenticator } from 'parley';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectChatError } from '../support/engine.js';
+
+const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
+const key = new TextEncoder().encode(SECRET);
+const sign = (claims: Record<string, unknown>, alg = 'HS256', signingKey: Uint8Array = key) =>
+  new SignJWT(claims).setProtectedHeader({ alg }).sign(signingKey);
+const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+
+describe('jwtAuthenticator (HS256 secret)', () => {
+  const authenticate = jwtAuthenticator({ secret: SECRET, issuer: 'https://id.example', audience: 'chat' });
+  const good = { sub: 'alice', name: 'Alice', exp: inAnHour(), iss: 'https://id.example', aud: 'chat' };
+
+  it('returns the user id from sub and the display name', async () => {
+    await expect(authenticate(await sign(good))).resolves.toEqual({ userId: 'alice', name: 'Alice' });
+  });
+
+  it.each([
+    ['expired', { ...good, exp: Math.floor(Date.now() / 1000) - 60 }],
+    ['without exp', { sub: 'alice', iss: good.iss, aud: good.aud }],
+    ['without sub', { exp: good.exp, iss: good.iss, aud: good.aud }],
+    ['from another issuer', { ...good, iss: 'https://evil.example' }],
+    ['for another audience', { ...good, aud: 'billing' }],
+    ['with a sub that is not a valid user id', { ...good, sub: 'a b/c' }],
+  ])('refuses a token %s', async (_name, claims) => {
+    await expectChatError(authenticate(await sign(claims)), 'UNAUTHORIZED');
+  });
+
+  it('refuses another algorithm than the pinned one, an unsigned token, a wrong key and garbage', async () => {
+    const otherKey = new TextEncoder().encode('another-secret-that-is-long-enough-for-hs256');
+    await expectChatError(authenticate(await sign(good, 'HS512')), 'UNAUTHORIZED');
+    await expectChatError(authenticate(new UnsecuredJWT(good).encode()), 'UNAUTHORIZED');
+    await expectChatError(authenticate(await sign(good, 'HS256', otherKey)), 'UNAUTHORIZED');
+    await expectChatError(authenticate('not.a.jwt'), 'UNAUTHORIZED');
+    await expectChatError(authenticate(''), 'UNAUTHORIZED');
+    await expectChatError(authenticate(undefined as never), 'UNAUTHORIZED');
+  });
+
+  it('never echoes the token in its error', async () => {
+    const token = await sign({ ...good, exp: 1 });
+    const error = await expectChatError(authenticate(token), 'UNAUTHORIZED');
+    expect(JSON.stringify(error.toJSON())).not.toContain(token);
+    expect(error.message).toBe('Token expired');
+  });
+
+  it('refuses a short secret at construction', () => {
+    expect(() => jwtAuthenticator({ secret: 'short' })).toThrow(/32 bytes/);
+  });
+});
+
+describe('jwtAuthenticator (JWKS URL)', () => {
+  let server: Server;
+  let jwksUrl: string;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('verifies RS256 tokens against the key set', async () => {
+    const authenticate = jwtAuthenticator({ jwksUrl });
+    const token = await new SignJWT({ sub: 'bob', exp: inAnHour() }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey);
+    await expect(authenticate(token)).resolves.toEqual({ userId: 'bob' });
+    // an HS256 token cannot sneak in against a JWKS authenticator
+    await expectChatError(authenticate(await sign({ sub: 'bob', exp: inAnHour() })), 'UNAUTHORIZED');
+  });
+});

@@ -1,0 +1,55 @@
+import { ChatError, WriteBatcher } from 'parley';
+import { describe, expect, it } from 'vitest';
+
+describe('WriteBatcher (group commit)', () => {
+  it('sends one item at once when idle and groups what arrives while a batch is in flight', async () => {
+    const batches: number[][] = [];
+    const batcher = new WriteBatcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        await new Promise((r) => setTimeout(r, 5));
+        return items.map((i) => i * 2);
+      },
+      { concurrency: 1, maxBatchSize: 50 },
+    );
+    const results = await Promise.all(Array.from({ length: 101 }, (_, i) => batcher.push(i)));
+    expect(results).toEqual(Array.from({ length: 101 }, (_, i) => i * 2));
+    expect(batches.map((b) => b.length)).toEqual([1, 50, 50]);
+  });
+
+  it('refuses with UNAVAILABLE instead of queueing without bound', async () => {
+    const batcher = new WriteBatcher<number, number>((items) => new Promise((r) => setTimeout(() => r(items), 20)), {
+      concurrency: 1,
+      maxQueued: 10,
+    });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => batcher.push(i)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBe(9); // 1 in flight + 10 queued
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it('one bad item fails alone; an outage fails the batch without retries', async () => {
+    let calls = 0;
+    const batcher = new WriteBatcher<number, number>(
+      async (items) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 1));
+        if (items.includes(13)) throw new Error('bad item');
+        return items;
+      },
+      { concurrency: 1 },
+    );
+    const results = await Promise.allSettled([batcher.push(1), batcher.push(12), batcher.push(13), batcher.push(14)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+
+    calls = 0;
+    const down = new WriteBatcher<number, number>(async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 1));
+      throw new ChatError('UNAVAILABLE', 'db down');
+    }, { concurrency: 1 });
+    const outage = await Promise.allSettled([down.push(1), down.push(2), down.push(3)]);
+    expect(outage.every((r) => r.status === 'rejected')).toBe(true);
+    expect(calls).toBe(2); // [1] then [2,3]: no per-item retries during an outage
+  });
+});

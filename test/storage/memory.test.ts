@@ -1,0 +1,4 @@
+import { MemoryStorage } from 'parley';
+import { describeStorageAdapter } from 'parley/testing';
+
+describeStorageAdapter({ name: 'memory', create: () => new MemoryStorage() });

@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { isChatError, newId, type StorageAdapter } from 'parley';
+import type { NewMessage } from 'parley';
+import { SqliteStorage } from 'parley/sqlite';
+import { describeStorageAdapter } from 'parley/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-sqlite-'));
+  dirs.push(dir);
+  return dir;
+}
+
+let conformanceDir = '';
+describeStorageAdapter({
+  name: 'sqlite',
+  create: () => new SqliteStorage({ filename: join((conformanceDir = mkdtempSync(join(tmpdir(), 'parley-sqlite-'))), 'chat.db') }),
+  destroy: () => rmSync(conformanceDir, { recursive: true, force: true }),
+});
+
+const at = () => new Date();
+const draft = (sessionId: string, fields: Partial<NewMessage> = {}): NewMessage => ({
+  id: newId(),
+  sessionId,
+  userId: 'alice',
+  agentId: null,
+  role: 'user',
+  content: 'hello',
+  metadata: null,
+  tokens: null,
+  parentMessageId: null,
+  clientMessageId: null,
+  attachments: [],
+  at: at(),
+  ...fields,
+});
+const newSession = (storage: StorageAdapter, id = newId()) =>
+  storage.createSession({ id, title: null, createdBy: 'alice', metadata: null, memberIds: [], at: at() });
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('SqliteStorage', () => {
+  it('keeps its data in a real file in the temp dir (WAL mode), which survives closing and reopening', async () => {
+    const file = join(tempDir(), 'persist.db');
+    const first = new SqliteStorage({ filename: file });
+    expect(existsSync(file)).toBe(false); // constructing touches nothing
+    await first.init();
+    const session = await newSession(first);
+    const [created] = await first.insertMessages([draft(session.id, { content: 'written to disk' })]);
+    await first.close();
+    expect(statSync(file).size).toBeGreaterThan(0);
+
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.prepare('select content from chat_messages').pluck().all()).toEqual(['written to disk']);
+    raw.close();
+
+    const second = new SqliteStorage({ filename: file });
+    await second.init();
+    expect(await second.getMessage(created!.message.id)).toEqual(created!.message);
+    expect((await second.searchMessages(session.id, ['disk'], { limit: 10, offset: 0 })).total).toBe(1);
+    await second.close();
+  });
+
+  it('migrations are idempotent, and init() from two instances on the same file at once both succeed (migrated once)', async () => {
+    const file = join(tempDir(), 'race.db');
+    const instances = Array.from({ length: 4 }, () => new SqliteStorage({ filename: file }));
+    await Promise.all(instances.map((s) => s.init()));
+    await Promise.all(instances.map((s) => s.init()));
+    const raw = new Database(file, { readonly: true });
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial']);
+    raw.close();
+    // Every instance writes to the same session concurrently: one gapless numbering.
+    const session = await newSession(instances[0]!);
+    const results = await Promise.all(
+      instances.flatMap((s) => Array.from({ length: 10 }, () => s.insertMessages([draft(session.id)]))),
+    );
+    expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    for (const s of instances) await s.close();
+  });
+
+  it('honours tablePrefix: two prefixes live side by side in one file without seeing each other', async () => {
+    const file = join(tempDir(), 'prefix.db');
+    const a = new SqliteStorage({ filename: file, tablePrefix: 'app1_' });
+    const b = new SqliteStorage({ filename: file, tablePrefix: 'app2_' });
+    await a.init();
+    await b.init();
+    await newSession(a, 'shared-id');
+    await newSession(b, 'shared-id'); // no CONFLICT: another table
+    await a.insertMessages([draft('shared-id', { content: 'only in app1' })]);
+    expect((await b.getHistory('shared-id', { limit: 10, offset: 0, parentMessageId: null })).total).toBe(0);
+    expect((await b.searchMessages('shared-id', ['app1'], { limit: 10, offset: 0 })).total).toBe(0);
+    expect((await a.searchMessages('shared-id', ['app1'], { limit: 10, offset: 0 })).total).toBe(1);
+    await a.close();
+    await b.close();
+    const raw = new Database(file, { readonly: true });
+    const tables = raw.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name").pluck().all() as string[];
+    raw.close();
+    expect(tables.filter((t) => !t.startsWith('app1_') && !t.startsWith('app2_'))).toEqual([]);
+    expect(tables).toContain('app1_messages');
+    expect(tables).toContain('app2_migrations');
+    expect(() => new SqliteStorage({ filename: file, tablePrefix: 'bad"; drop' })).toThrow(TypeError);
+  });
+
+  it("uses a host's database as is and never closes it", async () => {
+    const file = join(tempDir(), 'host.db');
+    const database = new Database(file);
+    database.exec('create table host_things (id integer primary key)');
+    const storage = new SqliteStorage({ database });
+    await storage.init();
+    const session = await newSession(storage);
+    await storage.insertMessages([draft(session.id)]);
+    await storage.close();
+    expect(database.open).toBe(true);
+    expect(database.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(database.prepare('select count(*) from chat_messages').pluck().get()).toBe(1);
+    expect(database.prepare('select count(*) from host_things').pluck().get()).toBe(0);
+    database.close();
+  });
+
+  it('search terms are quoted: FTS5 operators in input never act as syntax, and non-words match nothing', async () => {
+    const storage = new SqliteStorage({ filename: join(tempDir(), 'fts.db') });
+    await storage.init();
+    const session = await newSession(storage);
+    await storage.insertMessages([draft(session.id, { content: 'cats OR dogs NEAR the content' }), draft(session.id, { content: 'just cats' })]);
+    const search = (terms: string[]) => storage.searchMessages(session.id, terms, { limit: 10, offset: 0 });
+    expect((await search(['or'])).messages.map((m) => m.content)).toEqual(['cats OR dogs NEAR the content']);
+    expect((await search(['near'])).total).toBe(1);
+    expect((await search(['cats'])).total).toBe(2);
+    for (const hostile of ['"', 'cats"', 'cat*', 'content:cats', 'cats OR dogs', '(cats)', '^cats', "'; drop table chat_messages; --"]) {
+      expect(await search([hostile])).toEqual({ messages: [], total: 0 });
+    }
+    expect(await search([])).toEqual({ messages: [], total: 0 });
+    await storage.close();
+  });
+
+  it('waits for another process holding the write lock (busy_timeout), and reports UNAVAILABLE when it never comes free', async () => {
+    const file = join(tempDir(), 'busy.db');
+    const patient = new SqliteStorage({ filename: file });
+    const impatient = new SqliteStorage({ filename: file, busyTimeoutMs: 50 });
+    await patient.init();
+    const session = await newSession(patient);
+    await impatient.init(); // same process: shares the file's lock, no busy wait
+
+    const holder = await holdWriteLock(file, 700);
+    try {
+      const failure = await caught(impatient.insertMessages([draft(session.id)]));
+      expect(isChatError(failure) && failure.code).toBe('UNAVAILABLE');
+      const [ok] = await patient.insertMessages([draft(session.id)]); // waits out the 700 ms
+      expect(ok!.message.seq).toBe(1);
+    } finally {
+      await holder.exited;
+    }
+    expect((await patient.getSession(session.id))!.lastSeq).toBe(1);
+    await patient.close();
+    await impatient.close();
+  });
+
+  it('a closed storage reports UNAVAILABLE', async () => {
+    const storage = new SqliteStorage({ filename: join(tempDir(), 'closed.db') });
+    await storage.init();
+    await storage.close();
+    const error = await caught(storage.getSession('x'));
+    expect(isChatError(error) && error.code).toBe('UNAVAILABLE');
+  });
+});
+
+/** Starts a separate Node process holding `BEGIN IMMEDIATE` on the file for `ms`; resolves once it holds the lock. */
+async function holdWriteLock(file: string, ms: number): Promise<{ exited: Promise<void> }> {
+  const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const script = `
+    const Database = require(${JSON.stringify(betterSqlite)});
+    const db = new Database(${JSON.stringify(file)});
+    db.exec('begin immediate');
+    process.stdout.write('locked\\n');
+    setTimeout(() => { db.exec('commit'); db.close(); }, ${ms});
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`lock holder exited early (${code})`)));
+  });
+  return { exited };
+}
