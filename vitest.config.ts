@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^parley\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
       { find: /^parley\/socket\.io$/, replacement: here('./adapters/socket.io/index.ts') },
       { find: /^parley\/express$/, replacement: here('./adapters/express/index.ts') },
+      { find: /^parley\/openai$/, replacement: here('./adapters/llm/openai/index.ts') },
       { find: /^parley$/, replacement: here('./src/index.ts') },
     ],
   },

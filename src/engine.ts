@@ -30,8 +30,21 @@ import {
   type Limits,
   type ReactionAction,
   type SearchOptions,
+  type StreamConfig,
+  type StreamRequestInput,
 } from './schemas.js';
 import { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
+import type { LlmMessage, LlmProvider } from './ports/llm.js';
+import {
+  ActiveStream,
+  metricsView,
+  statusView,
+  type StreamChunk,
+  type StreamEnd,
+  type StreamMetrics,
+  type StreamStatusView,
+} from './streams/active-stream.js';
+import { hostname } from 'node:os';
 
 export interface ChatEngineOptions {
   storage: StorageAdapter;
@@ -48,6 +61,69 @@ export interface ChatEngineOptions {
   writeBatching?: WriteBatcherOptions;
   /** Clock, for tests. */
   now?: () => Date;
+
+  // ---- LLM streaming (DESIGN §8) ----
+  /** The default provider (e.g. `OpenAICompatibleProvider`, or `ScriptedProvider` for demos). */
+  llm?: LlmProvider;
+  /** Agents by id: each may override provider, model, system prompt, temperature, max tokens. */
+  agents?: Record<string, AgentConfig>;
+  /** For hosts that keep agents elsewhere: called for ids not in `agents`; null = unknown agent. */
+  resolveAgent?: (agentId: string) => AgentConfig | null | undefined | Promise<AgentConfig | null | undefined>;
+  /** ms between coalesced chunks (STREAM_DELAY, default 50); the first token goes at once. */
+  streamDelayMs?: number;
+  /** Streams running at once on this node (MAX_CONCURRENT_STREAMS, default 10). */
+  maxConcurrentStreams?: number;
+  /** Streams one user may run at once (default 3). */
+  maxStreamsPerUser?: number;
+  /** How often a growing answer is written to storage (default 1000 ms). */
+  streamFlushIntervalMs?: number;
+  /** Recent session messages sent as context (default 20). */
+  contextMessages?: number;
+  /** When set, a request may only name one of these models; otherwise any model name is passed on. */
+  allowedModels?: string[];
+  /** Retries of upstream failures before the first token (default 3 attempts within ~10 s). */
+  streamRetry?: { attempts?: number; baseDelayMs?: number; maxTotalMs?: number };
+  /** This process's id in `chat_streams` (default host:pid:random). */
+  nodeId?: string;
+  /**
+   * A running stream's row is touched at least every third of this (default 30 s). A stream not
+   * touched for this long belongs to a process that died: any node closes it as `error` with its
+   * partial text (checked at `init()` and then every `streamLeaseMs`). 0 turns the sweep off.
+   */
+  streamLeaseMs?: number;
+}
+
+/** An assistant persona: which provider and model answer, with what instructions. */
+export interface AgentConfig {
+  provider?: LlmProvider;
+  model?: string;
+  systemPrompt?: string;
+  temperature?: number;
+  maxTokens?: number;
+}
+
+/** What `requestStream` answers (the `stream:request` ack). */
+export interface StreamStart {
+  streamId: string;
+  /** The assistant message the answer streams into. */
+  messageId: string;
+  /** The stored prompt. */
+  promptMessageId: string;
+}
+
+export interface StreamCallbacks {
+  onChunk?: (chunk: StreamChunk) => void;
+  onError?: (error: ChatError) => void;
+  onComplete?: (result: { streamId: string; content: string; metrics: StreamMetrics }) => void;
+}
+
+/** A running stream as a late joiner needs it (`stream:snapshot`). */
+export interface StreamSnapshot {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  content: string;
+  tokens: number;
 }
 
 export interface CallOptions {
@@ -117,6 +193,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly now: () => Date;
   private transport: Transport | null = null;
   private closed = false;
+  private readonly options: ChatEngineOptions;
+  private readonly streams = new Map<string, ActiveStream>();
+  private leaseTimer: NodeJS.Timeout | null = null;
+  readonly nodeId: string;
 
   constructor(options: ChatEngineOptions) {
     super();
@@ -129,17 +209,68 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching);
     this.now = options.now ?? (() => new Date());
+    this.options = options;
+    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
   }
 
-  /** Runs the storage migrations. Idempotent; call it on every start. */
+  /** Runs the storage migrations and closes streams abandoned by dead processes. Idempotent; call it on every start. */
   async init(): Promise<void> {
     await this.run(() => this.storage.init());
+    const lease = this.options.streamLeaseMs ?? 30_000;
+    if (lease > 0 && !this.leaseTimer) {
+      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
+      this.leaseTimer = setInterval(() => {
+        for (const stream of this.streams.values()) stream.heartbeat(lease / 3);
+        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
+      }, Math.max(50, Math.floor(lease / 3)));
+      this.leaseTimer.unref();
+    }
+  }
+
+  /**
+   * Closes streams whose process died (their lease ran out): status `error`, partial text kept,
+   * `stream.error` emitted. Safe on several nodes at once: each stream is committed once.
+   * Returns how many this call closed.
+   */
+  recoverAbandonedStreams(): Promise<number> {
+    return this.run(async () => {
+      const lease = this.options.streamLeaseMs ?? 30_000;
+      const now = this.now();
+      const stale = await this.storage.listStaleStreams({ nodeId: null, updatedBefore: new Date(now.getTime() - lease) });
+      let closed = 0;
+      for (const record of stale) {
+        if (this.streams.has(record.id)) continue;
+        const message = 'The server streaming this answer stopped; the partial answer is kept';
+        const result = await this.storage.updateStream(
+          record.id,
+          { status: 'error', finishReason: 'node-lost', errorMessage: message, completedAt: now, expectedStatuses: ['pending', 'streaming'], at: now },
+          { patch: { metadata: { status: 'error', streamId: record.id }, at: now }, bumpSeq: true },
+        );
+        if (!result) continue; // another node got there first
+        closed++;
+        this.publish('stream.error', {
+          streamId: record.id,
+          sessionId: record.sessionId,
+          messageId: record.messageId,
+          seq: result.message?.changeSeq ?? 0,
+          code: 'UNAVAILABLE',
+          message,
+          answer: result.message,
+        });
+      }
+      return closed;
+    });
   }
 
   /** Waits for queued writes, closes the transport and the storage. Later calls fail with UNAVAILABLE. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    // Running answers stop and keep their partial text (status 'stopped', finish reason 'shutdown').
+    const running = [...this.streams.values()];
+    for (const stream of running) stream.stop('shutdown');
+    await Promise.all(running.map((s) => s.done));
     await this.writes.drain();
     await this.transport?.close?.();
     await this.storage.close();
@@ -529,6 +660,232 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     });
   }
 
+  // ---- LLM streaming (DESIGN §8) --------------------------------------------------------------
+
+  /**
+   * Starts an LLM answer in a session (the seed's signature). Resolves with the stream id before the
+   * upstream is called; from then on failures reach only `onError` and the `stream.error` event.
+   * ```ts
+   * const streamId = await engine.startStream(sessionId, 'Tell me a story', 'alice', 'assistant', { maxTokens: 500 },
+   *   (chunk) => process.stdout.write(chunk.delta), (error) => console.error(error), () => console.log('done'));
+   * ```
+   */
+  async startStream(
+    sessionId: string,
+    prompt: string,
+    userId: string,
+    agentId?: string,
+    config?: StreamConfig,
+    onChunk?: (chunk: StreamChunk) => void,
+    onError?: (error: ChatError) => void,
+    onComplete?: (result: { streamId: string; content: string; metrics: StreamMetrics }) => void,
+  ): Promise<string> {
+    const start = await this.requestStream(
+      { sessionId, prompt, userId, ...(agentId !== undefined && { agentId }), ...(config !== undefined && { config }) },
+      { ...(onChunk && { onChunk }), ...(onError && { onError }), ...(onComplete && { onComplete }) },
+    );
+    return start.streamId;
+  }
+
+  /**
+   * Starts an LLM answer: stores the prompt as `userId`'s message and an empty assistant message
+   * (status `streaming`), then streams into it. The `stream:request` ack is the result.
+   */
+  requestStream(input: StreamRequestInput, callbacks: StreamCallbacks = {}): Promise<StreamStart> {
+    return this.run(async () => {
+      const data = parseInput(this.schemas.streamRequest, input, 'stream');
+      await this.rateLimiter.consume('stream:request', data.userId);
+      await this.access(data.sessionId, data.userId, 'stream:request');
+      const maxStreams = this.options.maxConcurrentStreams ?? 10;
+      if (this.streams.size >= maxStreams) {
+        throw new ChatError('LIMIT_EXCEEDED', `Too many answers streaming (at most ${maxStreams} at once); try again shortly`);
+      }
+      const perUser = this.options.maxStreamsPerUser ?? 3;
+      if ([...this.streams.values()].filter((s) => s.record.userId === data.userId).length >= perUser) {
+        throw new ChatError('LIMIT_EXCEEDED', `You already have ${perUser} answers streaming; stop one or wait`);
+      }
+      const agentId = data.agentId ?? null;
+      const agent = await this.agentFor(agentId);
+      const provider = agent.provider ?? this.options.llm;
+      if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
+      const model = data.config?.model ?? agent.model ?? provider.defaultModel ?? null;
+      if (data.config?.model !== undefined && this.options.allowedModels && !this.options.allowedModels.includes(data.config.model)) {
+        throw new ChatError('VALIDATION', `Model ${data.config.model} is not allowed`, { details: { allowed: this.options.allowedModels } });
+      }
+      const prompt = await this.moderation.moderate({ kind: 'message', sessionId: data.sessionId, userId: data.userId }, data.prompt);
+      const contextSize = this.options.contextMessages ?? 20;
+      const context =
+        contextSize > 0
+          ? await this.storage.getHistory(data.sessionId, { limit: contextSize, offset: 0, parentMessageId: null })
+          : { messages: [] };
+
+      const at = this.now();
+      const streamId = newId();
+      const promptMessageId = newId();
+      const messageId = newId();
+      const maxTokens = data.config?.maxTokens ?? agent.maxTokens ?? null;
+      const metadata = { status: 'streaming', streamId };
+      const base = { sessionId: data.sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
+      const { stream: record, messages } = await this.storage.createStream({
+        stream: { id: streamId, sessionId: data.sessionId, messageId, promptMessageId, userId: data.userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
+        messages: [
+          { ...base, id: promptMessageId, userId: data.userId, agentId: null, role: 'user', content: prompt, metadata: null },
+          { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
+        ],
+      });
+      for (const { message, created } of messages) {
+        if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
+      }
+
+      const llmMessages: LlmMessage[] = [];
+      if (agent.systemPrompt) llmMessages.push({ role: 'system', content: agent.systemPrompt });
+      for (const m of context.messages) {
+        if (m.isDeleted || !m.content) continue;
+        llmMessages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
+      }
+      llmMessages.push({ role: 'user', content: prompt });
+      const temperature = data.config?.temperature ?? agent.temperature;
+      const retry = this.options.streamRetry ?? {};
+      const stream = new ActiveStream(
+        record,
+        provider,
+        {
+          messages: llmMessages,
+          ...(model !== null && { model }),
+          ...(temperature !== undefined && { temperature }),
+          ...(maxTokens !== null && { maxTokens }),
+        },
+        {
+          storage: this.storage,
+          clean: (text) => this.moderation.clean(text),
+          now: this.now,
+          delayMs: this.options.streamDelayMs ?? 50,
+          flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,
+          retry: { attempts: retry.attempts ?? 3, baseDelayMs: retry.baseDelayMs ?? 1000, maxTotalMs: retry.maxTotalMs ?? 10_000 },
+          onChunk: (chunk) => {
+            this.publish('stream.chunk', chunk);
+            safeCall(() => callbacks.onChunk?.(chunk), (e) => this.report(e, 'onChunk callback'));
+          },
+          onEnd: (end) => {
+            this.streams.delete(streamId); // the slot is free before anyone hears of the end
+            this.streamEnded(end, callbacks);
+          },
+          onFailure: (error, context) => this.report(error, context),
+        },
+      );
+      stream.messageMetadata = metadata;
+      this.streams.set(streamId, stream);
+      void stream.run().finally(() => this.streams.delete(streamId));
+      return { streamId, messageId, promptMessageId };
+    });
+  }
+
+  /**
+   * Stops a stream and keeps its partial answer; the requester or a session owner may. A stream
+   * running on another node is stopped through the transport. Stopping a finished stream is a no-op.
+   */
+  stopStream(streamId: string, userId?: string): Promise<StreamStatusView> {
+    return this.run(async () => {
+      const record = await this.streamWithAccess(streamId, userId, 'stream:stop');
+      if (userId !== undefined) await this.rateLimiter.consume('stream:stop', this.userIdOf(userId));
+      const local = this.streams.get(record.id);
+      if (local) {
+        local.stop();
+        return statusView((await local.done).record);
+      }
+      if (record.status === 'pending' || record.status === 'streaming') await this.transport?.requestStop?.(record.id);
+      return statusView(record);
+    });
+  }
+
+  /** Stops a stream if this node runs it (called by the transport for a stop sent to another node). */
+  stopLocalStream(streamId: string): boolean {
+    const local = this.streams.get(streamId);
+    local?.stop();
+    return local !== undefined;
+  }
+
+  /** `{ streamId, sessionId, messageId, status, progress, tokensGenerated, finishReason?, startedAt, completedAt? }`, during and after the stream. */
+  getStreamStatus(streamId: string, userId?: string): Promise<StreamStatusView> {
+    return this.run(async () => {
+      const record = await this.streamWithAccess(streamId, userId, 'session:read');
+      return this.streams.get(record.id)?.status() ?? statusView(record);
+    });
+  }
+
+  /** `{ streamId, totalTokens, tokensPerSecond, latency, bandwidth, errors }`, during and after the stream. */
+  getStreamMetrics(streamId: string, userId?: string): Promise<StreamMetrics> {
+    return this.run(async () => {
+      const record = await this.streamWithAccess(streamId, userId, 'session:read');
+      return this.streams.get(record.id)?.metrics() ?? metricsView(record, this.now());
+    });
+  }
+
+  /**
+   * The answers streaming in a session right now, with their text so far — what a socket joining
+   * mid-stream receives as `stream:snapshot`. Streams of other nodes answer from storage (text as of
+   * their last flush).
+   */
+  getStreamSnapshots(sessionId: string, userId?: string): Promise<StreamSnapshot[]> {
+    return this.run(async () => {
+      await this.access(sessionId, userId, 'session:read');
+      const records = await this.storage.listStreams(sessionId, ['pending', 'streaming']);
+      const snapshots: StreamSnapshot[] = [];
+      for (const record of records) {
+        const local = this.streams.get(record.id);
+        if (local) {
+          snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, ...local.snapshot() });
+          continue;
+        }
+        const message = await this.storage.getMessage(record.messageId);
+        snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated });
+      }
+      return snapshots;
+    });
+  }
+
+  /** Streams running on this node. */
+  get activeStreamCount(): number {
+    return this.streams.size;
+  }
+
+  private async agentFor(agentId: string | null): Promise<AgentConfig> {
+    if (agentId === null) return this.options.agents?.['assistant'] ?? this.options.agents?.['default'] ?? {};
+    const agent = this.options.agents?.[agentId] ?? (await this.options.resolveAgent?.(agentId));
+    if (!agent) throw new ChatError('NOT_FOUND', `Agent ${agentId} not found`);
+    return agent;
+  }
+
+  private async streamWithAccess(streamId: string, userId: string | undefined, action: SessionAction) {
+    const id = parseInput(this.schemas.uuid, streamId, 'streamId');
+    const record = await this.storage.getStream(id);
+    if (!record) throw new ChatError('NOT_FOUND', 'Stream not found');
+    await this.access(record.sessionId, userId, action, { authorId: record.userId });
+    return record;
+  }
+
+  private streamEnded(end: StreamEnd, callbacks: StreamCallbacks): void {
+    if (end.superseded) return; // closed by another node's sweep, which announced it
+    const { record } = end;
+    const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
+    if (end.status === 'completed') {
+      const metrics = metricsView(record, this.now());
+      this.publish('stream.completed', { ...base, content: end.content, metrics });
+      safeCall(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), (e) => this.report(e, 'onComplete callback'));
+    } else if (end.status === 'stopped') {
+      this.publish('stream.stopped', { ...base, content: end.content });
+    } else {
+      const error = end.error ?? new ChatError('INTERNAL', 'The answer failed');
+      this.publish('stream.error', { ...base, code: error.code, message: error.message });
+      safeCall(() => callbacks.onError?.(error), (e) => this.report(e, 'onError callback'));
+    }
+  }
+
+  private report(error: unknown, context: string): void {
+    if (this.listenerCount('error') > 0) this.emit('error', { event: context, error });
+    else console.error(`[parley] ${context}:`, error instanceof Error ? error.message : error);
+  }
+
   // ---- joining and replay (DESIGN §5) ----------------------------------------------------------
 
   /**
@@ -653,6 +1010,14 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       if (this.listenerCount('error') > 0) this.emit('error', { event, error });
       else console.error(`[parley] a listener of ${event} threw`, error);
     }
+  }
+}
+
+function safeCall(fn: () => void, onError: (error: unknown) => void): void {
+  try {
+    fn();
+  } catch (error) {
+    onError(error);
   }
 }
 

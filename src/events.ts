@@ -1,4 +1,5 @@
 import type { Attachment, Message, MemberRole, Reaction, Session } from './model.js';
+import type { StreamChunk, StreamMetrics } from './streams/active-stream.js';
 
 /**
  * Domain events: every state change the engine commits emits exactly one (DESIGN §1). A transport
@@ -30,6 +31,14 @@ export interface ChatEvents {
   'receipt.seen': { sessionId: string; userId: string; messageId: string; seq: number };
   /** A member started or stopped typing (expiry is the transport's job). */
   'typing.updated': { sessionId: string; userId: string; name: string | null; typing: boolean };
+  /** Coalesced tokens of an LLM answer (at most one per STREAM_DELAY ms). */
+  'stream.chunk': StreamChunk;
+  /** The answer finished; `answer` is the committed message (seq = its changeSeq). */
+  'stream.completed': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; metrics: StreamMetrics; answer: Message | null };
+  /** Stopped by a user or by shutdown; the partial answer is kept. */
+  'stream.stopped': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; answer: Message | null };
+  /** The upstream failed; the partial answer is kept. `message` is the error's text. */
+  'stream.error': { streamId: string; sessionId: string; messageId: string; seq: number; code: string; message: string; answer: Message | null };
   /** A listener threw; the write it followed is committed regardless. */
   error: { event: string; error: unknown };
 }

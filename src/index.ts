@@ -3,7 +3,20 @@
  * errors, the ports adapters implement, and the in-memory storage.
  */
 export { ChatEngine, searchTerms, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';
-export type { ChatEngineOptions, CallOptions, JoinResult, ReplayItem, SeenReceipt } from './engine.js';
+export type {
+  AgentConfig,
+  CallOptions,
+  ChatEngineOptions,
+  JoinResult,
+  ReplayItem,
+  SeenReceipt,
+  StreamCallbacks,
+  StreamSnapshot,
+  StreamStart,
+} from './engine.js';
+export type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
+export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmUsage } from './ports/llm.js';
+export { ScriptedProvider, type ScriptedProviderOptions } from './providers/scripted-provider.js';
 export * from './model.js';
 export * from './errors.js';
 export type { ChatEvents, ChatEventName } from './events.js';

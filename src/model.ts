@@ -101,3 +101,35 @@ export interface MessagePage {
   messages: Message[];
   total: number;
 }
+
+export type StreamStatus = 'pending' | 'streaming' | 'completed' | 'stopped' | 'error';
+
+/** One LLM stream (the `chat_streams` row): status and metrics answer from it on any node, after the end too. */
+export interface StreamRecord {
+  id: string;
+  sessionId: string;
+  /** The assistant message the answer is written into. */
+  messageId: string;
+  /** The user message holding the prompt. */
+  promptMessageId: string;
+  /** Who asked (may stop it, with the session's owners). */
+  userId: string;
+  agentId: string | null;
+  model: string | null;
+  status: StreamStatus;
+  finishReason: string | null;
+  maxTokens: number | null;
+  tokensGenerated: number;
+  promptTokens: number | null;
+  /** Bytes of answer text emitted to clients, counted once (not per viewer). */
+  bytesEmitted: number;
+  /** Upstream failures seen (retried ones included). */
+  errors: number;
+  errorMessage: string | null;
+  /** Which process runs it (for stops and crash recovery across nodes). */
+  nodeId: string | null;
+  startedAt: string;
+  firstTokenAt: string | null;
+  completedAt: string | null;
+  updatedAt: string;
+}

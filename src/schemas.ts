@@ -153,6 +153,13 @@ const pageNumber = (max: number) => z.number().int().min(1).max(max);
 const offsetSchema = z.number().int().min(0).max(1_000_000);
 const seqCursor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** Per-request model settings of `stream:request` / `startStream`. */
+export const streamConfigSchema = z.strictObject({
+  temperature: z.number().min(0).max(2).optional(),
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  model: z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'must be a model name').optional(),
+});
+
 /** All engine input schemas for one set of limits. */
 export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
   const content = contentSchema(limits.maxContentLength);
@@ -187,6 +194,13 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
       offset: offsetSchema.default(0),
     }),
     searchQuery: z.string().min(1).max(500),
+    streamRequest: z.strictObject({
+      sessionId: externalIdSchema,
+      prompt: content,
+      userId: externalIdSchema,
+      agentId: externalIdSchema.optional(),
+      config: streamConfigSchema.optional(),
+    }),
     attachment,
     content,
     emoji: emojiSchema,
@@ -204,6 +218,8 @@ export type HistoryOptions = z.input<EngineSchemas['historyOptions']>;
 export type SearchOptions = z.input<EngineSchemas['searchOptions']>;
 export type AttachmentInput = z.input<EngineSchemas['attachment']>;
 export type ReactionAction = z.infer<typeof reactionActionSchema>;
+export type StreamConfig = z.input<typeof streamConfigSchema>;
+export type StreamRequestInput = z.input<EngineSchemas['streamRequest']>;
 
 /** The default schemas (DEFAULT_LIMITS), for bindings and documentation. */
 export const schemas = buildSchemas();

@@ -9,6 +9,8 @@ import type {
   Session,
   SessionMember,
   SessionSummary,
+  StreamRecord,
+  StreamStatus,
 } from '../model.js';
 
 /**
@@ -122,6 +124,65 @@ export interface StorageAdapter {
   getAttachments(messageId: string): Promise<Attachment[]>;
   /** Deletes one attachment as a change to its message (one seq). Null if it does not exist. */
   deleteAttachment(attachmentId: string, at: Date): Promise<{ attachment: Attachment; message: Message } | null>;
+
+  // ---- LLM streams (DESIGN §4, §8) --------------------------------------------------------
+  // A stream costs few writes: one to start, one per periodic flush, one to finish.
+
+  /**
+   * Starts a stream in ONE transaction: inserts `messages` exactly as `insertMessages` would (the
+   * prompt, then the empty assistant answer; clientMessageId rules apply) and the stream row.
+   */
+  createStream(input: { stream: NewStream; messages: readonly NewMessage[] }): Promise<{ stream: StreamRecord; messages: InsertedMessage[] }>;
+  /**
+   * Updates the stream row and, when `message` is given, its answer message, in ONE transaction
+   * (a flush: `bumpSeq: false`; the final commit: `bumpSeq: true`). Null if the stream does not exist.
+   */
+  updateStream(
+    streamId: string,
+    patch: StreamPatch,
+    message?: { patch: MessagePatch; bumpSeq: boolean },
+  ): Promise<{ stream: StreamRecord; message: Message | null } | null>;
+  getStream(streamId: string): Promise<StreamRecord | null>;
+  /** A session's streams in the given states (e.g. running ones for a late joiner), oldest first. */
+  listStreams(sessionId: string, statuses: readonly StreamStatus[]): Promise<StreamRecord[]>;
+  /**
+   * Streams still `pending`/`streaming` that belong to `nodeId` (or, with `nodeId: null`, to any
+   * node) and were last updated before `updatedBefore`: what a crashed process left behind.
+   */
+  listStaleStreams(query: { nodeId: string | null; updatedBefore: Date }): Promise<StreamRecord[]>;
+}
+
+export interface NewStream {
+  id: string;
+  sessionId: string;
+  messageId: string;
+  promptMessageId: string;
+  userId: string;
+  agentId: string | null;
+  model: string | null;
+  maxTokens: number | null;
+  nodeId: string | null;
+  at: Date;
+}
+
+/** Fields of a stream row an update may set; `at` becomes `updatedAt`. */
+export interface StreamPatch {
+  /**
+   * When given, the update (row and message) applies only if the row's current status is one of
+   * these; otherwise nothing is written and `updateStream` returns null. Two nodes closing the same
+   * abandoned stream therefore commit it once.
+   */
+  expectedStatuses?: readonly StreamStatus[];
+  status?: StreamStatus;
+  finishReason?: string | null;
+  tokensGenerated?: number;
+  promptTokens?: number | null;
+  bytesEmitted?: number;
+  errors?: number;
+  errorMessage?: string | null;
+  firstTokenAt?: Date | null;
+  completedAt?: Date | null;
+  at: Date;
 }
 
 export interface NewSession {

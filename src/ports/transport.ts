@@ -10,6 +10,11 @@ export interface Transport {
    * `lastSeenAt` is an ISO date or null.
    */
   getPresence?(userIds: readonly string[]): Promise<Map<string, { status: PresenceStatus; lastSeenAt: string | null }>>;
+  /**
+   * Asks the other nodes to stop a stream this node does not run (the node that runs it calls
+   * `engine.stopLocalStream(streamId)`). Socket.io: `serverSideEmit`, so it works behind any adapter.
+   */
+  requestStop?(streamId: string): Promise<void>;
   /** Called by `engine.close()`. */
   close?(): Promise<void>;
 }

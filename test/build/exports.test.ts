@@ -15,10 +15,13 @@ const specifier = (subpath: string) => (subpath === '.' ? 'parley' : `parley/${s
 
 // What each entry must export at run time.
 const EXPECTED: Record<string, string[]> = {
-  parley: ['ChatEngine', 'ChatError', 'MemoryStorage', 'jwtAuthenticator', 'configFromEnv', 'ProfanityFilter', 'schemas'],
+  parley: ['ChatEngine', 'ChatError', 'MemoryStorage', 'jwtAuthenticator', 'configFromEnv', 'ProfanityFilter', 'schemas', 'ScriptedProvider'],
   'parley/testing': ['describeStorageAdapter'],
   'parley/sqlite': ['SqliteStorage'],
   'parley/postgres': ['PostgresStorage'],
+  'parley/socket.io': ['attachChat'],
+  'parley/express': ['createChatRouter'],
+  'parley/openai': ['OpenAICompatibleProvider'],
 };
 
 let project: string;

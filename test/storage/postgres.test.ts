@@ -81,7 +81,7 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       const pool = admin();
       const { rows } = await pool.query(`select name from "${schema}".chat_migrations`);
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams']);
       const session = await newSession(instances[0]!);
       const results = await Promise.all(instances.flatMap((s) => Array.from({ length: 10 }, () => s.insertMessages([draft(session.id)]))));
       expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
@@ -134,7 +134,7 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       expect(new Set(rows.map((r) => r.table_schema))).toEqual(new Set([schema]));
       const names = rows.map((r) => r.table_name).sort();
       expect(names).toEqual(
-        ['messages', 'message_attachments', 'message_reactions', 'migrations', 'migrations_lock', 'session_members', 'sessions']
+        ['messages', 'message_attachments', 'message_reactions', 'migrations', 'migrations_lock', 'session_members', 'sessions', 'streams']
           .flatMap((t) => [`app1_${t}`, `app2_${t}`])
           .sort(),
       );

@@ -84,7 +84,7 @@ describe('SqliteStorage', () => {
     await Promise.all(instances.map((s) => s.init()));
     await Promise.all(instances.map((s) => s.init()));
     const raw = new Database(file, { readonly: true });
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams']);
     raw.close();
     // Every instance writes to the same session concurrently: one gapless numbering.
     const session = await newSession(instances[0]!);

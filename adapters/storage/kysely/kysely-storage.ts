@@ -10,6 +10,13 @@
  *   be returned. Typical send: 3–4 statements between BEGIN and COMMIT.
  * - `getHistory`: 3 queries (page with its total, reactions of the page, attachments of the page).
  * - `searchMessages`: 3 queries (matches with `count(*) over ()`, reactions, attachments).
+ * - `createStream`: one transaction: the statements of insertMessages for its messages (shared
+ *   code), then one INSERT of the stream row. Typical start (prompt with a clientMessageId, empty
+ *   answer): 4 statements; without a clientMessageId: 3.
+ * - `updateStream`: metrics only: 1 statement, no transaction. With the answer (the same code as
+ *   updateMessage): stream row, [session seq when `bumpSeq`], message, reactions, attachments —
+ *   4 statements for a flush, 5 for the final commit, in one transaction.
+ * - `getStream`, `listStreams`, `listStaleStreams`: 1 query each, on an index.
  */
 import { sql, type Kysely } from 'kysely';
 import { ChatError, isChatError } from '../../../src/errors.js';
@@ -24,6 +31,8 @@ import type {
   Session,
   SessionMember,
   SessionSummary,
+  StreamRecord,
+  StreamStatus,
 } from '../../../src/model.js';
 import type {
   HistoryQuery,
@@ -32,10 +41,12 @@ import type {
   NewAttachment,
   NewMessage,
   NewSession,
+  NewStream,
   ReactionChange,
   ReactionResult,
   SessionAccess,
   StorageAdapter,
+  StreamPatch,
 } from '../../../src/ports/storage.js';
 import type { DbErrorInfo, SqlDialect } from './dialect.js';
 import { classify, toStorageError } from './errors.js';
@@ -45,12 +56,14 @@ import {
   MEMBER_COLUMNS,
   MESSAGE_COLUMNS,
   SESSION_COLUMNS,
+  STREAM_COLUMNS,
   tableNames,
   type AttachmentRow,
   type ChatDatabase,
   type MemberRow,
   type MessageRow,
   type SessionRow,
+  type StreamRow,
   type TableNames,
 } from './schema.js';
 
@@ -76,6 +89,9 @@ export interface KyselyStorageConfig {
 const M = MESSAGE_COLUMNS.map((c) => `m.${c}` as const);
 const S = SESSION_COLUMNS.map((c) => `s.${c}` as const);
 const MEM = MEMBER_COLUMNS.map((c) => `mem.${c}` as const);
+const ST = STREAM_COLUMNS.map((c) => `st.${c}` as const);
+/** The states of a stream that has not ended (what a crash leaves behind). */
+const RUNNING: StreamStatus[] = ['pending', 'streaming'];
 
 /** Rows per multi-row INSERT: stays under both drivers' bind-parameter limits (pg 65535, SQLite 32766). */
 const INSERT_CHUNK = 1000;
@@ -339,14 +355,13 @@ export class KyselyStorage implements StorageAdapter {
 
   async insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[]> {
     if (batch.length === 0) return [];
-    // A concurrent send (this process or another) may commit the same clientMessageId between our
-    // look-up and our insert: the unique index refuses ours, and running the whole batch again
-    // returns the stored row with `created: false`.
-    const isDuplicateClientId = (info: DbErrorInfo | null) =>
-      info?.kind === 'unique' && (info.detail ?? '').includes('client_message_id');
     return this.#run(() => this.#transaction((trx) => this.#insertBatch(trx, batch), isDuplicateClientId));
   }
 
+  /**
+   * The whole of insertMessages inside a transaction the caller runs (insertMessages, createStream);
+   * the caller retries on {@link isDuplicateClientId}.
+   */
   async #insertBatch(trx: Db, batch: readonly NewMessage[]): Promise<InsertedMessage[]> {
     const d = this.dialect;
     const t = this.names;
@@ -565,8 +580,21 @@ export class KyselyStorage implements StorageAdapter {
   }
 
   async updateMessage(messageId: string, patch: MessagePatch, options: { bumpSeq: boolean }): Promise<Message | null> {
+    return this.#run(() =>
+      options.bumpSeq
+        ? this.#transaction((trx) => this.#patchMessage(trx, messageId, patch, true))
+        : // A streaming flush: one statement, no seq, no transaction.
+          this.#patchMessage(this.db, messageId, patch, false),
+    );
+  }
+
+  /**
+   * The one implementation of a message update (updateMessage, updateStream): with `bumpSeq`, takes
+   * the next seq of the message's session first (which locks the session row) — `db` must then be a
+   * transaction. Then one UPDATE … RETURNING, then the message's reactions and attachments.
+   */
+  async #patchMessage(db: Db, messageId: string, patch: MessagePatch, bumpSeq: boolean): Promise<Message | null> {
     const d = this.dialect;
-    const t = this.names;
     const set = {
       ...(patch.content !== undefined ? { content: patch.content } : {}),
       ...(patch.metadata !== undefined ? { metadata: json(patch.metadata) } : {}),
@@ -577,24 +605,23 @@ export class KyselyStorage implements StorageAdapter {
       ...(patch.deletedAt !== undefined ? { deleted_at: patch.deletedAt && d.toDate(patch.deletedAt) } : {}),
       updated_at: d.toDate(patch.at),
     };
-    return this.#run(async () => {
-      if (!options.bumpSeq) {
-        // A streaming flush: one statement, no seq, no transaction.
-        const row = await this.db.updateTable(t.table('messages')).set(set).where('id', '=', messageId).returning(MESSAGE_COLUMNS).executeTakeFirst();
-        return row ? (await this.#withExtras(this.db, [row]))[0]! : null;
-      }
-      return this.#transaction(async (trx) => {
-        const seq = await this.#nextSeqOfMessage(trx, messageId);
-        if (seq === null) return null;
-        const row = await trx
-          .updateTable(t.table('messages'))
-          .set({ ...set, change_seq: seq })
-          .where('id', '=', messageId)
-          .returning(MESSAGE_COLUMNS)
-          .executeTakeFirstOrThrow();
-        return (await this.#withExtras(trx, [row]))[0]!;
-      });
-    });
+    let seq: number | null = null;
+    if (bumpSeq) {
+      seq = await this.#nextSeqOfMessage(db, messageId);
+      if (seq === null) return null;
+    }
+    const row = await db
+      .updateTable(this.names.table('messages'))
+      .set(seq === null ? set : { ...set, change_seq: seq })
+      .where('id', '=', messageId)
+      .returning(MESSAGE_COLUMNS)
+      .executeTakeFirst();
+    if (!row) {
+      // Gone between the two statements (its session was deleted): do not commit the seq we took.
+      if (seq !== null) throw new RetryTransaction();
+      return null;
+    }
+    return (await this.#withExtras(db, [row]))[0]!;
   }
 
   /** Bumps the session of the message in one statement; null when the message does not exist. */
@@ -820,6 +847,138 @@ export class KyselyStorage implements StorageAdapter {
     );
   }
 
+  // ---- LLM streams ---------------------------------------------------------------------------
+
+  async createStream(input: { stream: NewStream; messages: readonly NewMessage[] }): Promise<{ stream: StreamRecord; messages: InsertedMessage[] }> {
+    const { stream, messages } = input;
+    const d = this.dialect;
+    const t = this.names;
+    return this.#run(async () => {
+      try {
+        return await this.#transaction(async (trx) => {
+          const inserted = messages.length === 0 ? [] : await this.#insertBatch(trx, messages);
+          // An input message that was a duplicate (clientMessageId) is the stored one: point the row at it.
+          const stored = (id: string) => {
+            const index = messages.findIndex((m) => m.id === id);
+            return index === -1 ? id : inserted[index]!.message.id;
+          };
+          const at = d.toDate(stream.at);
+          const row = await trx
+            .insertInto(t.table('streams'))
+            .values({
+              id: stream.id,
+              session_id: stream.sessionId,
+              message_id: stored(stream.messageId),
+              prompt_message_id: stored(stream.promptMessageId),
+              user_id: stream.userId,
+              agent_id: stream.agentId,
+              model: stream.model,
+              status: 'pending',
+              finish_reason: null,
+              max_tokens: stream.maxTokens,
+              tokens_generated: 0,
+              prompt_tokens: null,
+              bytes_emitted: 0,
+              errors: 0,
+              error_message: null,
+              node_id: stream.nodeId,
+              started_at: at,
+              first_token_at: null,
+              completed_at: null,
+              updated_at: at,
+            })
+            .returning(STREAM_COLUMNS)
+            .executeTakeFirstOrThrow();
+          return { stream: this.#stream(row), messages: inserted };
+        }, isDuplicateClientId);
+      } catch (error) {
+        const info = isChatError(error) ? null : classify(d, error);
+        if (info?.kind === 'unique' && (info.detail ?? '').includes('streams')) {
+          throw new ChatError('CONFLICT', `Stream ${stream.id} already exists`, { cause: error });
+        }
+        throw error;
+      }
+    });
+  }
+
+  async updateStream(
+    streamId: string,
+    patch: StreamPatch,
+    message?: { patch: MessagePatch; bumpSeq: boolean },
+  ): Promise<{ stream: StreamRecord; message: Message | null } | null> {
+    const d = this.dialect;
+    const date = (value: Date | null) => (value === null ? null : d.toDate(value));
+    const set = {
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...(patch.finishReason !== undefined ? { finish_reason: patch.finishReason } : {}),
+      ...(patch.tokensGenerated !== undefined ? { tokens_generated: patch.tokensGenerated } : {}),
+      ...(patch.promptTokens !== undefined ? { prompt_tokens: patch.promptTokens } : {}),
+      ...(patch.bytesEmitted !== undefined ? { bytes_emitted: patch.bytesEmitted } : {}),
+      ...(patch.errors !== undefined ? { errors: patch.errors } : {}),
+      ...(patch.errorMessage !== undefined ? { error_message: patch.errorMessage } : {}),
+      ...(patch.firstTokenAt !== undefined ? { first_token_at: date(patch.firstTokenAt) } : {}),
+      ...(patch.completedAt !== undefined ? { completed_at: date(patch.completedAt) } : {}),
+      updated_at: d.toDate(patch.at),
+    };
+    const expected = patch.expectedStatuses;
+    if (expected && expected.length === 0) return null;
+    const updateRow = (db: Db) => {
+      let query = db.updateTable(this.names.table('streams')).set(set).where('id', '=', streamId);
+      if (expected) query = query.where('status', 'in', [...expected]);
+      return query.returning(STREAM_COLUMNS).executeTakeFirst();
+    };
+    return this.#run(async () => {
+      if (message === undefined) {
+        // Metrics only: one statement, no transaction.
+        const row = await updateRow(this.db);
+        return row ? { stream: this.#stream(row), message: null } : null;
+      }
+      // The stream row first (it names the message, and locks the row so two updates of one stream
+      // queue), then the message exactly as updateMessage does it.
+      return this.#transaction(async (trx) => {
+        const row = await updateRow(trx);
+        if (!row) return null;
+        const updated = await this.#patchMessage(trx, row.message_id, message.patch, message.bumpSeq);
+        return { stream: this.#stream(row), message: updated };
+      });
+    });
+  }
+
+  async getStream(streamId: string): Promise<StreamRecord | null> {
+    return this.#run(async () => {
+      const row = await this.db.selectFrom(this.names.as('streams', 'st')).select(ST).where('st.id', '=', streamId).executeTakeFirst();
+      return row ? this.#stream(row) : null;
+    });
+  }
+
+  async listStreams(sessionId: string, statuses: readonly StreamStatus[]): Promise<StreamRecord[]> {
+    if (statuses.length === 0) return [];
+    return this.#run(async () => {
+      const rows = await this.db
+        .selectFrom(this.names.as('streams', 'st'))
+        .select(ST)
+        .where('st.session_id', '=', sessionId)
+        .where('st.status', 'in', [...new Set(statuses)])
+        .orderBy('st.started_at')
+        .orderBy('st.id')
+        .execute();
+      return rows.map((r) => this.#stream(r));
+    });
+  }
+
+  async listStaleStreams(query: { nodeId: string | null; updatedBefore: Date }): Promise<StreamRecord[]> {
+    return this.#run(async () => {
+      let q = this.db
+        .selectFrom(this.names.as('streams', 'st'))
+        .select(ST)
+        .where('st.status', 'in', RUNNING)
+        .where('st.updated_at', '<', this.dialect.toDate(query.updatedBefore));
+      if (query.nodeId !== null) q = q.where('st.node_id', '=', query.nodeId);
+      const rows = await q.orderBy('st.updated_at').orderBy('st.id').execute();
+      return rows.map((r) => this.#stream(r));
+    });
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   /** Runs `fn`, turning driver errors into ChatError (UNAVAILABLE, CONFLICT, NOT_FOUND, INTERNAL). */
@@ -967,6 +1126,33 @@ export class KyselyStorage implements StorageAdapter {
     };
   }
 
+  #stream(row: StreamRow): StreamRecord {
+    const d = this.dialect;
+    const date = (value: unknown) => (value == null ? null : d.fromDate(value));
+    return {
+      id: row.id,
+      sessionId: row.session_id,
+      messageId: row.message_id,
+      promptMessageId: row.prompt_message_id,
+      userId: row.user_id,
+      agentId: row.agent_id,
+      model: row.model,
+      status: row.status as StreamStatus,
+      finishReason: row.finish_reason,
+      maxTokens: row.max_tokens == null ? null : Number(row.max_tokens),
+      tokensGenerated: Number(row.tokens_generated),
+      promptTokens: row.prompt_tokens == null ? null : Number(row.prompt_tokens),
+      bytesEmitted: Number(row.bytes_emitted),
+      errors: Number(row.errors),
+      errorMessage: row.error_message,
+      nodeId: row.node_id,
+      startedAt: d.fromDate(row.started_at),
+      firstTokenAt: date(row.first_token_at),
+      completedAt: date(row.completed_at),
+      updatedAt: d.fromDate(row.updated_at),
+    };
+  }
+
   #attachment(row: AttachmentRow): Attachment {
     const d = this.dialect;
     return {
@@ -980,6 +1166,15 @@ export class KyselyStorage implements StorageAdapter {
       createdAt: d.fromDate(row.created_at),
     };
   }
+}
+
+/**
+ * A concurrent send (this process or another) may commit the same clientMessageId between our
+ * look-up and our insert: the unique index refuses ours, and running the whole batch again returns
+ * the stored row with `created: false`.
+ */
+function isDuplicateClientId(info: DbErrorInfo | null): boolean {
+  return info?.kind === 'unique' && (info.detail ?? '').includes('client_message_id');
 }
 
 /** Thrown inside a transaction to roll it back and run it again. */

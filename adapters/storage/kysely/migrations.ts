@@ -8,6 +8,7 @@
  * - `messages`            id unique, session_id, seq, change_seq, parent_message_id, reply_count, client_message_id, …
  * - `message_reactions`   id unique, (message_id, user_id, emoji) unique, created_at, ord
  * - `message_attachments` id unique, message_id, file fields, metadata, created_at, ord
+ * - `streams`             id PK, session_id, message_id, prompt_message_id, status, metrics, node_id, … (0002)
  * plus the dialect's full-text index, and `migrations` / `migrations_lock` for the Migrator.
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
@@ -112,6 +113,52 @@ function initialMigration(d: SqlDialect, t: TableNames): Migration {
   };
 }
 
+/**
+ * `0002_streams`: one row per LLM stream (DESIGN §4, §8), so status and metrics answer from any node
+ * and after the end. Written once at the start, once per throttled flush, once at the end.
+ *
+ * `session_id` is a foreign key (deleting a session removes its streams). The message ids are not:
+ * the stream's messages are created in the same transaction as the row, and a foreign key on them
+ * would need two more indexes (each one more write per flush) just so a cascading session delete
+ * does not scan this table once per message.
+ */
+function streamsMigration(d: SqlDialect, t: TableNames): Migration {
+  const { text, integer, bigint, timestamp } = d.types;
+  return {
+    async up(db: Kysely<any>) {
+      const streams = t.raw('streams');
+      await d
+        .addKeyColumns(db.schema.createTable(streams), { id: true, ord: false })
+        .addColumn('session_id', text, (c) => c.notNull().references(`${t.raw('sessions')}.id`).onDelete('cascade'))
+        .addColumn('message_id', text, (c) => c.notNull())
+        .addColumn('prompt_message_id', text, (c) => c.notNull())
+        .addColumn('user_id', text, (c) => c.notNull())
+        .addColumn('agent_id', text)
+        .addColumn('model', text)
+        .addColumn('status', text, (c) => c.notNull().check(sqlIn('status', ['pending', 'streaming', 'completed', 'stopped', 'error'])))
+        .addColumn('finish_reason', text)
+        .addColumn('max_tokens', integer)
+        .addColumn('tokens_generated', integer, (c) => c.notNull().defaultTo(0))
+        .addColumn('prompt_tokens', integer)
+        .addColumn('bytes_emitted', bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('errors', integer, (c) => c.notNull().defaultTo(0))
+        .addColumn('error_message', text)
+        .addColumn('node_id', text)
+        .addColumn('started_at', timestamp, (c) => c.notNull())
+        .addColumn('first_token_at', timestamp)
+        .addColumn('completed_at', timestamp)
+        .addColumn('updated_at', timestamp, (c) => c.notNull())
+        .execute();
+      // listStreams (a session's running streams for a late joiner); also serves the session foreign key.
+      await db.schema.createIndex(t.raw('streams_session_idx')).on(streams).columns(['session_id', 'status']).execute();
+      // listStaleStreams, with or without a node: `status` first keeps the finished streams (nearly
+      // all rows) out of the scan, so "any node" reads only the few running ones, and "this node"
+      // is a range per status.
+      await db.schema.createIndex(t.raw('streams_stale_idx')).on(streams).columns(['status', 'node_id', 'updated_at']).execute();
+    },
+  };
+}
+
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
@@ -120,6 +167,7 @@ function sqlIn(column: string, values: readonly string[]) {
 export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<string, Migration> {
   return {
     '0001_initial': initialMigration(dialect, names),
+    '0002_streams': streamsMigration(dialect, names),
   };
 }
 

@@ -81,6 +81,30 @@ export interface MessageAttachmentsTable {
   created_at: DbDate;
 }
 
+/** One LLM stream (migration `0002_streams`): status, finish reason and metrics, readable from any node. */
+export interface StreamsTable {
+  id: string;
+  session_id: string;
+  message_id: string;
+  prompt_message_id: string;
+  user_id: string;
+  agent_id: string | null;
+  model: string | null;
+  status: string;
+  finish_reason: string | null;
+  max_tokens: number | null;
+  tokens_generated: number;
+  prompt_tokens: number | null;
+  bytes_emitted: DbInt;
+  errors: number;
+  error_message: string | null;
+  node_id: string | null;
+  started_at: DbDate;
+  first_token_at: DbDate | null;
+  completed_at: DbDate | null;
+  updated_at: DbDate;
+}
+
 /** The logical schema; real table names are `prefix + key`. */
 export interface ChatDatabase {
   sessions: SessionsTable;
@@ -88,6 +112,7 @@ export interface ChatDatabase {
   messages: MessagesTable;
   message_reactions: MessageReactionsTable;
   message_attachments: MessageAttachmentsTable;
+  streams: StreamsTable;
 }
 
 export type TableName = keyof ChatDatabase;
@@ -146,10 +171,34 @@ export const ATTACHMENT_COLUMNS = [
   'created_at',
 ] as const satisfies readonly (keyof MessageAttachmentsTable)[];
 
+export const STREAM_COLUMNS = [
+  'id',
+  'session_id',
+  'message_id',
+  'prompt_message_id',
+  'user_id',
+  'agent_id',
+  'model',
+  'status',
+  'finish_reason',
+  'max_tokens',
+  'tokens_generated',
+  'prompt_tokens',
+  'bytes_emitted',
+  'errors',
+  'error_message',
+  'node_id',
+  'started_at',
+  'first_token_at',
+  'completed_at',
+  'updated_at',
+] as const satisfies readonly (keyof StreamsTable)[];
+
 export type MessageRow = Pick<Selectable<MessagesTable>, (typeof MESSAGE_COLUMNS)[number]>;
 export type SessionRow = Pick<Selectable<SessionsTable>, (typeof SESSION_COLUMNS)[number]>;
 export type MemberRow = Pick<Selectable<SessionMembersTable>, (typeof MEMBER_COLUMNS)[number]>;
 export type AttachmentRow = Pick<Selectable<MessageAttachmentsTable>, (typeof ATTACHMENT_COLUMNS)[number]>;
+export type StreamRow = Pick<Selectable<StreamsTable>, (typeof STREAM_COLUMNS)[number]>;
 
 /** Prefixes must be plain identifiers: they end up in DDL (trigger bodies, index names). */
 const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;

@@ -1,5 +1,17 @@
 import { ChatError } from '../../../src/errors.js';
-import type { Attachment, JsonObject, MemberRole, Message, MessagePage, Reaction, Session, SessionMember, SessionSummary } from '../../../src/model.js';
+import type {
+  Attachment,
+  JsonObject,
+  MemberRole,
+  Message,
+  MessagePage,
+  Reaction,
+  Session,
+  SessionMember,
+  SessionSummary,
+  StreamRecord,
+  StreamStatus,
+} from '../../../src/model.js';
 import type {
   HistoryQuery,
   InsertedMessage,
@@ -7,10 +19,12 @@ import type {
   NewAttachment,
   NewMessage,
   NewSession,
+  NewStream,
   ReactionChange,
   ReactionResult,
   SessionAccess,
   StorageAdapter,
+  StreamPatch,
 } from '../../../src/ports/storage.js';
 
 /** A stored message without its joined parts; `content` is kept even for a deleted one and blanked on read. */
@@ -42,7 +56,12 @@ interface SessionRecord {
   messages: MessageRecord[];
   /** Top-level messages only, in seq order: a history page never scans replies or other sessions. */
   topLevel: MessageRecord[];
+  /** The session's LLM streams, in the order they were created. */
+  streams: StreamRecord[];
 }
+
+/** What pass 1 of an insert decided for one input message. */
+type InsertPlan = { kind: 'existing'; record: MessageRecord } | { kind: 'firstInBatch'; index: number } | { kind: 'create' };
 
 /**
  * The reference {@link StorageAdapter}: everything in plain Maps, nothing survives the process.
@@ -67,6 +86,9 @@ export class MemoryStorage implements StorageAdapter {
   private readonly clientIds = new Map<string, string>();
   /** userId → ids of the sessions they are a member of, so listSessions does not scan every session. */
   private readonly memberships = new Map<string, Set<string>>();
+  private readonly streams = new Map<string, StreamRecord>();
+  /** Ids of the streams still pending or streaming, so listStaleStreams does not scan finished ones. */
+  private readonly runningStreams = new Set<string>();
 
   async init(): Promise<void> {}
 
@@ -87,7 +109,7 @@ export class MemoryStorage implements StorageAdapter {
       messageCount: 0,
       createdAt,
     };
-    const record: SessionRecord = { session, members: new Map(), messages: [], topLevel: [] };
+    const record: SessionRecord = { session, members: new Map(), messages: [], topLevel: [], streams: [] };
     this.sessions.set(session.id, record);
     this.join(record, input.createdBy, 'owner', createdAt);
     for (const userId of input.memberIds) {
@@ -169,9 +191,12 @@ export class MemoryStorage implements StorageAdapter {
   // ---- messages ---------------------------------------------------------------------------
 
   async insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[]> {
-    // Pass 1 decides and validates everything; pass 2 writes. A batch that throws leaves no trace.
-    type Plan = { kind: 'existing'; record: MessageRecord } | { kind: 'firstInBatch'; index: number } | { kind: 'create' };
-    const plans: Plan[] = [];
+    return this.applyInsert(batch, this.planInsert(batch));
+  }
+
+  /** Pass 1 of an insert: decides and validates everything, writes nothing (so a batch that throws leaves no trace). */
+  private planInsert(batch: readonly NewMessage[]): InsertPlan[] {
+    const plans: InsertPlan[] = [];
     const batchClientKeys = new Map<string, number>();
     const newMessageIds = new Set<string>();
     const newAttachmentIds = new Set<string>();
@@ -207,7 +232,11 @@ export class MemoryStorage implements StorageAdapter {
       batchParents.set(item.id, item.sessionId);
       plans.push({ kind: 'create' });
     }
+    return plans;
+  }
 
+  /** Pass 2 of an insert: writes what {@link planInsert} decided. Never throws. */
+  private applyInsert(batch: readonly NewMessage[], plans: readonly InsertPlan[]): InsertedMessage[] {
     const records: MessageRecord[] = [];
     for (const [index, item] of batch.entries()) {
       const plan = plans[index];
@@ -227,6 +256,11 @@ export class MemoryStorage implements StorageAdapter {
   }
 
   async updateMessage(messageId: string, patch: MessagePatch, options: { bumpSeq: boolean }): Promise<Message | null> {
+    return this.patchMessage(messageId, patch, options.bumpSeq);
+  }
+
+  /** The one implementation of a message update (updateMessage, updateStream). */
+  private patchMessage(messageId: string, patch: MessagePatch, bumpSeq: boolean): Message | null {
     const record = this.messages.get(messageId);
     if (!record) return null;
     const message = record.message;
@@ -241,7 +275,7 @@ export class MemoryStorage implements StorageAdapter {
     if (patch.isDeleted !== undefined) message.isDeleted = patch.isDeleted;
     if (patch.deletedAt !== undefined) message.deletedAt = patch.deletedAt?.toISOString() ?? null;
     message.updatedAt = patch.at.toISOString();
-    if (options.bumpSeq) this.bump(record);
+    if (bumpSeq) this.bump(record);
     return this.toMessage(record);
   }
 
@@ -361,6 +395,101 @@ export class MemoryStorage implements StorageAdapter {
     record.message.updatedAt = at.toISOString();
     this.bump(record);
     return { attachment: copyAttachment(attachment), message: this.toMessage(record) };
+  }
+
+  // ---- LLM streams ------------------------------------------------------------------------
+
+  async createStream(input: { stream: NewStream; messages: readonly NewMessage[] }): Promise<{ stream: StreamRecord; messages: InsertedMessage[] }> {
+    const { stream, messages } = input;
+    // Everything is checked before anything is written, as in insertMessages.
+    if (this.streams.has(stream.id)) throw new ChatError('CONFLICT', `Stream ${stream.id} already exists`);
+    const session = this.requireSession(stream.sessionId);
+    const plans = this.planInsert(messages);
+    const inserted = this.applyInsert(messages, plans);
+    // An input message that was a duplicate (clientMessageId) is the stored one: point the row at it.
+    const stored = (id: string) => {
+      const index = messages.findIndex((m) => m.id === id);
+      return index === -1 ? id : (inserted[index] as InsertedMessage).message.id;
+    };
+    const at = stream.at.toISOString();
+    const record: StreamRecord = {
+      id: stream.id,
+      sessionId: stream.sessionId,
+      messageId: stored(stream.messageId),
+      promptMessageId: stored(stream.promptMessageId),
+      userId: stream.userId,
+      agentId: stream.agentId,
+      model: stream.model,
+      status: 'pending',
+      finishReason: null,
+      maxTokens: stream.maxTokens,
+      tokensGenerated: 0,
+      promptTokens: null,
+      bytesEmitted: 0,
+      errors: 0,
+      errorMessage: null,
+      nodeId: stream.nodeId,
+      startedAt: at,
+      firstTokenAt: null,
+      completedAt: null,
+      updatedAt: at,
+    };
+    this.streams.set(record.id, record);
+    session.streams.push(record);
+    this.runningStreams.add(record.id);
+    return { stream: { ...record }, messages: inserted };
+  }
+
+  async updateStream(
+    streamId: string,
+    patch: StreamPatch,
+    message?: { patch: MessagePatch; bumpSeq: boolean },
+  ): Promise<{ stream: StreamRecord; message: Message | null } | null> {
+    const record = this.streams.get(streamId);
+    if (!record) return null;
+    if (patch.expectedStatuses && !patch.expectedStatuses.includes(record.status)) return null;
+    if (patch.status !== undefined) {
+      record.status = patch.status;
+      if (isRunning(record.status)) this.runningStreams.add(record.id);
+      else this.runningStreams.delete(record.id);
+    }
+    if (patch.finishReason !== undefined) record.finishReason = patch.finishReason;
+    if (patch.tokensGenerated !== undefined) record.tokensGenerated = patch.tokensGenerated;
+    if (patch.promptTokens !== undefined) record.promptTokens = patch.promptTokens;
+    if (patch.bytesEmitted !== undefined) record.bytesEmitted = patch.bytesEmitted;
+    if (patch.errors !== undefined) record.errors = patch.errors;
+    if (patch.errorMessage !== undefined) record.errorMessage = patch.errorMessage;
+    if (patch.firstTokenAt !== undefined) record.firstTokenAt = patch.firstTokenAt?.toISOString() ?? null;
+    if (patch.completedAt !== undefined) record.completedAt = patch.completedAt?.toISOString() ?? null;
+    record.updatedAt = patch.at.toISOString();
+    const updated = message === undefined ? null : this.patchMessage(record.messageId, message.patch, message.bumpSeq);
+    return { stream: { ...record }, message: updated };
+  }
+
+  async getStream(streamId: string): Promise<StreamRecord | null> {
+    const record = this.streams.get(streamId);
+    return record ? { ...record } : null;
+  }
+
+  async listStreams(sessionId: string, statuses: readonly StreamStatus[]): Promise<StreamRecord[]> {
+    const wanted = new Set(statuses);
+    const records = this.sessions.get(sessionId)?.streams ?? [];
+    return records
+      .filter((r) => wanted.has(r.status))
+      .sort((a, b) => compareStrings(a.startedAt, b.startedAt) || compareStrings(a.id, b.id))
+      .map((r) => ({ ...r }));
+  }
+
+  async listStaleStreams(query: { nodeId: string | null; updatedBefore: Date }): Promise<StreamRecord[]> {
+    const before = query.updatedBefore.getTime();
+    const stale: StreamRecord[] = [];
+    for (const id of this.runningStreams) {
+      const record = this.streams.get(id);
+      if (!record || Date.parse(record.updatedAt) >= before) continue;
+      if (query.nodeId !== null && record.nodeId !== query.nodeId) continue;
+      stale.push({ ...record });
+    }
+    return stale.sort((a, b) => compareStrings(a.updatedAt, b.updatedAt) || compareStrings(a.id, b.id));
   }
 
   // ---- internals --------------------------------------------------------------------------
@@ -543,6 +672,10 @@ function searchWords(text: string): string[] {
     .toLowerCase()
     .split(NOT_A_WORD)
     .filter((word) => word.length > 0);
+}
+
+function isRunning(status: StreamStatus): boolean {
+  return status === 'pending' || status === 'streaming';
 }
 
 function compareStrings(a: string, b: string): number {

@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { CHAT_ERROR_CODES } from '../../src/errors.js';
+
+/**
+ * zod schemas of what the REST router sends back: the model of `src/model.ts` as JSON. The OpenAPI
+ * document's response schemas are generated from them, and the tests parse every success body with
+ * them, so the document cannot drift from what the engine returns. They are strict on purpose: a
+ * field added to the model without being added here fails the tests instead of going undocumented.
+ */
+
+const isoDate = z.iso.datetime({ offset: true });
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const reactionSchema = z.strictObject({
+  emoji: z.string(),
+  count: z.number().int().min(1),
+  userIds: z.array(z.string()).describe('In the order the reactions were made'),
+});
+
+export const attachmentSchema = z.strictObject({
+  id: z.string(),
+  messageId: z.string(),
+  fileName: z.string(),
+  fileUrl: z.string(),
+  mimeType: z.string(),
+  fileSize: z.number().int().min(0),
+  metadata: jsonObject.nullable(),
+  createdAt: isoDate,
+});
+
+export const messageSchema = z.strictObject({
+  id: z.string(),
+  sessionId: z.string(),
+  userId: z.string().nullable().describe('The sender; null for server-written messages (agent answers, system notes)'),
+  agentId: z.string().nullable(),
+  content: z.string().describe('Plain text, never HTML; empty for a deleted message'),
+  role: z.enum(['user', 'assistant', 'system']),
+  metadata: jsonObject.nullable(),
+  tokens: z.number().int().nullable(),
+  parentMessageId: z.string().nullable(),
+  replyCount: z.number().int().min(0),
+  seq: z.number().int().min(0).describe('Session sequence number at creation'),
+  changeSeq: z.number().int().min(0).describe('Session sequence number of the latest change'),
+  clientMessageId: z.string().nullable(),
+  isEdited: z.boolean(),
+  editedAt: isoDate.nullable(),
+  isDeleted: z.boolean(),
+  deletedAt: isoDate.nullable(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+  attachments: z.array(attachmentSchema),
+  reactions: z.array(reactionSchema),
+});
+
+const sessionShape = {
+  id: z.string(),
+  title: z.string().nullable(),
+  createdBy: z.string(),
+  metadata: jsonObject.nullable(),
+  lastSeq: z.number().int().min(0),
+  messageCount: z.number().int().min(0),
+  createdAt: isoDate,
+};
+
+export const sessionSchema = z.strictObject(sessionShape);
+
+export const sessionSummarySchema = z.strictObject({
+  ...sessionShape,
+  role: z.enum(['owner', 'member']),
+  lastReadSeq: z.number().int().min(0),
+  unreadCount: z.number().int().min(0),
+});
+
+export const sessionMemberSchema = z.strictObject({
+  sessionId: z.string(),
+  userId: z.string(),
+  role: z.enum(['owner', 'member']),
+  lastReadSeq: z.number().int().min(0),
+  lastDeliveredSeq: z.number().int().min(0),
+  lastSeenAt: isoDate.nullable(),
+  joinedAt: isoDate,
+});
+
+export const presenceEntrySchema = z.strictObject({
+  userId: z.string(),
+  status: z.enum(['online', 'offline']),
+  lastSeenAt: isoDate.nullable(),
+});
+
+export const messagePageSchema = z.strictObject({
+  messages: z.array(messageSchema),
+  total: z.number().int().min(0),
+});
+
+export const messageListSchema = z.strictObject({ messages: z.array(messageSchema) });
+export const sessionListSchema = z.strictObject({ sessions: z.array(sessionSummarySchema) });
+export const memberListSchema = z.strictObject({ members: z.array(sessionMemberSchema) });
+export const presenceListSchema = z.strictObject({ presence: z.array(presenceEntrySchema) });
+export const reactionListSchema = z.strictObject({ reactions: z.array(reactionSchema) });
+export const attachmentListSchema = z.strictObject({ attachments: z.array(attachmentSchema) });
+
+export const reactionResultSchema = z.strictObject({
+  added: z.boolean().describe('Whether the caller now has this reaction'),
+  reactions: z.array(reactionSchema),
+});
+
+export const removedSchema = z.strictObject({ removed: z.boolean() });
+
+export const seenReceiptSchema = z.strictObject({
+  sessionId: z.string(),
+  userId: z.string(),
+  messageId: z.string(),
+  seq: z.number().int().min(0),
+});
+
+export const streamStatusSchema = z.strictObject({
+  streamId: z.string(),
+  sessionId: z.string(),
+  messageId: z.string().describe('The assistant message the answer streams into'),
+  status: z.enum(['pending', 'streaming', 'completed', 'stopped', 'error']),
+  progress: z.number().min(0).max(1).nullable().describe('tokensGenerated / maxTokens, or null without maxTokens'),
+  tokensGenerated: z.number().int().min(0),
+  finishReason: z.string().optional(),
+  startedAt: isoDate,
+  completedAt: isoDate.optional(),
+});
+
+export const streamMetricsSchema = z.strictObject({
+  streamId: z.string(),
+  totalTokens: z.number().int().min(0),
+  tokensPerSecond: z.number().min(0),
+  latency: z.number().nullable().describe('ms from start to the first token'),
+  bandwidth: z.number().min(0).describe('bytes of answer text emitted per second, counted once'),
+  errors: z.number().int().min(0),
+});
+
+export const streamStartSchema = z.strictObject({
+  streamId: z.string(),
+  messageId: z.string(),
+  promptMessageId: z.string(),
+});
+
+/** Every error: `{ error: { code, message, details? } }` (DESIGN §7). */
+export const errorResponseSchema = z.strictObject({
+  error: z.strictObject({
+    code: z.enum(CHAT_ERROR_CODES),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+/** The response schemas with the names they carry in the OpenAPI document's `components.schemas`. */
+export const responseSchemas = {
+  Message: messageSchema,
+  MessagePage: messagePageSchema,
+  MessageList: messageListSchema,
+  Attachment: attachmentSchema,
+  AttachmentList: attachmentListSchema,
+  Reaction: reactionSchema,
+  ReactionList: reactionListSchema,
+  ReactionResult: reactionResultSchema,
+  Session: sessionSchema,
+  SessionSummary: sessionSummarySchema,
+  SessionList: sessionListSchema,
+  SessionMember: sessionMemberSchema,
+  MemberList: memberListSchema,
+  PresenceEntry: presenceEntrySchema,
+  PresenceList: presenceListSchema,
+  Removed: removedSchema,
+  SeenReceipt: seenReceiptSchema,
+  StreamStart: streamStartSchema,
+  StreamStatus: streamStatusSchema,
+  StreamMetrics: streamMetricsSchema,
+  ErrorResponse: errorResponseSchema,
+} as const;

@@ -1,0 +1,613 @@
+import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import {
+  LlmProviderError,
+  type LlmDelta,
+  type LlmMessage,
+  type LlmProvider,
+  type LlmRequest,
+  type LlmUsage,
+} from '../../../src/ports/llm.js';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** How much of an HTTP error body is read (the rest is discarded). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** How much of a non-streamed JSON answer is read (a server that ignored `stream: true`). */
+const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+/** Longest SSE event the parser buffers before giving up (characters). */
+const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+/** Longest upstream text quoted in an error message. */
+const MAX_QUOTED_CHARS = 500;
+
+/** Options of {@link OpenAICompatibleProvider}. */
+export interface OpenAICompatibleProviderOptions {
+  /**
+   * The API root, up to and without `/chat/completions`: `https://api.openai.com/v1`,
+   * `http://localhost:11434/v1`, or for Azure `https://<resource>.openai.azure.com/openai/deployments/<deployment>`.
+   */
+  baseURL: string;
+  /**
+   * Sent as `Authorization: Bearer <apiKey>` (as `api-key: <apiKey>` with {@link azure}). Optional: local servers
+   * (Ollama, llama.cpp, LM Studio, vLLM without `--api-key`) need none. Never logged; redacted from error messages.
+   */
+  apiKey?: string;
+  /** The model used when a request names none. */
+  model: string;
+  /** Extra HTTP headers, sent on every request (they win over the provider's own). */
+  headers?: Record<string, string>;
+  /** A `fetch` implementation (default: the global one). */
+  fetch?: typeof globalThis.fetch;
+  /** Longest wait from sending the request to the first byte of the answer's body, in ms. Default 30 000. */
+  timeoutMs?: number;
+  /** Longest gap between two reads of the answer's body once it has started, in ms. Default 60 000. */
+  idleTimeoutMs?: number;
+  /** Sent as `OpenAI-Organization`. */
+  organization?: string;
+  /** Azure OpenAI: authenticate with the `api-key` header and add `?api-version=` to the URL. */
+  azure?: { apiVersion: string };
+  /**
+   * Ask for a final usage chunk (`stream_options: { include_usage: true }`). Default true; turn it off for servers
+   * that reject unknown fields.
+   */
+  includeUsage?: boolean;
+  /**
+   * The body field that carries `maxTokens`. Default `max_tokens`; OpenAI's reasoning models want
+   * `max_completion_tokens`.
+   */
+  maxTokensField?: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * Fields merged into every request body last (`top_p`, `seed`, Ollama's `keep_alive`, vLLM's
+   * `chat_template_kwargs`, …); they may override anything but `stream` and `messages`.
+   */
+  extraBody?: Record<string, unknown>;
+  /** The provider's {@link LlmProvider.name}. Default `openai-compatible`. */
+  name?: string;
+}
+
+type TimeoutKind = 'connect' | 'idle';
+
+interface ParsedEvent {
+  readonly done?: true;
+  readonly delta?: LlmDelta;
+}
+
+const SKIP: ParsedEvent = {};
+const DONE: ParsedEvent = { done: true };
+
+/**
+ * An {@link LlmProvider} for any server that speaks OpenAI's streaming Chat Completions protocol:
+ * `POST {baseURL}/chat/completions` with `stream: true`, answered with server-sent events
+ * (`data: {chat.completion.chunk}` … `data: [DONE]`).
+ *
+ * What it guarantees:
+ * - Deltas carry the text exactly as sent (UTF-8 decoded across reads, SSE events split across reads); a role-only
+ *   first chunk, Azure's prompt-filter chunk and keep-alive comments yield nothing; the usage chunk (empty
+ *   `choices`) yields a delta with `usage` and empty text; `finishReason` is reported on the delta that carries it.
+ *   Only `choices[0].delta.content` is answer text: reasoning deltas (`reasoning_content`, `reasoning`) and tool
+ *   calls are skipped.
+ * - The answer is complete only when the upstream says so (`finish_reason` or `data: [DONE]`). A body that ends, or
+ *   a connection that drops, before that throws a retryable {@link LlmProviderError} — never a quiet end.
+ * - HTTP errors throw {@link LlmProviderError} with `status`, the parsed body (read up to 64 KiB) and the upstream
+ *   message; `retryable` for 408, 409, 429 and 5xx. Network errors and timeouts are retryable. An `{"error": …}`
+ *   object inside the stream throws, retryable only when it looks transient (5xx, overloaded, unavailable).
+ * - `timeoutMs` bounds the wait for the first byte, `idleTimeoutMs` every later gap between bytes (time spent by the
+ *   consumer between deltas does not count). Either aborts the request and throws a retryable error.
+ * - Aborting `signal` aborts the HTTP request (the socket closes) and the iterator throws `signal.reason` (an
+ *   `AbortError` by default) promptly. Leaving the loop early (`break`) closes the connection too.
+ * - The API key is never logged, and is redacted from error messages and bodies.
+ *
+ * @example OpenAI
+ * ```ts
+ * import { OpenAICompatibleProvider } from 'parley/openai';
+ *
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'https://api.openai.com/v1',
+ *   apiKey: process.env.OPENAI_API_KEY,
+ *   model: 'gpt-4o-mini',
+ * });
+ * ```
+ *
+ * @example Ollama (its OpenAI-compatible `/v1` endpoint; no key needed)
+ * ```ts
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'http://localhost:11434/v1',
+ *   model: 'llama3.2',
+ *   extraBody: { keep_alive: '10m' },
+ * });
+ * ```
+ *
+ * @example vLLM (`vllm serve meta-llama/Llama-3.1-8B-Instruct --api-key token-abc`)
+ * ```ts
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'http://localhost:8000/v1',
+ *   apiKey: 'token-abc',
+ *   model: 'meta-llama/Llama-3.1-8B-Instruct',
+ * });
+ * ```
+ *
+ * @example llama.cpp server (`llama-server -m model.gguf --port 8080`; it serves the loaded model whatever the name)
+ * ```ts
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'http://localhost:8080/v1',
+ *   model: 'local',
+ *   idleTimeoutMs: 120_000, // CPU inference can pause on long prompts
+ * });
+ * ```
+ *
+ * @example LM Studio (local server on port 1234)
+ * ```ts
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'http://localhost:1234/v1',
+ *   model: 'qwen2.5-7b-instruct',
+ * });
+ * ```
+ *
+ * @example Azure OpenAI (the deployment is part of the URL; the key goes in the `api-key` header)
+ * ```ts
+ * const provider = new OpenAICompatibleProvider({
+ *   baseURL: 'https://my-resource.openai.azure.com/openai/deployments/my-gpt-4o',
+ *   apiKey: process.env.AZURE_OPENAI_API_KEY,
+ *   model: 'gpt-4o',
+ *   azure: { apiVersion: '2024-10-21' },
+ * });
+ * ```
+ *
+ * @example Consuming it directly
+ * ```ts
+ * const controller = new AbortController();
+ * let text = '';
+ * for await (const delta of provider.stream({ messages: [{ role: 'user', content: 'Hi!' }] }, controller.signal)) {
+ *   text += delta.text;
+ *   if (delta.usage) console.log('tokens', delta.usage.totalTokens);
+ * }
+ * ```
+ */
+export class OpenAICompatibleProvider implements LlmProvider {
+  readonly name: string;
+  readonly defaultModel: string;
+
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #timeoutMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #includeUsage: boolean;
+  readonly #maxTokensField: 'max_tokens' | 'max_completion_tokens';
+  readonly #extraBody: Record<string, unknown>;
+  readonly #secret: string | undefined;
+
+  constructor(options: OpenAICompatibleProviderOptions) {
+    if (typeof options.model !== 'string' || options.model === '') {
+      throw new TypeError('OpenAICompatibleProvider: `model` must be a non-empty string');
+    }
+    this.name = options.name ?? 'openai-compatible';
+    this.defaultModel = options.model;
+    this.#url = chatCompletionsUrl(options.baseURL, options.azure?.apiVersion);
+    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+    this.#includeUsage = options.includeUsage ?? true;
+    this.#maxTokensField = options.maxTokensField ?? 'max_tokens';
+    this.#extraBody = { ...options.extraBody };
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== 'function') {
+      throw new TypeError('OpenAICompatibleProvider: no `fetch` available; pass one in the options');
+    }
+    this.#fetch = fetchImpl;
+    this.#secret = options.apiKey === undefined || options.apiKey === '' ? undefined : options.apiKey;
+
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+    if (this.#secret !== undefined) {
+      if (options.azure) headers['api-key'] = this.#secret;
+      else headers.authorization = `Bearer ${this.#secret}`;
+    }
+    if (options.organization) headers['openai-organization'] = options.organization;
+    for (const [key, value] of Object.entries(options.headers ?? {})) headers[key.toLowerCase()] = value;
+    this.#headers = headers;
+  }
+
+  stream(request: LlmRequest, signal: AbortSignal): AsyncIterable<LlmDelta> {
+    return this.#run(request, signal);
+  }
+
+  /** The JSON request body; `extraBody` may override anything but `messages` and `stream`. */
+  #body(request: LlmRequest): Record<string, unknown> {
+    const body: Record<string, unknown> = { model: request.model ?? this.defaultModel };
+    if (this.#includeUsage) body.stream_options = { include_usage: true };
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.maxTokens !== undefined) body[this.#maxTokensField] = request.maxTokens;
+    Object.assign(body, this.#extraBody);
+    body.messages = request.messages.map((m: LlmMessage) => ({ role: m.role, content: m.content }));
+    body.stream = true;
+    return body;
+  }
+
+  async *#run(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmDelta, void, undefined> {
+    signal.throwIfAborted();
+    const body = JSON.stringify(this.#body(request));
+
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    let timedOut: TimeoutKind | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = (kind: TimeoutKind, ms: number): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = kind;
+        controller.abort(new Error(`${kind} timeout`));
+      }, ms);
+    };
+    const disarm = (): void => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
+    const failure = (error: unknown, phase: 'calling' | 'reading from'): unknown => {
+      if (signal.aborted) return signal.reason;
+      if (timedOut === 'connect') {
+        return new LlmProviderError(`no answer from the upstream within ${this.#timeoutMs} ms`, {
+          retryable: true,
+          cause: error,
+        });
+      }
+      if (timedOut === 'idle') {
+        return new LlmProviderError(`the upstream stalled: no data for ${this.#idleTimeoutMs} ms`, {
+          retryable: true,
+          cause: error,
+        });
+      }
+      if (error instanceof LlmProviderError) return error;
+      return new LlmProviderError(this.#redact(`network error ${phase} the upstream: ${describe(error)}`), {
+        retryable: true,
+        cause: error,
+      });
+    };
+
+    let completed = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    try {
+      arm('connect', this.#timeoutMs);
+      let response: Response;
+      try {
+        response = await this.#fetch(this.#url, {
+          method: 'POST',
+          headers: this.#headers,
+          body,
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw failure(error, 'calling');
+      }
+
+      if (!response.ok) {
+        let text: string;
+        try {
+          text = await readText(response, MAX_ERROR_BODY_BYTES);
+        } catch (error) {
+          if (signal.aborted || timedOut) throw failure(error, 'reading from');
+          text = '';
+        }
+        throw this.#httpError(response, text);
+      }
+      if (!response.body) {
+        throw new LlmProviderError(`the upstream answered HTTP ${response.status} without a body`, {
+          status: response.status,
+          retryable: true,
+        });
+      }
+
+      const contentType = response.headers.get('content-type') ?? '';
+      if (/\bjson\b/i.test(contentType)) {
+        // The server ignored `stream: true` and answered with one chat.completion object.
+        let text: string;
+        try {
+          text = await readText(response, MAX_JSON_BODY_BYTES);
+        } catch (error) {
+          throw failure(error, 'reading from');
+        }
+        disarm();
+        yield this.#fromCompletion(text);
+        completed = true;
+        return;
+      }
+
+      reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      const events: EventSourceMessage[] = [];
+      let parseFailure: LlmProviderError | undefined;
+      const parser = createParser({
+        maxBufferSize: MAX_EVENT_CHARS,
+        onEvent: (event) => events.push(event),
+        onError: (error: ParseError) => {
+          if (error.type === 'unknown-field' && error.field === 'error') {
+            // Older llama.cpp servers wrote `error: {json}` lines instead of `data: {"error": …}`.
+            events.push({ event: 'error', data: error.value ?? '' });
+          } else if (error.type === 'max-buffer-size-exceeded') {
+            parseFailure ??= new LlmProviderError(
+              `the upstream sent an event longer than ${MAX_EVENT_CHARS} characters`,
+              { retryable: false },
+            );
+          }
+        },
+      });
+
+      let firstRead = true;
+      let finished = false; // a finish_reason was seen
+      let done = false; // data: [DONE] was seen
+      let eventCount = 0;
+      read: while (true) {
+        if (!firstRead) arm('idle', this.#idleTimeoutMs);
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          // The answer was already complete; only the trailing usage chunk / [DONE] were lost.
+          if (finished && !signal.aborted && timedOut === undefined) break;
+          throw failure(error, 'reading from');
+        }
+        disarm();
+        firstRead = false;
+        parser.feed(chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
+        if (parseFailure) throw parseFailure;
+
+        while (events.length > 0) {
+          const event = events.shift() as EventSourceMessage;
+          eventCount++;
+          const parsed = this.#interpret(event);
+          if (parsed.done) {
+            done = true;
+            break read;
+          }
+          if (parsed.delta) {
+            if (parsed.delta.finishReason !== undefined) finished = true;
+            yield parsed.delta;
+            signal.throwIfAborted();
+          }
+        }
+        if (chunk.done) break;
+      }
+
+      if (!done && !finished) {
+        const hint =
+          eventCount === 0 && !/event-stream/i.test(contentType) ? ` (content-type: ${contentType || 'none'})` : '';
+        throw new LlmProviderError(
+          `the upstream closed the stream before the answer finished (no finish_reason, no [DONE])${hint}`,
+          { status: response.status, retryable: true },
+        );
+      }
+      completed = true;
+    } finally {
+      disarm();
+      signal.removeEventListener('abort', onAbort);
+      if (!completed) {
+        // Failed, aborted, or the consumer left the loop: close the connection.
+        controller.abort();
+      } else if (reader) {
+        // [DONE] seen (or finished): drop whatever trails it.
+        reader.cancel().catch(() => undefined);
+      }
+    }
+  }
+
+  /** One SSE event → nothing, a delta, the end, or a thrown error. */
+  #interpret(event: EventSourceMessage): ParsedEvent {
+    const data = event.data;
+    if (event.event === 'error') {
+      const parsed = tryJson(data);
+      const error = isRecord(parsed) && parsed.error !== undefined ? parsed.error : (parsed ?? data);
+      throw this.#streamError(error);
+    }
+    if (event.event !== undefined && event.event !== 'message') return SKIP; // pings and other named events
+    const trimmed = data.trim();
+    if (trimmed === '[DONE]') return DONE;
+    if (trimmed === '') return SKIP;
+
+    const chunk = tryJson(data);
+    if (chunk === undefined) {
+      throw new LlmProviderError(
+        this.#redact(`the upstream sent an event that is not JSON: ${quote(data)}`),
+        { retryable: false, body: this.#redact(data.slice(0, MAX_ERROR_BODY_BYTES)) },
+      );
+    }
+    if (!isRecord(chunk)) return SKIP;
+    if (chunk.error !== undefined && chunk.error !== null && chunk.error !== false) {
+      throw this.#streamError(chunk.error);
+    }
+    if (chunk.object === 'error') throw this.#streamError(chunk); // early vLLM: the error object itself
+
+    const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+    const choice = (choices.find((c) => isRecord(c) && (c.index === 0 || c.index === undefined)) ??
+      choices[0]) as unknown;
+    let text = '';
+    let finishReason: string | undefined;
+    if (isRecord(choice)) {
+      const delta = choice.delta;
+      if (isRecord(delta) && typeof delta.content === 'string') text = delta.content;
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') finishReason = choice.finish_reason;
+    }
+    const usage = mapUsage(chunk.usage);
+    if (text === '' && usage === undefined && finishReason === undefined) return SKIP;
+    const delta: LlmDelta = { text };
+    if (usage !== undefined) delta.usage = usage;
+    if (finishReason !== undefined) delta.finishReason = finishReason;
+    return { delta };
+  }
+
+  /** A whole `chat.completion` object (non-streamed answer) → one delta. */
+  #fromCompletion(text: string): LlmDelta {
+    const body = tryJson(text);
+    if (!isRecord(body)) {
+      throw new LlmProviderError(this.#redact(`the upstream sent a JSON answer that cannot be read: ${quote(text)}`), {
+        retryable: false,
+        body: this.#redact(text.slice(0, MAX_ERROR_BODY_BYTES)),
+      });
+    }
+    if (body.error !== undefined && body.error !== null) throw this.#streamError(body.error);
+    const choice = Array.isArray(body.choices) ? (body.choices[0] as unknown) : undefined;
+    const message = isRecord(choice) ? choice.message : undefined;
+    if (!isRecord(choice) || !isRecord(message) || typeof message.content !== 'string') {
+      throw new LlmProviderError('the upstream sent a JSON answer without choices[0].message.content', {
+        retryable: false,
+        body: this.#redactValue(body),
+      });
+    }
+    const delta: LlmDelta = {
+      text: message.content,
+      finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop',
+    };
+    const usage = mapUsage(body.usage);
+    if (usage !== undefined) delta.usage = usage;
+    return delta;
+  }
+
+  #httpError(response: Response, text: string): LlmProviderError {
+    const status = response.status;
+    const redacted = this.#redact(text);
+    const parsed = tryJson(redacted);
+    const body = parsed === undefined ? redacted : parsed;
+    const upstream = errorMessage(parsed) ?? (redacted.trim() === '' ? response.statusText : quote(redacted.trim()));
+    const suffix = retryAfterHint(response.headers);
+    return new LlmProviderError(`the upstream answered HTTP ${status}: ${upstream || 'no message'}${suffix}`, {
+      status,
+      retryable: status === 408 || status === 409 || status === 429 || status >= 500,
+      body,
+    });
+  }
+
+  /** An error object sent inside a 200 stream (`data: {"error": {…}}`). */
+  #streamError(error: unknown): LlmProviderError {
+    const value = this.#redactValue(error);
+    const message =
+      typeof value === 'string' ? value : (errorMessage({ error: value }) ?? quote(JSON.stringify(value) ?? ''));
+    return new LlmProviderError(`the upstream reported an error mid-stream: ${message}`, {
+      retryable: looksTransient(value),
+      body: value,
+    });
+  }
+
+  #redact(text: string): string {
+    return this.#secret === undefined ? text : text.split(this.#secret).join('[redacted]');
+  }
+
+  #redactValue(value: unknown): unknown {
+    if (this.#secret === undefined) return value;
+    const json = JSON.stringify(value);
+    if (json === undefined || !json.includes(this.#secret)) return value;
+    return JSON.parse(this.#redact(json)) as unknown;
+  }
+}
+
+function chatCompletionsUrl(baseURL: string, azureApiVersion: string | undefined): string {
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    throw new TypeError(`OpenAICompatibleProvider: \`baseURL\` is not a URL: ${JSON.stringify(baseURL)}`);
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+  if (azureApiVersion !== undefined) url.searchParams.set('api-version', azureApiVersion);
+  return url.toString();
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`OpenAICompatibleProvider: \`${name}\` must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
+/** Reads at most `max` bytes of the body as text, then cancels the rest. */
+async function readText(response: Response, max: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  while (bytes < max) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    const slice = value.byteLength > max - bytes ? value.subarray(0, max - bytes) : value;
+    bytes += slice.byteLength;
+    text += decoder.decode(slice, { stream: true });
+  }
+  await reader.cancel().catch(() => undefined);
+  return text + decoder.decode();
+}
+
+/** ` (retry after 20 s)` from `retry-after-ms` / `retry-after` (seconds or an HTTP date), or ''. */
+function retryAfterHint(headers: Headers): string {
+  const ms = headers.get('retry-after-ms')?.trim();
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return ` (retry after ${ms} ms)`;
+  const value = headers.get('retry-after')?.trim();
+  if (!value) return '';
+  return /^\d+(\.\d+)?$/.test(value) ? ` (retry after ${value} s)` : ` (retry after ${quote(value)})`;
+}
+
+function mapUsage(value: unknown): LlmUsage | undefined {
+  if (!isRecord(value)) return undefined;
+  const usage: LlmUsage = {};
+  if (isCount(value.prompt_tokens)) usage.promptTokens = value.prompt_tokens;
+  if (isCount(value.completion_tokens)) usage.completionTokens = value.completion_tokens;
+  if (isCount(value.total_tokens)) usage.totalTokens = value.total_tokens;
+  else if (usage.promptTokens !== undefined && usage.completionTokens !== undefined) {
+    usage.totalTokens = usage.promptTokens + usage.completionTokens;
+  }
+  return Object.keys(usage).length === 0 ? undefined : usage;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** The human message of an OpenAI-style error body (`{error: {message}}`, `{error: "…"}`, `{message}`, `{detail}`). */
+function errorMessage(body: unknown): string | undefined {
+  if (typeof body === 'string') return body === '' ? undefined : quote(body);
+  if (!isRecord(body)) return undefined;
+  const error = body.error;
+  if (typeof error === 'string' && error !== '') return quote(error);
+  if (isRecord(error)) {
+    if (typeof error.message === 'string' && error.message !== '') return quote(error.message);
+    if (typeof error.code === 'string' && error.code !== '') return error.code;
+    if (typeof error.type === 'string' && error.type !== '') return error.type;
+  }
+  if (typeof body.message === 'string' && body.message !== '') return quote(body.message);
+  if (typeof body.detail === 'string' && body.detail !== '') return quote(body.detail);
+  return undefined;
+}
+
+/** Whether an in-stream error object looks like a transient upstream failure (worth a retry). */
+function looksTransient(error: unknown): boolean {
+  if (typeof error === 'string') return /overloaded|temporarily unavailable|try again later/i.test(error);
+  if (!isRecord(error)) return false;
+  const code = error.code ?? error.status;
+  if (typeof code === 'number' && (code >= 500 || code === 429 || code === 408)) return true;
+  if (typeof code === 'string' && /^(5\d\d|429|408)$/.test(code)) return true;
+  const kind = `${typeof error.type === 'string' ? error.type : ''} ${typeof code === 'string' ? code : ''}`;
+  if (/server_?error|internal|overloaded|unavailable|timeout|rate_?limit/i.test(kind)) return true;
+  return typeof error.message === 'string' && /overloaded|temporarily unavailable|try again later/i.test(error.message);
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause: unknown = error.cause;
+  if (!(cause instanceof Error)) return error.message;
+  const code: unknown = (cause as Error & { code?: unknown }).code;
+  return `${error.message}: ${cause.message}${typeof code === 'string' ? ` (${code})` : ''}`;
+}
+
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function quote(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
+}

@@ -1,0 +1,241 @@
+import type { Server } from 'socket.io';
+import type { Authenticate } from '../../src/auth/jwt.js';
+import type { ChatEngine } from '../../src/engine.js';
+import { ChatError } from '../../src/errors.js';
+import type { PresenceStatus } from '../../src/model.js';
+import type { Transport } from '../../src/ports/transport.js';
+import type { BindingContext, ChatNamespace, ChatSocket, ErrorReporter } from './context.js';
+import { background, joinedAtOf, markJoined, SocketState, sessionRoom, setState, stateOf, userRoom } from './context.js';
+import { changeOf, deliverDomainEvents } from './delivery.js';
+import type { ClientEventName } from './events.js';
+import { CLIENT_EVENTS, dispatch } from './handlers.js';
+import { adopt, connectError, verifyHandshake } from './handshake.js';
+import { ConnectionGate, SessionCursor, type GatedConnection } from './outbound-gate.js';
+import { buildPayloadSchemas } from './payloads.js';
+import { PresenceTracker } from './presence.js';
+import { socketDisconnected } from './sessions.js';
+import { TypingTracker } from './typing.js';
+
+export interface AttachChatOptions {
+  /** Verifies `handshake.auth.token` (e.g. `jwtAuthenticator({ secret })`); the same function the REST router takes. */
+  authenticate: Authenticate;
+  /** Default `'/chat'`. */
+  namespace?: string;
+  /**
+   * Largest client payload, in bytes of its strings and buffers (default 64 KiB); bigger ones get a
+   * VALIDATION error. The whole frame is capped earlier by the host's `maxHttpBufferSize` (1 MB by default).
+   */
+  maxPayloadBytes?: number;
+  /** A typing indicator ends after this long without a refresh (default 5000 ms). */
+  typingTimeoutMs?: number;
+  /** Failures nobody else hears about (default: `console.error`). Never given a token. */
+  onError?: ErrorReporter;
+}
+
+/** What `attachChat` returns: the engine's {@link Transport}, registered on it already. */
+export interface ChatBinding extends Transport {
+  readonly namespace: ChatNamespace;
+  getPresence(userIds: readonly string[]): Promise<Map<string, { status: PresenceStatus; lastSeenAt: string | null }>>;
+  /** Stops delivering and refuses new connections; sockets stay connected (close the host's server to end them). */
+  close(): Promise<void>;
+}
+
+const ATTACHED = Symbol.for('parley.socket.io.attached');
+
+const defaultReporter: ErrorReporter = (error, context) => {
+  console.error(`[parley/socket.io] ${context.what}`, error);
+};
+
+/**
+ * Serves Parley's chat protocol (DESIGN §6) on the host's own Socket.io server, in one namespace:
+ * handshake authentication, every client event with its ack, delivery of the engine's domain events
+ * to rooms `session:<id>` / `user:<id>`, presence, typing, durable replay on join. Registers itself
+ * as the engine's transport, so messages written through REST or a job reach sockets too.
+ *
+ * Works with any Socket.io adapter: deliveries are room broadcasts (sent once, by the node that
+ * committed the change) and presence is counted with `fetchSockets()`. If you enable Socket.io's
+ * connection state recovery, leave `skipMiddlewares: false` so tokens are checked again on
+ * recovery (a recovered socket whose handshake was not re-checked is verified again, and dropped
+ * if its token no longer passes).
+ *
+ * Client events are read with one `socket.onAny` listener (cheaper per idle socket than nine), which
+ * runs before per-packet `socket.use` middleware: put connection checks in `nsp.use` and per-action
+ * rules in the engine's `authorize`.
+ *
+ * ```ts
+ * import { Server } from 'socket.io';
+ * import { ChatEngine, MemoryStorage, jwtAuthenticator } from 'parley';
+ * import { attachChat } from 'parley/socket.io';
+ *
+ * const engine = new ChatEngine({ storage: new MemoryStorage() });
+ * await engine.init();
+ * const io = new Server(httpServer, { cors: { origin: 'https://app.example.com' } });
+ * attachChat(io, engine, { authenticate: jwtAuthenticator({ secret: process.env.JWT_SECRET! }) });
+ * // clients: io('https://chat.example.com/chat', { auth: { token } })
+ * ```
+ */
+export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: AttachChatOptions): ChatBinding {
+  const namespace = options?.namespace ?? '/chat';
+  if (typeof options?.authenticate !== 'function') throw new ChatError('VALIDATION', 'attachChat needs an `authenticate` function');
+  if (typeof namespace !== 'string' || !namespace.startsWith('/')) throw new ChatError('VALIDATION', 'attachChat: `namespace` must start with "/"');
+  const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
+  const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
+  const report = options.onError ?? defaultReporter;
+  const { authenticate } = options;
+
+  const nsp = io.of(namespace) as unknown as ChatNamespace & { [ATTACHED]?: true };
+  if (nsp[ATTACHED]) throw new ChatError('CONFLICT', `attachChat: namespace ${namespace} already has a chat attached`);
+  nsp[ATTACHED] = true;
+
+  const presence = new PresenceTracker(nsp, engine);
+  const ctx: BindingContext = {
+    engine,
+    nsp,
+    schemas: buildPayloadSchemas(engine.schemas),
+    maxPayloadBytes,
+    typingTimeoutMs,
+    presence,
+    typing: new TypingTracker(engine, typingTimeoutMs, (error) => background(ctx, 'typing', Promise.reject(error))),
+    report,
+    closed: false,
+  };
+  const unsubscribe = deliverDomainEvents(ctx);
+
+  // One shared catch-all listener (`this` is the socket) instead of one listener per event: nine
+  // more entries in every socket's listener table cost ~400 bytes per idle connection. Unknown
+  // event names are ignored. Note: `onAny` runs before per-packet `socket.use` middleware, so checks
+  // belong in `nsp.use` (handshake) or the engine's `authorize`.
+  const clientEvents = new Set<string>(CLIENT_EVENTS);
+  function onClientEvent(this: ChatSocket, event: string, ...args: unknown[]): void {
+    if (clientEvents.has(event)) dispatch(ctx, this, event as ClientEventName, args);
+  }
+  // A broadcast hands the same payload to every socket of the room: read it once, not once per socket.
+  let lastEvent = '';
+  let lastPayload: unknown;
+  let lastChange: { sessionId: string; seq: number } | null = null;
+  function tagOutgoing(this: ChatSocket, event: string, payload: unknown): void {
+    const state = stateOf(this);
+    if (!state) return;
+    if (payload !== lastPayload || event !== lastEvent) {
+      lastEvent = event;
+      lastPayload = payload;
+      lastChange = changeOf(event, payload);
+    }
+    const cursor = lastChange === null ? undefined : state.sessions.get(lastChange.sessionId);
+    if (cursor === undefined) {
+      state.gate.nextCursor = null;
+    } else {
+      state.gate.nextCursor = cursor;
+      state.gate.nextSeq = lastChange!.seq;
+    }
+  }
+  function onSocketError(this: ChatSocket, error: unknown): void {
+    // A client can emit an event named "error" with any payload: report that it happened, not what it said.
+    report(error instanceof Error ? error : new Error('socket error event'), { what: 'socket error', socketId: this.id, userId: this.data.userId });
+  }
+  function onDisconnecting(this: ChatSocket, reason: string): void {
+    // Still in its rooms here; the clean-up runs after Socket.io took it out of them (same tick).
+    const state = stateOf(this);
+    if (!state) return;
+    background(ctx, 'disconnect', socketDisconnected(ctx, state, reason, new Set(this.rooms)), { userId: state.userId });
+  }
+
+  const verified = new WeakSet<object>();
+  nsp.use((socket, next) => {
+    verifyHandshake(ctx, authenticate, socket).then(
+      (user) => {
+        adopt(socket, user);
+        verified.add(socket);
+        next();
+      },
+      (error: unknown) => next(connectError(error)),
+    );
+  });
+
+  const setup = (socket: ChatSocket) => {
+    const gate = ConnectionGate.of(socket.conn as unknown as GatedConnection);
+    const state = new SocketState(socket, gate);
+    setState(socket, state);
+    gate.join(state.sessions);
+    socket.onAnyOutgoing(tagOutgoing as (...args: any[]) => void);
+    compact(socket as unknown as Record<string, unknown>, '_anyOutgoingListeners');
+    socket.onAny(onClientEvent);
+    compact(socket as unknown as Record<string, unknown>, '_anyListeners');
+    socket.on('error', onSocketError);
+    socket.on('disconnecting', onDisconnecting);
+    if (socket.recovered) {
+      // Socket.io restored the rooms and re-sent what was missed; track the sessions again.
+      for (const room of socket.rooms) {
+        if (!room.startsWith('session:')) continue;
+        const sessionId = room.slice('session:'.length);
+        const cursor = new SessionCursor(joinedAtOf(socket.data, sessionId) ?? Date.now());
+        cursor.floor = 0;
+        state.sessions.set(sessionId, cursor);
+        markJoined(socket.data, sessionId, cursor.joinedAt);
+      }
+    }
+    const { userId } = socket.data;
+    const inUserRoom = socket.join(userRoom(userId)); // synchronous with the default adapter
+    socket.emit('connection:success', { userId, socketId: socket.id, serverTime: new Date().toISOString() });
+    background(
+      ctx,
+      'connect',
+      state.serial(async () => {
+        await inUserRoom;
+        if (await presence.isFirstConnection(socket)) await presence.announce(userId, 'online');
+      }),
+      { userId },
+    );
+  };
+
+  nsp.on('connection', (socket) => {
+    try {
+      if (verified.has(socket)) return setup(socket);
+      // The middleware was skipped (connection state recovery with `skipMiddlewares: true`): check
+      // the token anyway. A refusal is a namespace disconnect ("io server disconnect"), after which
+      // a client does not retry on its own: it needs a new token.
+      verifyHandshake(ctx, authenticate, socket).then(
+        (user) => {
+          adopt(socket, user);
+          if (socket.connected) setup(socket);
+        },
+        () => socket.disconnect(),
+      );
+    } catch (error) {
+      report(error, { what: 'connection', socketId: socket.id });
+      socket.disconnect();
+    }
+  });
+
+  const binding: ChatBinding = {
+    namespace: nsp,
+    getPresence: (userIds) => presence.getPresence(userIds),
+    close: async () => {
+      ctx.closed = true;
+      unsubscribe();
+      ctx.typing.close();
+    },
+  };
+  engine.useTransport(binding);
+  return binding;
+}
+
+/**
+ * Socket.io keeps its any-listeners in arrays grown by push, which reserve 16 more slots: ~150
+ * bytes each on every socket, for lists that hold one function. An exact-size copy, if the field is
+ * what we expect (it is Socket.io's own, private).
+ */
+function compact(target: Record<string, unknown>, field: string): void {
+  const value = target[field];
+  if (Array.isArray(value)) target[field] = value.slice();
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ChatError('VALIDATION', `attachChat: \`${name}\` must be a positive number`);
+  }
+  return value;
+}
+
+export { sessionRoom, userRoom };

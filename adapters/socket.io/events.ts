@@ -1,0 +1,224 @@
+/**
+ * The wire protocol of the `/chat` namespace (DESIGN §6) as typed Socket.io event maps, so both the
+ * host's server and its `socket.io-client` are fully typed.
+ *
+ * ```ts
+ * import { io, type Socket } from 'socket.io-client';
+ * import type { ClientToServerEvents, ServerToClientEvents } from 'parley/socket.io';
+ *
+ * const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io('https://chat.example.com/chat', {
+ *   auth: { token: await getJwt() },
+ * });
+ * const lastSeq = new Map<string, number>(); // highest seq seen per session: send it back on re-join
+ * socket.on('connect', () => {
+ *   socket.emit('session:join', { sessionId: 'support', lastSeq: lastSeq.get('support') }, (res) => {
+ *     if (!res.ok) return console.error(res.error.code, res.error.message);
+ *     console.log(res.data.members.length, 'members');
+ *   });
+ * });
+ * socket.on('message:new', (m) => lastSeq.set(m.sessionId, Math.max(lastSeq.get(m.sessionId) ?? 0, m.changeSeq)));
+ * socket.on('session:synced', ({ sessionId, seq, gap }) => { lastSeq.set(sessionId, seq); if (gap) loadHistory(sessionId); });
+ * const res = await socket.emitWithAck('message:send', { sessionId: 'support', content: 'Hello!', clientMessageId: crypto.randomUUID() });
+ * ```
+ *
+ * Adding an event (e.g. the streaming ones) is three edits: its payload schema in `payloads.ts`, a
+ * line in these maps, and its handler in `handlers.ts`.
+ */
+import type { ChatErrorBody } from '../../src/errors.js';
+import type { Attachment, Message, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
+import type {
+  MessageDeletePayload,
+  MessageEditPayload,
+  MessageReactionPayload,
+  MessageSeenPayload,
+  MessageSendPayload,
+  SessionJoinPayload,
+  SessionLeavePayload,
+  TypingStartPayload,
+  TypingStopPayload,
+} from './payloads.js';
+
+export type {
+  MessageDeletePayload,
+  MessageEditPayload,
+  MessageReactionPayload,
+  MessageSeenPayload,
+  MessageSendPayload,
+  SessionJoinPayload,
+  SessionLeavePayload,
+  TypingStartPayload,
+  TypingStopPayload,
+};
+
+/** Every ack: `{ ok: true, data }` or `{ ok: false, error: { code, message, details?, retryAfterMs? } }`. */
+export type AckResponse<T> = { ok: true; data: T } | { ok: false; error: ChatErrorBody };
+export type AckCallback<T> = (response: AckResponse<T>) => void;
+
+// ---- server → client payloads ----------------------------------------------------------------
+
+export interface ConnectionSuccessEvent {
+  userId: string;
+  socketId: string;
+  /** ISO date: lets a client estimate its clock skew. */
+  serverTime: string;
+}
+
+export interface UserJoinedEvent {
+  sessionId: string;
+  userId: string;
+  name?: string;
+}
+
+export interface UserLeftEvent {
+  sessionId: string;
+  userId: string;
+}
+
+export interface MessageDeliveredEvent {
+  sessionId: string;
+  clientMessageId: string | null;
+  messageId: string;
+  seq: number;
+}
+
+/** A deletion carries no content. */
+export interface MessageDeletedEvent {
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  deletedAt: string;
+}
+
+export interface MessageSeenUpdateEvent {
+  sessionId: string;
+  userId: string;
+  messageId: string;
+  /** The reader's new read cursor (not a change seq). */
+  seq: number;
+}
+
+export interface MessageReactionUpdateEvent {
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  reactions: Reaction[];
+}
+
+/** Attachment changes (DESIGN §6 is silent on them; they take a seq like any change). */
+export interface AttachmentAddedEvent {
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  /** The attachments added by this change. */
+  attachments: Attachment[];
+}
+
+export interface AttachmentDeletedEvent {
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  attachmentId: string;
+}
+
+export interface TypingEvent {
+  sessionId: string;
+  userId: string;
+  name?: string;
+}
+
+export interface PresenceUpdateEvent {
+  userId: string;
+  status: PresenceStatus;
+  lastSeenAt: string | null;
+}
+
+/** Ends the replay of a `session:join`: the client is caught up to `seq`; `gap` means page history. */
+export interface SessionSyncedEvent {
+  sessionId: string;
+  seq: number;
+  gap: boolean;
+}
+
+// ---- ack data ---------------------------------------------------------------------------------
+
+export interface SessionJoinAck {
+  session: Session;
+  members: SessionMember[];
+  presence: PresenceEntry[];
+}
+
+export interface MessageSeenAck {
+  sessionId: string;
+  userId: string;
+  messageId: string;
+  seq: number;
+}
+
+export interface MessageReactionAck {
+  added: boolean;
+  reactions: Reaction[];
+}
+
+export interface TypingStartAck {
+  /** Refresh before this many ms, or the indicator expires. */
+  expiresInMs: number;
+}
+
+// ---- the maps ---------------------------------------------------------------------------------
+
+/** What the server sends. Session events carry `sessionId` and the change's `seq` (`changeSeq` on a Message). */
+export interface ServerToClientEvents {
+  'connection:success': (event: ConnectionSuccessEvent) => void;
+  'user:joined': (event: UserJoinedEvent) => void;
+  'user:left': (event: UserLeftEvent) => void;
+  'message:new': (message: Message) => void;
+  'message:edited': (message: Message) => void;
+  'message:deleted': (event: MessageDeletedEvent) => void;
+  'message:delivered': (event: MessageDeliveredEvent) => void;
+  'message:seen:update': (event: MessageSeenUpdateEvent) => void;
+  'message:reaction:update': (event: MessageReactionUpdateEvent) => void;
+  'attachment:added': (event: AttachmentAddedEvent) => void;
+  'attachment:deleted': (event: AttachmentDeletedEvent) => void;
+  'typing:start': (event: TypingEvent) => void;
+  'typing:stop': (event: TypingEvent) => void;
+  'presence:update': (event: PresenceUpdateEvent) => void;
+  'session:synced': (event: SessionSyncedEvent) => void;
+}
+
+/**
+ * What a client may send. Every event takes an ack; a client that omits it still gets the effect
+ * (and no reply). Payloads are strict: unknown keys are a VALIDATION error.
+ */
+export interface ClientToServerEvents {
+  'session:join': (payload: SessionJoinPayload, ack: AckCallback<SessionJoinAck>) => void;
+  'session:leave': (payload: SessionLeavePayload, ack: AckCallback<null>) => void;
+  'message:send': (payload: MessageSendPayload, ack: AckCallback<Message>) => void;
+  'message:edit': (payload: MessageEditPayload, ack: AckCallback<Message>) => void;
+  'message:delete': (payload: MessageDeletePayload, ack: AckCallback<MessageDeletedEvent>) => void;
+  'message:seen': (payload: MessageSeenPayload, ack: AckCallback<MessageSeenAck>) => void;
+  'message:reaction': (payload: MessageReactionPayload, ack: AckCallback<MessageReactionAck>) => void;
+  'typing:start': (payload: TypingStartPayload, ack: AckCallback<TypingStartAck>) => void;
+  'typing:stop': (payload: TypingStopPayload, ack: AckCallback<null>) => void;
+}
+
+export type ClientEventName = keyof ClientToServerEvents;
+export type ServerEventName = keyof ServerToClientEvents;
+
+/** The ack data of a client event. */
+export type AckDataOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
+
+/** No server-to-server events yet (stream stop across nodes will add one). */
+export interface InterServerEvents {}
+
+/** `socket.data` of a chat socket. Plain JSON, because cluster adapters ship it to other nodes (`fetchSockets`). */
+export interface ChatSocketData {
+  userId: string;
+  name?: string;
+  /** ms since epoch: orders a user's sockets to pick "the first one in". */
+  connectedAt: number;
+  /**
+   * Sessions this socket joined and when (ms since epoch), flat: `[sessionId, joinedAt, …]`. Orders
+   * a user's sockets in a session ("the first one in").
+   */
+  joined: (string | number)[];
+}

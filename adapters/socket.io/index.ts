@@ -1,0 +1,11 @@
+/**
+ * parley/socket.io — Parley's chat protocol on the host's own Socket.io server (DESIGN §6).
+ * `socket.io` is an optional peer dependency: only types are imported from it.
+ */
+export { attachChat, type AttachChatOptions, type ChatBinding } from './attach-chat.js';
+export type { ChatNamespace, ChatSocket, ErrorReporter } from './context.js';
+export { sessionRoom, userRoom } from './context.js';
+export type * from './events.js';
+export { buildPayloadSchemas, payloadSchemas, type PayloadSchemas } from './payloads.js';
+export { CHANGE_SEQ_FIELD } from './delivery.js';
+export type { ConnectError } from './handshake.js';

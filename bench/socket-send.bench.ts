@@ -1,0 +1,402 @@
+/**
+ * Socket.io send path: `message:send` → persisted → acked → `message:new` delivered to every member
+ * of a 10-member session, against a raw Socket.io relay (ack + `io.to(room).emit`, no persistence,
+ * no validation) measured in the same run.
+ *
+ * The server (Parley or the relay) runs in this process; the 10 clients run in a child process (this
+ * same file, `PARLEY_SOCKET_BENCH_CHILD=1`), so client-side decoding does not eat the server's core
+ * (sized for 2 cores: one for each). Every client sends, round-robin, with a fixed number of sends
+ * in flight (closed loop) to find the maximum rate; then an open loop at half that rate measures the
+ * ack latency a user would see at a busy but sustainable load. Rate limits are off, the profanity
+ * filter on, a `clientMessageId` on every send, as a real client does.
+ *
+ * Storages: SQLite (a temp file) and, when it answers, Postgres on PARLEY_PG_URL in a schema of its
+ * own (dropped afterwards); MemoryStorage as a reference. The maximum rate is the best of closed
+ * loops at 8 and 32 sends in flight per client (80 and 320 in all): the raw relay is flat across
+ * them, while group commit needs concurrent sends to group. Knobs: BENCH_SOCKET_SENDS (default
+ * 6000), BENCH_SOCKET_IN_FLIGHT (per client, default '8,32'), BENCH_SOCKET_OPEN_MS (default 3000).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { Server } from 'socket.io';
+import { attachChat } from '../adapters/socket.io/index.js';
+import { ChatEngine, jwtAuthenticator, MemoryStorage, type RateLimitConfig, type StorageAdapter } from '../src/index.js';
+import { summarize, type BenchRow } from './lib.js';
+
+// ---- the client process ------------------------------------------------------------------------
+
+/** Commands the bench process sends to the client process, and the replies. */
+export type ClientCommand =
+  | { type: 'connect'; url: string; auths: Record<string, unknown>[]; join: { event: string; payload: unknown } }
+  | { type: 'closed'; total: number; inFlight: number; sessionId: string }
+  | { type: 'open'; rate: number; durationMs: number; sessionId: string }
+  | { type: 'arm'; expected: number }
+  | { type: 'close' };
+export type ClientReply =
+  | { type: 'ready' }
+  | { type: 'sent'; elapsedMs: number; acked: number; failed: number; latenciesMs: number[] }
+  | { type: 'armed' }
+  | { type: 'delivered'; count: number }
+  | { type: 'error'; message: string };
+
+async function clientProcess(): Promise<void> {
+  const { io } = await import('socket.io-client');
+  type Client = ReturnType<typeof io>;
+  let clients: Client[] = [];
+  let delivered = 0;
+  let target = Number.POSITIVE_INFINITY;
+  let onTarget: (() => void) | null = null;
+  const countDelivery = () => {
+    if (++delivered >= target && onTarget) {
+      const done = onTarget;
+      onTarget = null;
+      done();
+    }
+  };
+  const deliveredAtLeast = (n: number) =>
+    new Promise<void>((resolve) => {
+      target = n;
+      if (delivered >= n) return resolve();
+      onTarget = resolve;
+    });
+  const reply = (r: ClientReply) => process.send!(r);
+
+  const connectOne = (url: string, auth: Record<string, unknown>, join: { event: string; payload: unknown }) =>
+    new Promise<Client>((resolve, reject) => {
+      const socket = io(url, { auth, forceNew: true, reconnection: false, transports: ['websocket'] });
+      socket.once('connect_error', reject);
+      socket.once('connect', () => {
+        socket.timeout(30_000).emit(join.event, join.payload, (err: unknown, ack: { ok?: boolean }) => {
+          if (err || ack?.ok === false) return reject(new Error(`join refused: ${JSON.stringify(err ?? ack)}`));
+          socket.on('message:new', countDelivery);
+          resolve(socket);
+        });
+      });
+    });
+
+  /** One send: resolves with its ack latency, or -1 when refused. */
+  const send = (client: Client, sessionId: string, i: number) =>
+    new Promise<number>((resolve) => {
+      const start = performance.now();
+      const content = `message ${i}: the quick brown fox jumps over the lazy dog while we plan tomorrow's release together`;
+      client.emit('message:send', { sessionId, content, clientMessageId: randomUUID() }, (ack: { ok: boolean }) => {
+        resolve(ack.ok ? performance.now() - start : -1);
+      });
+    });
+
+  process.on('message', async (command: ClientCommand) => {
+    try {
+      switch (command.type) {
+        case 'connect': {
+          for (let i = 0; i < command.auths.length; i += 50) {
+            const batch = command.auths.slice(i, i + 50).map((auth) => connectOne(command.url, auth, command.join));
+            clients.push(...(await Promise.all(batch)));
+          }
+          return reply({ type: 'ready' });
+        }
+        case 'arm': {
+          delivered = 0;
+          void deliveredAtLeast(command.expected).then(() => reply({ type: 'delivered', count: delivered }));
+          return reply({ type: 'armed' });
+        }
+        case 'closed': {
+          delivered = 0;
+          const latencies: number[] = [];
+          let failed = 0;
+          let next = 0;
+          const start = performance.now();
+          const worker = async (client: Client) => {
+            while (next < command.total) {
+              const latency = await send(client, command.sessionId, next++);
+              if (latency < 0) failed++;
+              else latencies.push(latency);
+            }
+          };
+          await Promise.all(clients.flatMap((c) => Array.from({ length: command.inFlight }, () => worker(c))));
+          await deliveredAtLeast(latencies.length * clients.length);
+          return reply({ type: 'sent', elapsedMs: performance.now() - start, acked: latencies.length, failed, latenciesMs: latencies });
+        }
+        case 'open': {
+          delivered = 0;
+          const latencies: number[] = [];
+          let failed = 0;
+          const pending: Promise<void>[] = [];
+          const total = Math.round((command.rate * command.durationMs) / 1000);
+          const start = performance.now();
+          let sent = 0;
+          // Sends are due at fixed times (open loop): a slow ack never delays the next send.
+          await new Promise<void>((resolve) => {
+            const tick = () => {
+              const due = Math.min(total, Math.floor(((performance.now() - start) * command.rate) / 1000) + 1);
+              while (sent < due) {
+                const i = sent++;
+                pending.push(send(clients[i % clients.length]!, command.sessionId, i).then((l) => void (l < 0 ? failed++ : latencies.push(l))));
+              }
+              if (sent >= total) resolve();
+              else setTimeout(tick, 1);
+            };
+            tick();
+          });
+          await Promise.all(pending);
+          await deliveredAtLeast(latencies.length * clients.length);
+          return reply({ type: 'sent', elapsedMs: performance.now() - start, acked: latencies.length, failed, latenciesMs: latencies });
+        }
+        case 'close': {
+          for (const c of clients) c.disconnect();
+          clients = [];
+          setTimeout(() => process.exit(0), 50);
+          return;
+        }
+      }
+    } catch (error) {
+      reply({ type: 'error', message: String(error) });
+    }
+  });
+  reply({ type: 'ready' });
+}
+
+if (process.env.PARLEY_SOCKET_BENCH_CHILD === '1') void clientProcess();
+
+/** The client process, driven over IPC. */
+export class ClientFleet {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(): Promise<ClientFleet> {
+    const child = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, PARLEY_SOCKET_BENCH_CHILD: '1' },
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const fleet = new ClientFleet(child);
+    await fleet.next('ready');
+    return fleet;
+  }
+
+  /** Sends a command and waits for the reply of the given type. */
+  async request<T extends ClientReply['type']>(command: ClientCommand, expect: T): Promise<Extract<ClientReply, { type: T }>> {
+    const reply = this.next(expect);
+    this.child.send(command);
+    return reply;
+  }
+
+  next<T extends ClientReply['type']>(type: T): Promise<Extract<ClientReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: ClientReply) => {
+        if (message.type === 'error') {
+          this.child.off('message', onMessage);
+          reject(new Error(`client process: ${message.message}`));
+        } else if (message.type === type) {
+          this.child.off('message', onMessage);
+          resolve(message as Extract<ClientReply, { type: T }>);
+        }
+      };
+      this.child.on('message', onMessage);
+    });
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ type: 'close' } satisfies ClientCommand);
+    await exited;
+  }
+}
+
+// ---- the server side -----------------------------------------------------------------------------
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256!';
+
+/** Every budget off: the bench measures throughput, not the limiter. */
+export const UNLIMITED: RateLimitConfig = Object.fromEntries(
+  ['default', 'handshake', 'session:join', 'message:send', 'message:edit', 'typing:start', 'stream:request', 'message:seen', 'session:leave'].map((a) => [
+    a,
+    { points: 0, durationMs: 60_000 },
+  ]),
+);
+
+export function tokenFor(userId: string): Promise<string> {
+  return new SignJWT({ sub: userId, exp: Math.floor(Date.now() / 1000) + 3600 })
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode(BENCH_SECRET));
+}
+
+export async function listen(io: (http: HttpServer) => Server): Promise<{ server: Server; url: string }> {
+  const http = createServer();
+  const server = io(http);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+export const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** A raw relay: join a room, then ack each send and broadcast it. No persistence, no validation. */
+export function rawRelay(server: Server, namespace = '/chat'): void {
+  let seq = 0;
+  server.of(namespace).on('connection', (socket) => {
+    socket.on('join', ({ room }: { room: string }, ack: (r: unknown) => void) => {
+      void socket.join(room);
+      ack({ ok: true });
+    });
+    socket.on('message:send', (payload: { sessionId: string; content: string; clientMessageId: string }, ack: (r: unknown) => void) => {
+      const message = { ...payload, id: randomUUID(), userId: socket.id, seq: ++seq, createdAt: new Date().toISOString() };
+      server.of(namespace).to(payload.sessionId).emit('message:new', message);
+      ack({ ok: true, data: message });
+    });
+  });
+}
+
+const MEMBERS = 10;
+const SENDS = Number(process.env.BENCH_SOCKET_SENDS ?? 6000);
+const IN_FLIGHT = (process.env.BENCH_SOCKET_IN_FLIGHT ?? '8,32').split(',').map(Number);
+const OPEN_MS = Number(process.env.BENCH_SOCKET_OPEN_MS ?? 3000);
+const PG_URL = process.env.PARLEY_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface SendResult {
+  rate: number;
+  /** Sends in flight per client when `rate` was reached. */
+  inFlight: number;
+  p50: number;
+  p99: number;
+  /** Ack latency at half the maximum rate. */
+  halfP50: number;
+  halfP99: number;
+  halfRate: number;
+}
+
+async function measure(url: string, auths: Record<string, unknown>[], join: { event: string; payload: unknown }, sessionId: string): Promise<SendResult> {
+  const fleet = await ClientFleet.start();
+  try {
+    await fleet.request({ type: 'connect', url, auths, join }, 'ready');
+    await fleet.request({ type: 'closed', total: Math.min(1000, SENDS), inFlight: IN_FLIGHT[0]!, sessionId }, 'sent'); // warm-up
+    // The maximum rate is the best over a few load levels: group commit needs concurrent sends to group.
+    let best: { rate: number; inFlight: number; latenciesMs: number[] } | null = null;
+    for (const inFlight of IN_FLIGHT) {
+      const closed = await fleet.request({ type: 'closed', total: SENDS, inFlight, sessionId }, 'sent');
+      if (closed.failed > 0) throw new Error(`${closed.failed} sends refused`);
+      const rate = (closed.acked / closed.elapsedMs) * 1000;
+      if (!best || rate > best.rate) best = { rate, inFlight, latenciesMs: closed.latenciesMs };
+    }
+    const halfRate = best!.rate / 2;
+    const open = await fleet.request({ type: 'open', rate: halfRate, durationMs: OPEN_MS, sessionId }, 'sent');
+    if (open.failed > 0) throw new Error(`${open.failed} sends refused`);
+    const full = summarize(best!.latenciesMs);
+    const half = summarize(open.latenciesMs);
+    return { rate: best!.rate, inFlight: best!.inFlight, p50: full.p50, p99: full.p99, halfP50: half.p50, halfP99: half.p99, halfRate };
+  } finally {
+    await fleet.close();
+  }
+}
+
+async function measureRaw(): Promise<SendResult> {
+  const { server, url } = await listen((http) => new Server(http));
+  rawRelay(server);
+  try {
+    const auths = Array.from({ length: MEMBERS }, () => ({}));
+    return await measure(`${url}/chat`, auths, { event: 'join', payload: { room: 'bench-room' } }, 'bench-room');
+  } finally {
+    await closeServer(server);
+  }
+}
+
+async function measureParley(storage: StorageAdapter): Promise<SendResult> {
+  const engine = new ChatEngine({ storage, rateLimits: UNLIMITED });
+  await engine.init();
+  const users = Array.from({ length: MEMBERS }, (_, i) => `member-${i}`);
+  const session = await engine.createSession({ createdBy: users[0]!, memberIds: users.slice(1) });
+  const { server, url } = await listen((http) => new Server(http));
+  attachChat(server, engine, { authenticate: jwtAuthenticator({ secret: BENCH_SECRET }) });
+  try {
+    const auths = await Promise.all(users.map(async (u) => ({ token: await tokenFor(u) })));
+    return await measure(`${url}/chat`, auths, { event: 'session:join', payload: { sessionId: session.id } }, session.id);
+  } finally {
+    await closeServer(server);
+    await engine.close();
+  }
+}
+
+async function postgresStorage(): Promise<{ storage: StorageAdapter; drop: () => Promise<void> } | null> {
+  try {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+    await client.connect();
+    await client.end();
+    const { PostgresStorage } = await import('../adapters/storage/postgres/index.js');
+    const schema = `parley_bench_socket_${process.pid}`;
+    return {
+      storage: new PostgresStorage({ connectionString: PG_URL, schema }),
+      drop: async () => {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`drop schema if exists "${schema}" cascade`);
+        await c.end();
+      },
+    };
+  } catch (error) {
+    console.error(`socket-send: Postgres skipped (${String(error)})`);
+    return null;
+  }
+}
+
+function rows(name: string, parley: SendResult, raw: SendResult, withTargets: boolean): BenchRow[] {
+  const scenario = `socket send (${name})`;
+  const ratio = parley.rate / raw.rate;
+  return [
+    {
+      scenario,
+      metric: `max msg/s (acked + delivered to 10; ${parley.inFlight * MEMBERS} in flight)`,
+      value: parley.rate,
+      unit: 'msg/s',
+      baseline: { name: `raw relay, ${raw.inFlight * MEMBERS} in flight`, value: raw.rate },
+      ratio,
+      ...(withTargets && { target: '>= 0.5x raw relay', pass: ratio >= 0.5 }),
+    },
+    { scenario, metric: 'ack p50 at max rate', value: parley.p50, unit: 'ms', baseline: { name: 'raw relay', value: raw.p50 }, ratio: raw.p50 / parley.p50 },
+    { scenario, metric: 'ack p99 at max rate', value: parley.p99, unit: 'ms', baseline: { name: 'raw relay', value: raw.p99 }, ratio: raw.p99 / parley.p99 },
+    {
+      scenario,
+      metric: `ack p50 at half max (${Math.round(parley.halfRate)} msg/s)`,
+      value: parley.halfP50,
+      unit: 'ms',
+    },
+    {
+      scenario,
+      metric: `ack p99 at half max (${Math.round(parley.halfRate)} msg/s)`,
+      value: parley.halfP99,
+      unit: 'ms',
+      baseline: { name: `raw relay at ${Math.round(raw.halfRate)} msg/s`, value: raw.halfP99 },
+      ...(withTargets && { target: '<= 20 ms', pass: parley.halfP99 <= 20 }),
+    },
+  ];
+}
+
+export default async function socketSendBench(): Promise<BenchRow[]> {
+  const results: { name: string; result: SendResult; targets: boolean }[] = [];
+  // The relay runs first and last and the better run is the baseline: a noisy neighbour during one
+  // of them must not flatter Parley's ratio.
+  const rawFirst = await measureRaw();
+  const dir = mkdtempSync(join(tmpdir(), 'parley-socket-bench-'));
+  try {
+    const { SqliteStorage } = await import('../adapters/storage/sqlite/index.js');
+    results.push({ name: 'sqlite', result: await measureParley(new SqliteStorage({ filename: join(dir, 'chat.db') })), targets: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pg = await postgresStorage();
+  if (pg) {
+    try {
+      results.push({ name: 'postgres', result: await measureParley(pg.storage), targets: true });
+    } finally {
+      await pg.drop();
+    }
+  }
+  results.push({ name: 'memory', result: await measureParley(new MemoryStorage()), targets: false });
+  const rawLast = await measureRaw();
+  const raw = rawLast.rate > rawFirst.rate ? rawLast : rawFirst;
+  return results.flatMap(({ name, result, targets }) => rows(name, result, raw, targets));
+}

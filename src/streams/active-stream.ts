@@ -1,0 +1,394 @@
+import { ChatError } from '../errors.js';
+import type { Message, StreamRecord, StreamStatus } from '../model.js';
+import { LlmProviderError, type LlmProvider, type LlmRequest, type LlmUsage } from '../ports/llm.js';
+import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
+
+/** What `stream:chunk` carries (DESIGN §8). `content` is empty except on the final chunk. */
+export interface StreamChunk {
+  /** The stream id. */
+  id: string;
+  sessionId: string;
+  messageId: string;
+  index: number;
+  delta: string;
+  content: string;
+  /** Tokens received so far. */
+  tokens: number;
+  isComplete: boolean;
+}
+
+export interface StreamMetrics {
+  streamId: string;
+  totalTokens: number;
+  tokensPerSecond: number;
+  /** ms from start to the first token (null before it). */
+  latency: number | null;
+  /** Bytes of answer text emitted per second, counted once (not per viewer). */
+  bandwidth: number;
+  errors: number;
+}
+
+export interface StreamStatusView {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  status: StreamStatus;
+  /** tokensGenerated / maxTokens, or null without a maxTokens. */
+  progress: number | null;
+  tokensGenerated: number;
+  finishReason?: string;
+  startedAt: string;
+  completedAt?: string;
+}
+
+export interface StreamEnd {
+  status: 'completed' | 'stopped' | 'error';
+  record: StreamRecord;
+  message: Message | null;
+  content: string;
+  error?: ChatError;
+  /** Another node had already closed this stream as abandoned: nothing was written, nothing to announce. */
+  superseded?: boolean;
+}
+
+/** What an active stream needs from the engine. */
+export interface StreamHost {
+  storage: StorageAdapter;
+  /** Normalise + profanity-filter a piece of output. */
+  clean(text: string): string;
+  now(): Date;
+  delayMs: number;
+  flushIntervalMs: number;
+  retry: { attempts: number; baseDelayMs: number; maxTotalMs: number };
+  onChunk(chunk: StreamChunk): void;
+  onEnd(end: StreamEnd): void;
+  onFailure(error: unknown, context: string): void;
+}
+
+/**
+ * One running LLM answer on this node. Tokens are coalesced into chunks at most every `delayMs`
+ * (the first at once); the output filter runs on whole words only — a trailing partial word is held
+ * back until the next whitespace — so the concatenated deltas always equal the stored text. The text
+ * so far is flushed to storage about once per `flushIntervalMs`; the end (completed, stopped or
+ * error) commits the message with the next session seq.
+ */
+export class ActiveStream {
+  readonly controller = new AbortController();
+  private raw = '';
+  private cleanedUpTo = 0;
+  private emitted = '';
+  private pending = '';
+  private index = 0;
+  private tokens = 0;
+  private usage: LlmUsage | undefined;
+  private finishReason: string | null = null;
+  private firstTokenAt: Date | null = null;
+  private errors = 0;
+  private bytes = 0;
+  private chunkTimer: NodeJS.Timeout | null = null;
+  private lastChunkAt = 0;
+  private lastFlushAt = 0;
+  /** Storage writes are serialised: a flush never races the final commit. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private stopReason: 'stopped' | 'shutdown' | null = null;
+  readonly done: Promise<StreamEnd>;
+  private resolveDone!: (end: StreamEnd) => void;
+
+  constructor(
+    readonly record: StreamRecord,
+    private readonly provider: LlmProvider,
+    private readonly request: LlmRequest,
+    private readonly host: StreamHost,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.lastFlushAt = Date.now();
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** The answer so far as clients have it (for a late joiner's snapshot). */
+  snapshot(): { content: string; tokens: number } {
+    return { content: this.emitted, tokens: this.tokens };
+  }
+
+  status(): StreamStatusView {
+    return statusView({ ...this.record, status: 'streaming', tokensGenerated: this.tokensGenerated() });
+  }
+
+  metrics(): StreamMetrics {
+    return metricsView({
+      ...this.record,
+      tokensGenerated: this.tokensGenerated(),
+      bytesEmitted: this.bytes,
+      errors: this.errors,
+      firstTokenAt: this.firstTokenAt?.toISOString() ?? null,
+    }, this.host.now());
+  }
+
+  /** Stops the upstream request; the partial answer is kept. */
+  stop(reason: 'stopped' | 'shutdown' = 'stopped'): void {
+    this.stopReason ??= reason;
+    this.controller.abort(new ChatError('UNAVAILABLE', 'Stream stopped'));
+  }
+
+  async run(): Promise<StreamEnd> {
+    const started = Date.now();
+    let failure: unknown = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for await (const delta of this.provider.stream(this.request, this.controller.signal)) {
+          if (delta.text) this.receive(delta.text);
+          if (delta.usage) this.usage = { ...this.usage, ...delta.usage };
+          if (delta.finishReason) this.finishReason = delta.finishReason;
+          if (this.controller.signal.aborted) break;
+        }
+        break;
+      } catch (error) {
+        if (this.controller.signal.aborted) break;
+        this.errors++;
+        const retryable = isProviderError(error) ? error.retryable : isNetworkError(error);
+        const delay = this.host.retry.baseDelayMs * 2 ** (attempt - 1);
+        const withinBudget = Date.now() - started + delay <= this.host.retry.maxTotalMs;
+        if (this.firstTokenAt === null && retryable && attempt < this.host.retry.attempts && withinBudget) {
+          this.host.onFailure(error, `stream ${this.id}: attempt ${attempt} failed; retrying in ${delay} ms`);
+          if (await this.sleep(delay)) continue;
+          break; // stopped while waiting
+        }
+        failure = error;
+        break;
+      }
+    }
+    const status = this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
+    if (status === 'stopped' && !this.finishReason) this.finishReason = this.stopReason === 'shutdown' ? 'shutdown' : 'stopped';
+    const end = await this.finish(status, failure);
+    this.resolveDone(end);
+    return end;
+  }
+
+  private receive(text: string): void {
+    this.tokens++;
+    if (this.firstTokenAt === null) this.firstTokenAt = this.host.now();
+    this.raw += text;
+    // Filter whole words only: up to the last whitespace. Whitespace never joins the tokens around
+    // it (for the filter's word split, NFKC or zero-width stripping), so filtering piece by piece
+    // gives the same text as filtering the whole.
+    const lastSpace = lastWhitespace(this.raw);
+    if (lastSpace >= this.cleanedUpTo) {
+      this.pending += this.host.clean(this.raw.slice(this.cleanedUpTo, lastSpace + 1));
+      this.cleanedUpTo = lastSpace + 1;
+    }
+    if (!this.pending) return;
+    const wait = this.index === 0 ? 0 : this.lastChunkAt + this.host.delayMs - Date.now();
+    if (wait <= 0) this.emitChunk();
+    else this.chunkTimer ??= setTimeout(() => this.emitChunk(), wait);
+  }
+
+  private emitChunk(isComplete = false): void {
+    if (this.chunkTimer) clearTimeout(this.chunkTimer);
+    this.chunkTimer = null;
+    if (!this.pending && !isComplete) return;
+    const delta = this.pending;
+    this.pending = '';
+    this.emitted += delta;
+    this.bytes += Buffer.byteLength(delta);
+    this.lastChunkAt = Date.now();
+    this.host.onChunk({
+      id: this.id,
+      sessionId: this.record.sessionId,
+      messageId: this.record.messageId,
+      index: this.index++,
+      delta,
+      content: isComplete ? this.emitted : '',
+      tokens: this.tokensGenerated(),
+      isComplete,
+    });
+    if (!isComplete && Date.now() - this.lastFlushAt >= this.host.flushIntervalMs) this.flush();
+  }
+
+  /** Writes the text so far (no seq: a flush is not a change clients replay). */
+  private flush(): void {
+    this.lastFlushAt = Date.now();
+    const content = this.emitted;
+    const at = this.host.now();
+    this.writes = this.writes
+      .then(() =>
+        this.host.storage.updateStream(
+          this.id,
+          { status: 'streaming', tokensGenerated: this.tokensGenerated(), bytesEmitted: this.bytes, errors: this.errors, firstTokenAt: this.firstTokenAt, expectedStatuses: RUNNING, at },
+          { patch: { content, tokens: this.tokensGenerated(), at }, bumpSeq: false },
+        ),
+      )
+      .then((result) => {
+        // Another node declared this stream abandoned (its lease ran out while we were starved):
+        // it has been committed as failed, so stop rather than write over it.
+        if (result === null) this.stop();
+      })
+      .catch((error) => this.host.onFailure(error, `stream ${this.id}: flush failed`));
+  }
+
+  private async finish(status: StreamEnd['status'], failure: unknown): Promise<StreamEnd> {
+    // The held-back tail is whole now.
+    this.pending += this.host.clean(this.raw.slice(this.cleanedUpTo));
+    this.cleanedUpTo = this.raw.length;
+    if (status === 'completed') this.emitChunk(true);
+    else this.emitChunk(); // a stopped or failed stream sends no final chunk, but nothing is lost
+    const error = failure === null ? undefined : toStreamError(failure);
+    const at = this.host.now();
+    const patch: StreamPatch = {
+      status,
+      finishReason: this.finishReason ?? (status === 'error' ? 'error' : null),
+      tokensGenerated: this.tokensGenerated(),
+      promptTokens: this.usage?.promptTokens ?? null,
+      bytesEmitted: this.bytes,
+      errors: this.errors,
+      errorMessage: error?.message ?? null,
+      firstTokenAt: this.firstTokenAt,
+      completedAt: at,
+      at,
+    };
+    const metadata = { ...(this.messageMetadata ?? {}), status, streamId: this.id };
+    let committed: { stream: StreamRecord; message: Message | null } | null = null;
+    let superseded = false;
+    const write = this.writes.then(() =>
+      this.host.storage.updateStream(this.id, { ...patch, expectedStatuses: RUNNING }, {
+        patch: { content: this.emitted, tokens: this.tokensGenerated(), metadata, at },
+        bumpSeq: true,
+      }),
+    );
+    this.writes = write.catch(() => {});
+    try {
+      committed = await write;
+      superseded = committed === null;
+    } catch (writeError) {
+      this.host.onFailure(writeError, `stream ${this.id}: final commit failed`);
+    }
+    const record: StreamRecord = committed?.stream ?? {
+      ...this.record,
+      ...patch,
+      finishReason: patch.finishReason ?? null,
+      promptTokens: patch.promptTokens ?? null,
+      errorMessage: patch.errorMessage ?? null,
+      firstTokenAt: this.firstTokenAt?.toISOString() ?? null,
+      completedAt: at.toISOString(),
+      updatedAt: at.toISOString(),
+      tokensGenerated: this.tokensGenerated(),
+      bytesEmitted: this.bytes,
+      errors: this.errors,
+      status,
+    };
+    const end: StreamEnd = {
+      status,
+      record,
+      message: committed?.message ?? null,
+      content: this.emitted,
+      ...(error && { error }),
+      ...(superseded && { superseded }),
+    };
+    this.host.onEnd(end);
+    return end;
+  }
+
+  /** Keeps the stream's lease: a stalled upstream writes nothing, so touch the row now and then. */
+  heartbeat(olderThanMs: number): void {
+    if (Date.now() - this.lastFlushAt < olderThanMs) return;
+    this.lastFlushAt = Date.now();
+    const at = this.host.now();
+    this.writes = this.writes
+      .then(() =>
+        this.host.storage.updateStream(this.id, {
+          ...(this.firstTokenAt !== null && { status: 'streaming' as const, tokensGenerated: this.tokensGenerated(), firstTokenAt: this.firstTokenAt }),
+          expectedStatuses: RUNNING,
+          at,
+        }),
+      )
+      .then((result) => {
+        if (result === null) this.stop();
+      })
+      .catch((error) => this.host.onFailure(error, `stream ${this.id}: heartbeat failed`));
+  }
+
+  /** Metadata of the answer message, kept when the final status is written. */
+  messageMetadata: Record<string, unknown> | null = null;
+
+  private tokensGenerated(): number {
+    return this.usage?.completionTokens ?? this.tokens;
+  }
+
+  /** Resolves true after `ms`, false if the stream is stopped first. */
+  private sleep(ms: number): Promise<boolean> {
+    const signal = this.controller.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+const RUNNING: readonly StreamStatus[] = ['pending', 'streaming'];
+
+function lastWhitespace(text: string): number {
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0x3000 || c === 0xa0) return i;
+  }
+  return -1;
+}
+
+/** Matched by name too: a provider from a second copy of the package has its own class. */
+function isProviderError(error: unknown): error is LlmProviderError {
+  return error instanceof LlmProviderError || (error instanceof Error && error.name === 'LlmProviderError' && typeof (error as LlmProviderError).retryable === 'boolean');
+}
+
+function isNetworkError(error: unknown): boolean {
+  return error instanceof TypeError || (typeof error === 'object' && error !== null && 'code' in error && /^E[A-Z]+/.test(String((error as { code: unknown }).code)));
+}
+
+/** What a client may see of an upstream failure: a code and a short message, never the upstream body. */
+function toStreamError(error: unknown): ChatError {
+  if (error instanceof ChatError) return error;
+  if (isProviderError(error)) {
+    const code = error.status === 429 ? 'RATE_LIMITED' : error.retryable ? 'UNAVAILABLE' : 'INTERNAL';
+    return new ChatError(code, `The language model failed${error.status ? ` (HTTP ${error.status})` : ''}: ${error.message}`.slice(0, 500), { cause: error });
+  }
+  return new ChatError('UNAVAILABLE', 'The language model could not be reached', { cause: error });
+}
+
+export function statusView(record: StreamRecord): StreamStatusView {
+  return {
+    streamId: record.id,
+    sessionId: record.sessionId,
+    messageId: record.messageId,
+    status: record.status,
+    progress: record.maxTokens ? Math.min(1, record.tokensGenerated / record.maxTokens) : null,
+    tokensGenerated: record.tokensGenerated,
+    ...(record.finishReason !== null && { finishReason: record.finishReason }),
+    startedAt: record.startedAt,
+    ...(record.completedAt !== null && { completedAt: record.completedAt }),
+  };
+}
+
+export function metricsView(record: StreamRecord, now: Date): StreamMetrics {
+  const end = record.completedAt ? Date.parse(record.completedAt) : now.getTime();
+  const first = record.firstTokenAt ? Date.parse(record.firstTokenAt) : null;
+  const started = Date.parse(record.startedAt);
+  const generating = first === null ? 0 : Math.max(1, end - first) / 1000;
+  const total = Math.max(1, end - started) / 1000;
+  return {
+    streamId: record.id,
+    totalTokens: record.tokensGenerated,
+    tokensPerSecond: generating > 0 ? record.tokensGenerated / generating : 0,
+    latency: first === null ? null : first - started,
+    bandwidth: record.bytesEmitted / total,
+    errors: record.errors,
+  };
+}

@@ -1,0 +1,4 @@
+import { MemoryStorage } from 'parley';
+import { describeRestRoutes } from './route-suite.js';
+
+describeRestRoutes('MemoryStorage', () => new MemoryStorage());
