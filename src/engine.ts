@@ -124,6 +124,11 @@ export interface StreamSnapshot {
   messageId: string;
   content: string;
   tokens: number;
+  /**
+   * Chunks with a lower `index` are already in `content`. -1 when the stream runs on another node:
+   * `content` is then as of its last flush (about a second old).
+   */
+  index: number;
 }
 
 export interface CallOptions {
@@ -838,7 +843,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
           continue;
         }
         const message = await this.storage.getMessage(record.messageId);
-        snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated });
+        snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated, index: -1 });
       }
       return snapshots;
     });

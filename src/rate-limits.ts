@@ -31,7 +31,10 @@ export type RateLimitAction =
   | 'attachment:delete'
   | 'session:create'
   | 'member:add'
-  | 'member:remove';
+  | 'member:remove'
+  | 'typing:stop'
+  | 'session:leave'
+  | 'handshake';
 
 export type RateLimitConfig = Partial<Record<RateLimitAction | (string & {}), RateLimitRule>> & {
   /** Budget of every action without its own entry (the seed's WS_THROTTLE_LIMIT per WS_THROTTLE_TTL). */
@@ -41,8 +44,10 @@ export type RateLimitConfig = Partial<Record<RateLimitAction | (string & {}), Ra
 const MINUTE = 60_000;
 
 /**
- * The seed's table. `message:seen` is not in it; under the default 10/min a client that marks each
- * new message seen would be refused in any lively room, so it gets 120/min.
+ * The seed's table, plus budgets for events it does not list whose natural rate is above the
+ * default 10/min: `message:seen` (a client marks each new message seen), `typing:stop` (pairs with
+ * `typing:start`), `session:leave` (pairs with joins across sessions) and `handshake` (reconnects of
+ * several tabs).
  */
 export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & RateLimitConfig = {
   default: { points: 10, durationMs: MINUTE },
@@ -52,6 +57,9 @@ export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & R
   'typing:start': { points: 100, durationMs: MINUTE },
   'stream:request': { points: 10, durationMs: MINUTE },
   'message:seen': { points: 120, durationMs: MINUTE },
+  'typing:stop': { points: 100, durationMs: MINUTE },
+  'session:leave': { points: 30, durationMs: MINUTE },
+  handshake: { points: 30, durationMs: MINUTE },
 };
 
 /** Options passed to a rate-limiter-flexible constructor (duration in seconds, as it expects). */

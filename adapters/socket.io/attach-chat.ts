@@ -207,9 +207,18 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     }
   });
 
+  // A stop for a stream this node runs, sent by the node that received it (any adapter).
+  nsp.on('parley:stream-stop', (streamId: unknown) => {
+    if (typeof streamId === 'string') engine.stopLocalStream(streamId);
+  });
+
   const binding: ChatBinding = {
     namespace: nsp,
     getPresence: (userIds) => presence.getPresence(userIds),
+    requestStop: async (streamId) => {
+      // The in-memory adapter has no other nodes (and warns on serverSideEmit): only cluster adapters.
+      if ((await nsp.adapter.serverCount()) > 1) nsp.serverSideEmit('parley:stream-stop', streamId);
+    },
     close: async () => {
       ctx.closed = true;
       unsubscribe();

@@ -15,6 +15,9 @@ export const CHANGE_SEQ_FIELD: ReadonlyMap<ServerEventName, 'changeSeq' | 'seq'>
   ['message:reaction:update', 'seq'],
   ['attachment:added', 'seq'],
   ['attachment:deleted', 'seq'],
+  ['stream:complete', 'seq'],
+  ['stream:stopped', 'seq'],
+  ['stream:error', 'seq'],
 ]);
 
 /** The session and change seq of an outgoing packet, or null if it is not a session change. */
@@ -64,6 +67,19 @@ export function deliverDomainEvents(ctx: BindingContext): () => void {
         .to(sessionRoom(sessionId))
         .except(userRoom(userId))
         .emit(typing ? 'typing:start' : 'typing:stop', { sessionId, userId, ...(name !== null && { name }) });
+    },
+    // One room broadcast per coalesced chunk, never per token or per viewer.
+    'stream.chunk': (chunk) => {
+      toSession(chunk.sessionId).emit('stream:chunk', chunk);
+    },
+    'stream.completed': ({ streamId, sessionId, messageId, seq, content, metrics }) => {
+      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, metrics });
+    },
+    'stream.stopped': ({ streamId, sessionId, messageId, seq, content }) => {
+      toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content });
+    },
+    'stream.error': ({ streamId, sessionId, messageId, seq, code, message }) => {
+      toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message });
     },
     'member.left': ({ sessionId, userId }) => {
       // A removed member stops receiving the session at once, on every node.

@@ -21,7 +21,7 @@
  * const res = await socket.emitWithAck('message:send', { sessionId: 'support', content: 'Hello!', clientMessageId: crypto.randomUUID() });
  * ```
  *
- * Adding an event (e.g. the streaming ones) is three edits: its payload schema in `payloads.ts`, a
+ * Adding an event is three edits: its payload schema in `payloads.ts`, a
  * line in these maps, and its handler in `handlers.ts`.
  */
 import type { ChatErrorBody } from '../../src/errors.js';
@@ -34,10 +34,15 @@ import type {
   MessageSendPayload,
   SessionJoinPayload,
   SessionLeavePayload,
+  StreamRequestPayload,
+  StreamStopPayload,
   TypingStartPayload,
   TypingStopPayload,
 } from './payloads.js';
+import type { StreamStart } from '../../src/engine.js';
+import type { StreamChunk, StreamMetrics, StreamStatusView } from '../../src/streams/active-stream.js';
 
+export type { StreamChunk, StreamMetrics, StreamStart, StreamStatusView };
 export type {
   MessageDeletePayload,
   MessageEditPayload,
@@ -46,6 +51,8 @@ export type {
   MessageSendPayload,
   SessionJoinPayload,
   SessionLeavePayload,
+  StreamRequestPayload,
+  StreamStopPayload,
   TypingStartPayload,
   TypingStopPayload,
 };
@@ -139,6 +146,50 @@ export interface SessionSyncedEvent {
   gap: boolean;
 }
 
+/** An answer finished; its message is committed with `seq`. `content` is the whole answer. */
+export interface StreamCompleteEvent {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  content: string;
+  metrics: StreamMetrics;
+}
+
+/** An answer was stopped (by a user or a shutdown); the partial text is kept. */
+export interface StreamStoppedEvent {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  content: string;
+}
+
+/** An answer failed; what was streamed is kept. */
+export interface StreamErrorEvent {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  code: string;
+  message: string;
+}
+
+/**
+ * Sent to a socket that joins while an answer streams, after the replay: the text so far. Chunks
+ * whose `index` is below `index` are already in `content` (ignore them); `index` is -1 when the
+ * stream runs on another node and the text is as of its last flush (about a second old) — the final
+ * chunk's `content` then has the whole answer.
+ */
+export interface StreamSnapshotEvent {
+  streamId: string;
+  sessionId: string;
+  messageId: string;
+  content: string;
+  tokens: number;
+  index: number;
+}
+
 // ---- ack data ---------------------------------------------------------------------------------
 
 export interface SessionJoinAck {
@@ -183,6 +234,12 @@ export interface ServerToClientEvents {
   'typing:stop': (event: TypingEvent) => void;
   'presence:update': (event: PresenceUpdateEvent) => void;
   'session:synced': (event: SessionSyncedEvent) => void;
+  /** Coalesced tokens (at most one per STREAM_DELAY ms); `content` only on the final chunk. */
+  'stream:chunk': (chunk: StreamChunk) => void;
+  'stream:complete': (event: StreamCompleteEvent) => void;
+  'stream:stopped': (event: StreamStoppedEvent) => void;
+  'stream:error': (event: StreamErrorEvent) => void;
+  'stream:snapshot': (event: StreamSnapshotEvent) => void;
 }
 
 /**
@@ -199,6 +256,10 @@ export interface ClientToServerEvents {
   'message:reaction': (payload: MessageReactionPayload, ack: AckCallback<MessageReactionAck>) => void;
   'typing:start': (payload: TypingStartPayload, ack: AckCallback<TypingStartAck>) => void;
   'typing:stop': (payload: TypingStopPayload, ack: AckCallback<null>) => void;
+  /** Ask an agent: the prompt is stored as your message; the answer streams to the whole session. */
+  'stream:request': (payload: StreamRequestPayload, ack: AckCallback<StreamStart>) => void;
+  /** Stop an answer (the requester or a session owner), on whichever node it runs. */
+  'stream:stop': (payload: StreamStopPayload, ack: AckCallback<StreamStatusView>) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -207,8 +268,10 @@ export type ServerEventName = keyof ServerToClientEvents;
 /** The ack data of a client event. */
 export type AckDataOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
 
-/** No server-to-server events yet (stream stop across nodes will add one). */
-export interface InterServerEvents {}
+/** Between nodes (`serverSideEmit`, through the host's adapter): a stop for a stream another node runs. */
+export interface InterServerEvents {
+  'parley:stream-stop': (streamId: string) => void;
+}
 
 /** `socket.data` of a chat socket. Plain JSON, because cluster adapters ship it to other nodes (`fetchSockets`). */
 export interface ChatSocketData {

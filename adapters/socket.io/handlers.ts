@@ -65,6 +65,11 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
     if (!(await ctx.typing.stop(sessionId, state.userId))) await ctx.engine.setTyping(sessionId, state.userId, false);
     return null;
   },
+
+  // The answer reaches the whole session through the engine's stream events (see delivery.ts).
+  'stream:request': (ctx, state, input) => ctx.engine.requestStream({ ...input, userId: state.userId }),
+
+  'stream:stop': (ctx, state, { streamId }) => ctx.engine.stopStream(streamId, state.userId),
 };
 
 export const CLIENT_EVENTS = Object.keys(handlers) as ClientEventName[];

@@ -34,6 +34,8 @@ export function buildPayloadSchemas(s: EngineSchemas = defaultSchemas) {
         .optional(),
     }),
     'typing:stop': z.strictObject({ sessionId }),
+    'stream:request': s.streamRequest.omit({ userId: true }),
+    'stream:stop': z.strictObject({ streamId: s.uuid }),
   } as const;
 }
 
@@ -51,6 +53,8 @@ export type MessageSeenPayload = z.input<PayloadSchemas['message:seen']>;
 export type MessageReactionPayload = z.input<PayloadSchemas['message:reaction']>;
 export type TypingStartPayload = z.input<PayloadSchemas['typing:start']>;
 export type TypingStopPayload = z.input<PayloadSchemas['typing:stop']>;
+export type StreamRequestPayload = z.input<PayloadSchemas['stream:request']>;
+export type StreamStopPayload = z.input<PayloadSchemas['stream:stop']>;
 
 /**
  * Refuses a payload whose strings and buffers add up to more than `maxBytes` (UTF-8). It walks the

@@ -76,6 +76,12 @@ async function replayInto(
       if (!previous) await forget(state, sessionId);
       throw error;
     }
+    // Read after the room join, like the replay: a chunk emitted meanwhile is held and also in the
+    // snapshot, and its index tells the client to skip it.
+    const snapshots = await ctx.engine.getStreamSnapshots(sessionId, state.userId).catch((error: unknown) => {
+      background(ctx, 'stream snapshots', Promise.reject(error));
+      return [];
+    });
     const data: SessionJoinAck = { session: result.session, members: result.members, presence: await presenceOf(ctx, result.members) };
     if (!socket.connected) {
       state.sessions.delete(sessionId);
@@ -98,6 +104,7 @@ async function replayInto(
           });
         }
       }
+      for (const snapshot of snapshots) socket.emit('stream:snapshot', snapshot);
       socket.emit('session:synced', { sessionId, seq: result.seq, gap: result.gap });
       reply({ ok: true, data });
     });

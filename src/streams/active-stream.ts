@@ -109,8 +109,8 @@ export class ActiveStream {
   }
 
   /** The answer so far as clients have it (for a late joiner's snapshot). */
-  snapshot(): { content: string; tokens: number } {
-    return { content: this.emitted, tokens: this.tokens };
+  snapshot(): { content: string; tokens: number; index: number } {
+    return { content: this.emitted, tokens: this.tokensGenerated(), index: this.index };
   }
 
   status(): StreamStatusView {

@@ -48,6 +48,11 @@ const valid = (): Record<EventName, { payload: Record<string, unknown>; required
   'message:reaction': { payload: { messageId: message.id, emoji: '👍', action: 'add' }, required: ['messageId', 'emoji'] },
   'typing:start': { payload: { sessionId, userName: 'Al' }, required: ['sessionId'] },
   'typing:stop': { payload: { sessionId }, required: ['sessionId'] },
+  'stream:request': {
+    payload: { sessionId, prompt: 'tell me', agentId: 'assistant', config: { temperature: 0.5, maxTokens: 10, model: 'm-1' } },
+    required: ['sessionId', 'prompt'],
+  },
+  'stream:stop': { payload: { streamId: message.id }, required: ['streamId'] },
 });
 const EVENTS: EventName[] = [
   'session:join',
@@ -59,11 +64,14 @@ const EVENTS: EventName[] = [
   'message:reaction',
   'typing:start',
   'typing:stop',
+  'stream:request',
+  'stream:stop',
 ];
 
 /** A value of the wrong type for `key` (never one the schema could accept). */
 function wrongValue(key: string): fc.Arbitrary<unknown> {
   const notAString = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }));
+  if (key === 'config') return fc.oneof(fc.string(), fc.integer(), fc.constant({ temperature: 9 }), fc.constant({ maxTokens: -1 }), fc.constant({ model: 'a b' }), fc.constant({ seed: 1 }));
   if (key === 'lastSeq') return fc.oneof(fc.string(), fc.integer({ max: -1 }), fc.constant(0.5), fc.boolean(), fc.constant(null), fc.object({ maxDepth: 1 }));
   if (key === 'attachments') {
     return fc.oneof(
@@ -79,7 +87,7 @@ function wrongValue(key: string): fc.Arbitrary<unknown> {
 
 /** Strings a field must refuse: too long for its limit, or past the payload cap. */
 function oversize(key: string): fc.Arbitrary<string> {
-  if (key === 'content') return fc.constantFrom('x'.repeat(10_001), ' \n\t ', 'a\u0000b', '\uD800');
+  if (key === 'content' || key === 'prompt') return fc.constantFrom('x'.repeat(10_001), ' \n\t ', 'a\u0000b', '\uD800');
   if (key === 'emoji') return fc.constantFrom('not an emoji', '👍👍', '');
   if (key === 'action') return fc.constantFrom('delete', 'TOGGLE');
   if (key === 'userName') return fc.constantFrom('x'.repeat(101), '', '   ', 'a\u0000b', 'x'.repeat(70_000));

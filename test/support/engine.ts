@@ -11,6 +11,9 @@ export const NO_RATE_LIMITS: RateLimitConfig = Object.fromEntries(
     'typing:start',
     'stream:request',
     'message:seen',
+    'typing:stop',
+    'session:leave',
+    'handshake',
   ].map((action) => [action, { points: 0, durationMs: 60_000 }]),
 );
 
