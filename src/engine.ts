@@ -56,6 +56,8 @@ export interface ChatEngineOptions {
   rateLimits?: RateLimitConfig;
   /** Where rate-limit counters live (memory by default; Redis for several nodes). */
   rateLimitStore?: RateLimitStoreFactory;
+  /** Prefix of rate-limit counter keys (default `'parley'`): apps sharing one Redis keep apart. */
+  rateLimitKeyPrefix?: string;
   limits?: Partial<Limits>;
   /** Group commit of concurrent sends (see `WriteBatcher`). */
   writeBatching?: WriteBatcherOptions;
@@ -210,7 +212,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.schemas = buildSchemas(this.limits);
     this.authorizeFn = resolvePolicy(options.authorize);
-    this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore);
+    this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching);
     this.now = options.now ?? (() => new Date());

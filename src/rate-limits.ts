@@ -85,6 +85,8 @@ export class RateLimiter {
   constructor(
     rules: RateLimitConfig = {},
     private readonly store: RateLimitStoreFactory = (options) => new RateLimiterMemory(options),
+    /** Prefix of every counter key (`<prefix>:<action>`), to keep apps sharing one Redis apart. */
+    private readonly keyPrefix = 'parley',
   ) {
     this.rules = { ...DEFAULT_RATE_LIMITS, ...rules };
   }
@@ -118,7 +120,7 @@ export class RateLimiter {
   private limiterFor(action: string, rule: RateLimitRule): RateLimiterAbstract {
     let limiter = this.limiters.get(action);
     if (!limiter) {
-      limiter = this.store({ keyPrefix: `parley:${action}`, points: rule.points, duration: rule.durationMs / 1000 });
+      limiter = this.store({ keyPrefix: `${this.keyPrefix}:${action}`, points: rule.points, duration: rule.durationMs / 1000 });
       this.limiters.set(action, limiter);
     }
     return limiter;
