@@ -92,6 +92,16 @@ export class ProfanityFilter {
    *   `String.replace` pattern).
    */
   clean(text: string): string {
+    if (!text) return text;
+    // bad-words splits on `_` as well and joins the pieces with nothing, so every underscore in a
+    // message would vanish (snake_case, URLs, code). We keep its masking decisions but not that:
+    // each underscore-separated segment is cleaned exactly as bad-words cleans it, and the
+    // underscores are put back.
+    if (text.includes('_')) return text.split('_').map((segment) => this.#cleanSegment(segment)).join('_');
+    return this.#cleanSegment(text);
+  }
+
+  #cleanSegment(text: string): string {
     if (!text || !SPLIT.test(text)) return text;
     this.#sync();
     const tokens = text.split(SPLIT);
