@@ -154,7 +154,7 @@ describe('socket.io binding: malformed payloads (fast-check)', () => {
 
   it('unknown and reserved-looking event names are ignored, with or without an ack', async () => {
     const snapshot = await storedState(f.engine.storage, sessionId);
-    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'session:join:x', 'stream:request', 'message', 'error', 'connection:success'];
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'session:join:x', 'stream:requests', 'message', 'error', 'connection:success'];
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.constantFrom(...names), fc.string({ maxLength: 20 })), fc.anything({ maxDepth: 2 }), async (event, payload) => {
         if (event === '' || ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'].includes(event)) return;
