@@ -169,11 +169,9 @@ export class ActiveStream {
 
   private receive(text: string): void {
     this.tokens++;
-    let first = false;
-    if (this.firstTokenAt === null) {
-      this.firstTokenAt = this.host.now();
-      first = true;
-    }
+    // Not written at once: the first flush (about a second in) marks the row 'streaming', which keeps
+    // a stream within 2 + (seconds) storage writes; until then other nodes report it 'pending'.
+    if (this.firstTokenAt === null) this.firstTokenAt = this.host.now();
     this.raw += text;
     // Filter whole words only: up to the last whitespace. Whitespace never joins the tokens around
     // it (for the filter's word split, NFKC or zero-width stripping), so filtering piece by piece
@@ -183,7 +181,6 @@ export class ActiveStream {
       this.pending += this.host.clean(this.raw.slice(this.cleanedUpTo, lastSpace + 1));
       this.cleanedUpTo = lastSpace + 1;
     }
-    if (first) this.flush(); // the row says 'streaming' (and since when) on every node at once
     if (!this.pending) return;
     const wait = this.index === 0 ? 0 : this.lastChunkAt + this.host.delayMs - Date.now();
     if (wait <= 0) this.emitChunk();
