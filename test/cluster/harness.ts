@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { Received } from '../support/received.js';
 
 export const REDIS_URL = process.env.PARLEY_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const SECRET = 'cluster-test-secret-long-enough-for-hs256!!';
@@ -189,38 +190,7 @@ export function tokenFor(userId: string, name?: string): Promise<string> {
     .sign(key);
 }
 
-export class Received {
-  readonly events: { event: string; payload: any }[] = [];
-  private waiters: { check: () => boolean; resolve: () => void }[] = [];
-
-  constructor(socket: Socket) {
-    socket.onAny((event: string, payload: unknown) => {
-      this.events.push({ event, payload });
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.check()) return true;
-        w.resolve();
-        return false;
-      });
-    });
-  }
-
-  of(event: string): any[] {
-    return this.events.filter((e) => e.event === event).map((e) => e.payload);
-  }
-
-  async waitFor(event: string, count = 1, where: (payload: any) => boolean = () => true, timeoutMs = 8000): Promise<any[]> {
-    const matching = () => this.events.filter((e) => e.event === event && where(e.payload));
-    if (matching().length >= count) return matching().map((e) => e.payload);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${count} × ${event} (got ${matching().length}; all: ${this.events.map((e) => e.event).join(', ')})`)),
-        timeoutMs,
-      );
-      this.waiters.push({ check: () => matching().length >= count, resolve: () => (clearTimeout(timer), resolve()) });
-    });
-    return matching().map((e) => e.payload);
-  }
-}
+export { Received };
 
 export interface Tab {
   userId: string;
@@ -242,7 +212,7 @@ export async function connectTab(node: { url: string }, userId: string, options:
     reconnectionDelay: 50,
     reconnectionDelayMax: 100,
   });
-  const received = new Received(socket);
+  const received = new Received(socket, 8000);
   const tab: Tab = {
     userId,
     socket,

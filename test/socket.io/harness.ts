@@ -6,6 +6,7 @@ import { attachChat, type AttachChatOptions, type ChatBinding, type ClientToServ
 import { Server, type ServerOptions } from 'socket.io';
 import { io as connectClient, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from 'socket.io-client';
 import { NO_RATE_LIMITS } from '../support/engine.js';
+import { Received } from '../support/received.js';
 
 export const SECRET = 'socket-io-test-secret-long-enough-for-hs256';
 const key = new TextEncoder().encode(SECRET);
@@ -20,44 +21,7 @@ export function tokenFor(userId: string, options: { name?: string; expiresInSec?
     .sign(key);
 }
 
-/** Everything a client received, in order, with helpers to wait for more. */
-export class Received {
-  readonly events: { event: string; payload: any }[] = [];
-  private waiters: { check: () => boolean; resolve: () => void }[] = [];
-
-  constructor(socket: ChatClient) {
-    socket.onAny((event: string, payload: unknown) => {
-      this.events.push({ event, payload });
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.check()) return true;
-        w.resolve();
-        return false;
-      });
-    });
-  }
-
-  of(event: string): any[] {
-    return this.events.filter((e) => e.event === event).map((e) => e.payload);
-  }
-
-  /** Resolves once `count` events named `event` (matching `where`) have arrived. */
-  async waitFor(event: string, count = 1, where: (payload: any) => boolean = () => true, timeoutMs = 5000): Promise<any[]> {
-    const matching = () => this.events.filter((e) => e.event === event && where(e.payload));
-    if (matching().length >= count) return matching().map((e) => e.payload);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${count} × ${event} (got ${matching().length}; all: ${this.events.map((e) => e.event).join(', ')})`)),
-        timeoutMs,
-      );
-      this.waiters.push({ check: () => matching().length >= count, resolve: () => (clearTimeout(timer), resolve()) });
-    });
-    return matching().map((e) => e.payload);
-  }
-
-  clear(): void {
-    this.events.length = 0;
-  }
-}
+export { Received };
 
 export interface Tab {
   socket: ChatClient;
