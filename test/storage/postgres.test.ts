@@ -1,10 +1,11 @@
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
-import { isChatError, newId, type NewMessage, type StorageAdapter } from 'parley';
+import { isChatError, newId } from 'parley';
 import { PostgresStorage } from 'parley/postgres';
 import { describeStorageAdapter } from 'parley/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { caught, draft, newSession } from '../support/storage-fixtures.js';
 
 // Under CI a missing Postgres throws here (the file fails); locally the suites are skipped with the reason.
 const pgUp = await postgresAvailable();
@@ -28,33 +29,6 @@ describeStorageAdapter({
   ...(skip !== undefined && { skip }),
 });
 
-const at = () => new Date();
-const draft = (sessionId: string, fields: Partial<NewMessage> = {}): NewMessage => ({
-  id: newId(),
-  sessionId,
-  userId: 'alice',
-  agentId: null,
-  role: 'user',
-  content: 'hello',
-  metadata: null,
-  tokens: null,
-  parentMessageId: null,
-  clientMessageId: null,
-  attachments: [],
-  at: at(),
-  ...fields,
-});
-const newSession = (storage: StorageAdapter, id = newId()) =>
-  storage.createSession({ id, title: null, createdBy: 'alice', metadata: null, memberIds: [], at: at() });
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A storage over a Kysely that records every statement it runs (BEGIN/COMMIT are not logged by Kysely). */
 function recordingStorage(pool: pg.Pool, schema: string) {

@@ -4,11 +4,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { isChatError, newId, type StorageAdapter } from 'parley';
-import type { NewMessage } from 'parley';
+import { isChatError } from 'parley';
 import { SqliteStorage } from 'parley/sqlite';
 import { describeStorageAdapter } from 'parley/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { caught, draft, newSession } from '../support/storage-fixtures.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -27,33 +27,6 @@ describeStorageAdapter({
   destroy: () => rmSync(conformanceDir, { recursive: true, force: true }),
 });
 
-const at = () => new Date();
-const draft = (sessionId: string, fields: Partial<NewMessage> = {}): NewMessage => ({
-  id: newId(),
-  sessionId,
-  userId: 'alice',
-  agentId: null,
-  role: 'user',
-  content: 'hello',
-  metadata: null,
-  tokens: null,
-  parentMessageId: null,
-  clientMessageId: null,
-  attachments: [],
-  at: at(),
-  ...fields,
-});
-const newSession = (storage: StorageAdapter, id = newId()) =>
-  storage.createSession({ id, title: null, createdBy: 'alice', metadata: null, memberIds: [], at: at() });
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('SqliteStorage', () => {
   it('keeps its data in a real file in the temp dir (WAL mode), which survives closing and reopening', async () => {
