@@ -39,7 +39,7 @@ import type {
   TypingStartPayload,
   TypingStopPayload,
 } from './payloads.js';
-import type { StreamStart } from '../../src/engine.js';
+import type { StreamSnapshot, StreamStart } from '../../src/engine.js';
 import type { StreamChunk, StreamMetrics, StreamStatusView } from '../../src/streams/active-stream.js';
 
 export type { StreamChunk, StreamMetrics, StreamStart, StreamStatusView };
@@ -176,19 +176,10 @@ export interface StreamErrorEvent {
 }
 
 /**
- * Sent to a socket that joins while an answer streams, after the replay: the text so far. Chunks
- * whose `index` is below `index` are already in `content` (ignore them); `index` is -1 when the
- * stream runs on another node and the text is as of its last flush (about a second old) — the final
- * chunk's `content` then has the whole answer.
+ * Sent to a socket that joins while an answer streams, after the replay: the engine's snapshot
+ * (`content` so far; chunks with a lower `index` are already in it; -1 for a stream on another node).
  */
-export interface StreamSnapshotEvent {
-  streamId: string;
-  sessionId: string;
-  messageId: string;
-  content: string;
-  tokens: number;
-  index: number;
-}
+export type StreamSnapshotEvent = StreamSnapshot;
 
 // ---- ack data ---------------------------------------------------------------------------------
 
