@@ -84,6 +84,14 @@ function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: 
   } else {
     throw new TypeError('PostgresStorage needs one of { connectionString }, { pool } or { db }');
   }
+  // Every client the pool opens gets a listener for its whole life: a backend that dies while the
+  // client is between owners (handed out, not yet ours) would otherwise crash the process.
+  pool.on('connect', (client) => {
+    if (!withListener.has(client)) {
+      withListener.add(client);
+      client.on('error', ignore);
+    }
+  });
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: guarded(pool, owned) }) });
   return { db, destroy: () => db.destroy(), pool };
 }
