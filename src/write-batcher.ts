@@ -17,9 +17,12 @@ interface Pending<I, O> {
 
 /**
  * Group commit: concurrent writes are gathered into one storage call (one transaction), so
- * throughput under load is bounded by batches per second, not round trips per message. With no
- * load an item goes out at once (a batch of one); while `concurrency` batches are in flight, new
- * items queue and leave together as the next batch. The queue is bounded: past `maxQueued` callers
+ * throughput under load is bounded by batches per second, not round trips per message. Items
+ * pushed in one turn of the event loop (say, every send decoded from the sockets readable in that
+ * turn) leave together at the end of the turn (`setImmediate`), so even a synchronous storage
+ * such as SQLite — whose batch finishes before the next item can queue behind it — commits many
+ * sends per transaction; idle, that costs one loop turn. While `concurrency` batches are in
+ * flight, new items queue and leave together as the next batch. The queue is bounded: past `maxQueued` callers
  * get UNAVAILABLE at once rather than waiting behind an unbounded backlog.
  *
  * If a batch fails with anything but UNAVAILABLE, its items are retried one by one so a single bad
@@ -32,6 +35,7 @@ export class WriteBatcher<I, O> {
   private readonly concurrency: number;
   private readonly maxQueued: number;
   private idleWaiters: (() => void)[] = [];
+  private pumpScheduled = false;
 
   constructor(
     private readonly write: (items: I[]) => Promise<O[]>,
@@ -48,7 +52,13 @@ export class WriteBatcher<I, O> {
     }
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      if (!this.pumpScheduled) {
+        this.pumpScheduled = true;
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 

@@ -2,7 +2,7 @@ import { ChatError, WriteBatcher } from 'parley';
 import { describe, expect, it } from 'vitest';
 
 describe('WriteBatcher (group commit)', () => {
-  it('sends one item at once when idle and groups what arrives while a batch is in flight', async () => {
+  it('groups what is pushed in one loop turn, and what arrives while a batch is in flight', async () => {
     const batches: number[][] = [];
     const batcher = new WriteBatcher<number, number>(
       async (items) => {
@@ -14,7 +14,29 @@ describe('WriteBatcher (group commit)', () => {
     );
     const results = await Promise.all(Array.from({ length: 101 }, (_, i) => batcher.push(i)));
     expect(results).toEqual(Array.from({ length: 101 }, (_, i) => i * 2));
-    expect(batches.map((b) => b.length)).toEqual([1, 50, 50]);
+    expect(batches.map((b) => b.length)).toEqual([50, 50, 1]);
+
+    // Pushed one at a time (each in its own turn) while a batch is in flight: they wait and leave together.
+    batches.length = 0;
+    const first = batcher.push(1000);
+    await new Promise((r) => setImmediate(r));
+    const later = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(batcher.push(i));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([first, ...later]);
+    expect(batches.map((b) => b.length)).toEqual([1, 5]);
+  });
+
+  it('a synchronous storage still gets batches: the items of one loop turn commit together', async () => {
+    const batches: number[][] = [];
+    const batcher = new WriteBatcher<number, number>((items) => {
+      batches.push(items);
+      return Promise.resolve(items); // finishes before anything else can queue, like better-sqlite3
+    });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.push(i)));
+    expect(batches.map((b) => b.length)).toEqual([40]);
   });
 
   it('refuses with UNAVAILABLE instead of queueing without bound', async () => {
@@ -24,7 +46,7 @@ describe('WriteBatcher (group commit)', () => {
     });
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => batcher.push(i)));
     const refused = results.filter((r) => r.status === 'rejected');
-    expect(refused.length).toBe(9); // 1 in flight + 10 queued
+    expect(refused.length).toBe(10); // 10 queued for the end of the turn, the rest refused at once
     expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'UNAVAILABLE' });
   });
 
@@ -50,6 +72,6 @@ describe('WriteBatcher (group commit)', () => {
     }, { concurrency: 1 });
     const outage = await Promise.allSettled([down.push(1), down.push(2), down.push(3)]);
     expect(outage.every((r) => r.status === 'rejected')).toBe(true);
-    expect(calls).toBe(2); // [1] then [2,3]: no per-item retries during an outage
+    expect(calls).toBe(1); // [1,2,3] in one batch: no per-item retries during an outage
   });
 });
