@@ -27,7 +27,7 @@
  *   the raw length after that token; p50 and p99 of parley minus the same percentile of naive.
  *   Clocks: `performance.timeOrigin + performance.now()` in both processes, the child's offset
  *   measured over IPC (shortest of 30 round trips). Target ≤ STREAM_DELAY + 10 ms.
- * - storage writes per stream: createStream / updateStream / insertMessages / updateMessage calls
+ * - storage writes per stream: createStream / updateStream / flushStream / insertMessages / updateMessage calls
  *   attributed to the stream (wrapped adapter). Target ≤ 2 + duration in seconds (per stream).
  *
  * References (same process shape, raw Socket.io, no Parley), for reading the CPU figure:

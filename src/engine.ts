@@ -198,6 +198,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly authorizeFn: AuthorizeFn;
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
   private readonly now: () => Date;
+  /** The policy when it is one of Parley's (whose rule for a send storage can apply itself), else null. */
+  private readonly builtInPolicy: 'members' | 'open' | null;
   private transport: Transport | null = null;
   private closed = false;
   private readonly options: ChatEngineOptions;
@@ -212,6 +214,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.schemas = buildSchemas(this.limits);
     this.authorizeFn = resolvePolicy(options.authorize);
+    this.builtInPolicy = options.authorize === undefined ? 'members' : typeof options.authorize === 'string' ? options.authorize : null;
     this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching);
@@ -420,7 +423,12 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return this.run(async () => {
       const data = parseInput(this.schemas.createMessage, input, 'message');
       if (!options.trusted) await this.rateLimiter.consume('message:send', data.userId);
-      await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
+      // A top-level send under a built-in policy is authorized by the insert itself (membership
+      // checked in the batch's statement or transaction; the session's existence by the insert),
+      // which saves a storage round trip per send. A reply needs its parent looked up, and a
+      // custom policy or a beforeMessage hook must see only authorized sends, so those check first.
+      const authorizedByInsert = !options.trusted && this.builtInPolicy !== null && data.parentMessageId === undefined && !this.moderation.hasHook;
+      if (!authorizedByInsert) await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
       if (data.parentMessageId !== undefined) {
         const parent = await this.storage.getMessage(data.parentMessageId);
         if (!parent || parent.sessionId !== data.sessionId) {
@@ -444,6 +452,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         clientMessageId: data.clientMessageId ?? null,
         attachments: (data.attachments ?? []).map((a) => ({ id: newId(), ...a, metadata: a.metadata ?? null })),
         at: this.now(),
+        ...(authorizedByInsert && this.builtInPolicy === 'members' && { requireMembership: true }),
       });
       if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
       return message;
@@ -764,7 +773,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         },
         {
           storage: this.storage,
-          clean: (text) => this.moderation.clean(text),
+          moderation: this.moderation,
           now: this.now,
           delayMs: this.options.streamDelayMs ?? 50,
           flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,

@@ -61,7 +61,7 @@ export interface TokenTrace {
 
 export interface StreamWrites {
   tag: string;
-  /** createStream / updateStream / insertMessages / updateMessage calls for this stream. */
+  /** createStream / updateStream / flushStream / insertMessages / updateMessage calls for this stream. */
   writes: number;
   byMethod: Record<string, number>;
   /** From createStream to the final updateStream (the commit), ms. */
@@ -106,7 +106,7 @@ export type ServerReply =
 export const promptFor = (tag: string) => `bench ${tag}: please answer at length`;
 const tagOf = (prompt: string) => /^bench (\S+):/.exec(prompt)?.[1] ?? 'unknown';
 
-const WRITES = new Set(['createStream', 'updateStream', 'insertMessages', 'updateMessage']);
+const WRITES = new Set(['createStream', 'updateStream', 'flushStream', 'insertMessages', 'updateMessage']);
 
 // ---- the child ---------------------------------------------------------------------------------
 
@@ -197,6 +197,8 @@ async function serverProcess(options: ServerOptions): Promise<void> {
         const status = (args[1] as { status?: string }).status;
         const entry = streamWrites.get(streamId);
         if (entry && (status === 'completed' || status === 'stopped' || status === 'error')) entry.durationMs = now() - entry.startedAt;
+      } else if (method === 'flushStream') {
+        streamId = args[0] as string;
       } else if (method === 'updateMessage') {
         streamId = messageToStream.get(args[0] as string);
       } else if (method === 'insertMessages') {

@@ -41,10 +41,25 @@ export class ModerationPipeline {
     this.hook = options.beforeMessage;
   }
 
+  /** Whether the host installed a `beforeMessage` hook (code of theirs that runs on every send). */
+  get hasHook(): boolean {
+    return this.hook !== undefined;
+  }
+
   /** Normalises and filters without the hook (LLM output chunks go through this). */
   clean(text: string): string {
     const normalized = normalizeText(text);
     return this.filter ? this.filter.clean(normalized) : normalized;
+  }
+
+  /** The filter step of `clean` alone, for text already normalised (LLM output, see streams/output-filter.ts). */
+  mask(normalized: string): string {
+    return this.filter ? this.filter.clean(normalized) : normalized;
+  }
+
+  /** Whether a word beginning with `run` (ASCII letters and digits) could be masked once whole. */
+  mayMask(run: string): boolean {
+    return this.filter !== null && this.filter.mayMask(run);
   }
 
   async moderate(ctx: Omit<ModerationContext, 'content'>, text: string): Promise<string> {

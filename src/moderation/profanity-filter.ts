@@ -60,6 +60,8 @@ export class ProfanityFilter {
   #anyAsciiWord: RegExp | null = null;
   /** bad-words' own `\b…\b` RegExp for each active word with a non-ASCII character (see `#sync`). */
   #nonAsciiWords: RegExp[] = [];
+  /** Every non-empty prefix of `#tokenWords`: what a growing word may still become (see `mayMask`). */
+  #tokenPrefixes = new Set<string>();
   #stale = true;
 
   constructor(options: ProfanityFilterOptions = {}) {
@@ -121,6 +123,17 @@ export class ProfanityFilter {
     return this.#nonAsciiWords.some((re) => re.test(text));
   }
 
+  /**
+   * Whether a word token that begins with `run` (ASCII letters and digits, a word still growing)
+   * could be masked by `clean` once whole: some active word starts with it case-insensitively (or
+   * the empty word is active). A streaming caller releases a trailing partial word early when it
+   * cannot, instead of waiting for the next whitespace.
+   */
+  mayMask(run: string): boolean {
+    this.#sync();
+    return this.#emptyWordActive || this.#tokenPrefixes.has(run.toLowerCase());
+  }
+
   /** Blocks `words` (and takes each one off the allow list once), as bad-words' `addWords`. */
   addWords(...words: string[]): void {
     this.#filter.addWords(...words);
@@ -158,6 +171,9 @@ export class ProfanityFilter {
       else if (/^\w+$/.test(word)) tokenWords.add(word.toLowerCase());
     }
     this.#tokenWords = tokenWords;
+    const prefixes = new Set<string>();
+    for (const word of tokenWords) for (let i = 1; i <= word.length; i++) prefixes.add(word.slice(0, i));
+    this.#tokenPrefixes = prefixes;
     this.#emptyWordActive = emptyWordActive;
     // `test` on an alternation is true iff one alternative matches somewhere (backtracking tries each
     // one at each position), so by the spec this is the OR of bad-words' per-word `\b…\b` tests.

@@ -78,7 +78,9 @@ export interface StorageAdapter {
    * Each created message gets the next seq of its session; its attachments are stored with it;
    * its parent's `replyCount` (or, for a top-level message, the session's `messageCount`) goes up by one.
    * The whole batch commits atomically. To avoid deadlocks between concurrent batches, adapters
-   * lock sessions in ascending id order.
+   * lock sessions in ascending id order. An unknown session rejects the batch with `NOT_FOUND`, a
+   * `requireMembership` item whose user is not a member with `FORBIDDEN` (checked in the batch's
+   * own transaction, so a member removed meanwhile cannot slip through).
    */
   insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[]>;
   getMessage(messageId: string): Promise<Message | null>;
@@ -142,6 +144,14 @@ export interface StorageAdapter {
     patch: StreamPatch,
     message?: { patch: MessagePatch; bumpSeq: boolean },
   ): Promise<{ stream: StreamRecord; message: Message | null } | null>;
+  /**
+   * A running stream's periodic flush (optional; without it the engine calls `updateStream`): the
+   * answer's text so far and the stream's counters, in ONE transaction, only while the stream is
+   * `pending` or `streaming` (it becomes `streaming`). No seq (clients do not replay a flush) and
+   * nothing read back. False when the stream is not running (closed meanwhile, e.g. by another
+   * node's sweep) or does not exist.
+   */
+  flushStream?(streamId: string, flush: StreamFlush): Promise<boolean>;
   getStream(streamId: string): Promise<StreamRecord | null>;
   /** A session's streams in the given states (e.g. running ones for a late joiner), oldest first. */
   listStreams(sessionId: string, statuses: readonly StreamStatus[]): Promise<StreamRecord[]>;
@@ -162,6 +172,18 @@ export interface NewStream {
   model: string | null;
   maxTokens: number | null;
   nodeId: string | null;
+  at: Date;
+}
+
+/** What a stream's flush writes (`flushStream`): the answer's `content` and `tokens`, and the row's counters. */
+export interface StreamFlush {
+  content: string;
+  tokens: number;
+  tokensGenerated: number;
+  bytesEmitted: number;
+  errors: number;
+  firstTokenAt: Date | null;
+  /** Becomes `updatedAt` of both rows. */
   at: Date;
 }
 
@@ -221,6 +243,12 @@ export interface NewMessage {
   clientMessageId: string | null;
   attachments: readonly NewAttachment[];
   at: Date;
+  /**
+   * The sender must be a member of the session: if `userId` is not, `insertMessages` rejects with
+   * `FORBIDDEN` and writes nothing of the batch. The engine sets it with the built-in `members`
+   * policy, so the authorization of a send costs no statement of its own (DESIGN §10).
+   */
+  requireMembership?: boolean;
 }
 
 export interface InsertedMessage {

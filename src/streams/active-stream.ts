@@ -2,6 +2,7 @@ import { ChatError } from '../errors.js';
 import type { Message, StreamRecord, StreamStatus } from '../model.js';
 import { LlmProviderError, type LlmProvider, type LlmRequest, type LlmUsage } from '../ports/llm.js';
 import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
+import { StreamOutputFilter, type OutputModeration } from './output-filter.js';
 
 /** What `stream:chunk` carries (DESIGN §8). `content` is empty except on the final chunk. */
 export interface StreamChunk {
@@ -54,8 +55,8 @@ export interface StreamEnd {
 /** What an active stream needs from the engine. */
 export interface StreamHost {
   storage: StorageAdapter;
-  /** Normalise + profanity-filter a piece of output. */
-  clean(text: string): string;
+  /** The output filter's moderation (normalisation is the filter's own). */
+  moderation: OutputModeration;
   now(): Date;
   delayMs: number;
   flushIntervalMs: number;
@@ -67,15 +68,15 @@ export interface StreamHost {
 
 /**
  * One running LLM answer on this node. Tokens are coalesced into chunks at most every `delayMs`
- * (the first at once); the output filter runs on whole words only — a trailing partial word is held
- * back until the next whitespace — so the concatenated deltas always equal the stored text. The text
- * so far is flushed to storage about once per `flushIntervalMs`; the end (completed, stopped or
- * error) commits the message with the next session seq.
+ * (the first at once); the output filter gives the result of filtering whole words — a trailing
+ * partial word that could still become a masked one is held back (see StreamOutputFilter) — so the
+ * concatenated deltas always equal the stored text. The text so far is flushed to storage about
+ * once per `flushIntervalMs`; the end (completed, stopped or error) commits the message with the
+ * next session seq.
  */
 export class ActiveStream {
   readonly controller = new AbortController();
-  private raw = '';
-  private cleanedUpTo = 0;
+  private readonly output: StreamOutputFilter;
   private emitted = '';
   private pending = '';
   private index = 0;
@@ -87,6 +88,9 @@ export class ActiveStream {
   private bytes = 0;
   private chunkTimer: NodeJS.Timeout | null = null;
   private lastChunkAt = 0;
+  private lastTokenAt = 0;
+  /** ms between the last two tokens (see `receive`). */
+  private tokenGap = 0;
   private lastFlushAt = 0;
   /** Storage writes are serialised: a flush never races the final commit. */
   private writes: Promise<unknown> = Promise.resolve();
@@ -101,6 +105,7 @@ export class ActiveStream {
     private readonly host: StreamHost,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.output = new StreamOutputFilter(host.moderation);
     this.lastFlushAt = Date.now();
   }
 
@@ -169,27 +174,33 @@ export class ActiveStream {
 
   private receive(text: string): void {
     this.tokens++;
+    const now = Date.now();
     // Not written at once: the first flush (about a second in) marks the row 'streaming', which keeps
     // a stream within 2 + (seconds) storage writes; until then other nodes report it 'pending'.
     if (this.firstTokenAt === null) this.firstTokenAt = this.host.now();
-    this.raw += text;
-    // Filter whole words only: up to the last whitespace. Whitespace never joins the tokens around
-    // it (for the filter's word split, NFKC or zero-width stripping), so filtering piece by piece
-    // gives the same text as filtering the whole.
-    const lastSpace = lastWhitespace(this.raw);
-    if (lastSpace >= this.cleanedUpTo) {
-      this.pending += this.host.clean(this.raw.slice(this.cleanedUpTo, lastSpace + 1));
-      this.cleanedUpTo = lastSpace + 1;
-    }
+    else this.tokenGap = now - this.lastTokenAt;
+    this.lastTokenAt = now;
+    this.pending += this.output.push(text);
     if (!this.pending) return;
-    const wait = this.index === 0 ? 0 : this.lastChunkAt + this.host.delayMs - Date.now();
-    if (wait <= 0) this.emitChunk();
-    else this.chunkTimer ??= setTimeout(() => this.emitChunk(), wait);
+    const due = this.lastChunkAt + this.host.delayMs;
+    if (this.index === 0 || now >= due) return this.emitChunk();
+    // Not due yet: the chunk goes with the first token at or after `due` — in the wake-up that
+    // token causes anyway, instead of one more per chunk. The timer only covers a pause of the
+    // upstream: it fires a token gap (at most half a delay) after `due`, so a steady stream never
+    // reaches it and no token waits longer than about `delayMs` (plus that gap in a pause).
+    this.chunkTimer ??= setTimeout(this.onChunkTimer, due - now + Math.min(this.tokenGap + 1, this.host.delayMs / 2));
   }
 
-  private emitChunk(isComplete = false): void {
-    if (this.chunkTimer) clearTimeout(this.chunkTimer);
+  private readonly onChunkTimer = (): void => {
     this.chunkTimer = null;
+    this.emitChunk();
+  };
+
+  private emitChunk(isComplete = false): void {
+    if (this.chunkTimer) {
+      clearTimeout(this.chunkTimer);
+      this.chunkTimer = null;
+    }
     if (!this.pending && !isComplete) return;
     const delta = this.pending;
     this.pending = '';
@@ -214,26 +225,29 @@ export class ActiveStream {
     this.lastFlushAt = Date.now();
     const content = this.emitted;
     const at = this.host.now();
+    const { storage } = this.host;
+    const tokens = this.tokensGenerated();
+    const counters = { tokensGenerated: tokens, bytesEmitted: this.bytes, errors: this.errors, firstTokenAt: this.firstTokenAt, at };
     this.writes = this.writes
       .then(() =>
-        this.host.storage.updateStream(
-          this.id,
-          { status: 'streaming', tokensGenerated: this.tokensGenerated(), bytesEmitted: this.bytes, errors: this.errors, firstTokenAt: this.firstTokenAt, expectedStatuses: RUNNING, at },
-          { patch: { content, tokens: this.tokensGenerated(), at }, bumpSeq: false },
-        ),
+        // The lean path writes the two rows and reads nothing back (no message, reactions, attachments).
+        storage.flushStream
+          ? storage.flushStream(this.id, { ...counters, content, tokens })
+          : storage
+              .updateStream(this.id, { ...counters, status: 'streaming', expectedStatuses: RUNNING }, { patch: { content, tokens, at }, bumpSeq: false })
+              .then((result) => result !== null),
       )
-      .then((result) => {
+      .then((running) => {
         // Another node declared this stream abandoned (its lease ran out while we were starved):
         // it has been committed as failed, so stop rather than write over it.
-        if (result === null) this.stop();
+        if (!running) this.stop();
       })
       .catch((error) => this.host.onFailure(error, `stream ${this.id}: flush failed`));
   }
 
   private async finish(status: StreamEnd['status'], failure: unknown): Promise<StreamEnd> {
     // The held-back tail is whole now.
-    this.pending += this.host.clean(this.raw.slice(this.cleanedUpTo));
-    this.cleanedUpTo = this.raw.length;
+    this.pending += this.output.end();
     if (status === 'completed') this.emitChunk(true);
     else this.emitChunk(); // a stopped or failed stream sends no final chunk, but nothing is lost
     const error = failure === null ? undefined : toStreamError(failure);
@@ -337,14 +351,6 @@ export class ActiveStream {
 }
 
 const RUNNING: readonly StreamStatus[] = ['pending', 'streaming'];
-
-function lastWhitespace(text: string): number {
-  for (let i = text.length - 1; i >= 0; i--) {
-    const c = text.charCodeAt(i);
-    if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0x3000 || c === 0xa0) return i;
-  }
-  return -1;
-}
 
 /** Matched by name too: a provider from a second copy of the package has its own class. */
 function isProviderError(error: unknown): error is LlmProviderError {

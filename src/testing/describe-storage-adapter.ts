@@ -510,6 +510,39 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(await sessionNow(two.id)).toMatchObject({ lastSeq: 3, messageCount: 3 });
     });
 
+    it('requireMembership: a member\'s send is stored; a non-member\'s rejects with FORBIDDEN and writes nothing of its batch', async () => {
+      const session = await newSession({ createdBy: 'owner-m', memberIds: ['member-m'] });
+      const [ok] = await db().insertMessages([draft(session.id, { userId: 'member-m', requireMembership: true, clientMessageId: 'c-ok' })]);
+      expect(ok).toMatchObject({ created: true, message: { userId: 'member-m', seq: 1 } });
+
+      // Alone, in a batch with members' sends (one statement or one transaction: nothing of it stays),
+      // and even when its client id is already stored by someone else's send.
+      for (const batch of [
+        [draft(session.id, { userId: 'outsider', requireMembership: true })],
+        [
+          draft(session.id, { userId: 'member-m', requireMembership: true }),
+          draft(session.id, { userId: 'outsider', requireMembership: true, attachments: [attachment()] }),
+          draft(session.id, { userId: 'owner-m', requireMembership: true }),
+        ],
+      ]) {
+        const error = await db().insertMessages(batch).then(() => null, (e: unknown) => e);
+        expect(isChatError(error) && error.code, String(error)).toBe('FORBIDDEN');
+      }
+      expect(await sessionNow(session.id)).toMatchObject({ lastSeq: 1, messageCount: 1 });
+      expect((await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: null })).messages.map((m) => m.userId)).toEqual(['member-m']);
+
+      // A removed member is an outsider; without the flag (a trusted or already authorized write) anyone may be the author.
+      expect(await db().removeMember(session.id, 'member-m')).toBe(true);
+      const removed = await db().insertMessages([draft(session.id, { userId: 'member-m', requireMembership: true })]).then(() => null, (e: unknown) => e);
+      expect(isChatError(removed) && removed.code).toBe('FORBIDDEN');
+      const [trusted] = await db().insertMessages([draft(session.id, { userId: 'outsider' })]);
+      expect(trusted).toMatchObject({ created: true, message: { seq: 2 } });
+
+      // An unknown session is NOT_FOUND, not FORBIDDEN.
+      const unknown = await db().insertMessages([draft(uid('nowhere'), { userId: 'member-m', requireMembership: true })]).then(() => null, (e: unknown) => e);
+      expect(isChatError(unknown) && unknown.code).toBe('NOT_FOUND');
+    });
+
     it("a message's attachments are stored with it (createdAt = the message's at) and take no seq of their own", async () => {
       const session = await newSession();
       const at = clock();
@@ -1342,6 +1375,41 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(await db().getStream(newId())).toBeNull();
       expect(await db().getMessage(message.id)).toEqual(message);
       expect(await lastSeq(session.id)).toBe(1);
+    });
+
+    it('flushStream (when implemented) writes the answer and the counters of a running stream only: no seq, nothing else; false once it ended', async (ctx) => {
+      if (!db().flushStream) return ctx.skip();
+      const session = await newSession();
+      const { stream, messages } = await db().createStream(streamStart(session.id));
+      const answer = must(messages[1]).message;
+      const at1 = clock();
+      const flush = { content: 'Forty two is', tokens: 3, tokensGenerated: 3, bytesEmitted: 14, errors: 1, firstTokenAt: at1, at: at1 };
+      expect(await db().flushStream!(stream.id, flush)).toBe(true);
+      expect(await db().getMessage(answer.id)).toEqual({ ...answer, content: 'Forty two is', tokens: 3, updatedAt: at1.toISOString() });
+      expect(await db().getStream(stream.id)).toEqual({
+        ...stream,
+        status: 'streaming',
+        tokensGenerated: 3,
+        bytesEmitted: 14,
+        errors: 1,
+        firstTokenAt: at1.toISOString(),
+        updatedAt: at1.toISOString(),
+      });
+      expect(await lastSeq(session.id)).toBe(2);
+      expect((await db().searchMessages(session.id, ['forty'], { limit: 10, offset: 0 })).messages.map((m) => m.id)).toEqual([answer.id]);
+
+      const at2 = clock();
+      expect(await db().flushStream!(stream.id, { ...flush, content: 'Forty two is the answer', tokens: 5, tokensGenerated: 5, at: at2 })).toBe(true);
+      expect(await db().getMessage(answer.id)).toMatchObject({ content: 'Forty two is the answer', tokens: 5, changeSeq: 2, updatedAt: at2.toISOString() });
+
+      // Ended (here: closed by another node's sweep): a late flush writes nothing.
+      await db().updateStream(stream.id, { status: 'error', finishReason: 'node-lost', at: clock() });
+      const ended = await db().getStream(stream.id);
+      expect(await db().flushStream!(stream.id, { ...flush, content: 'overwritten?', at: clock() })).toBe(false);
+      expect(await db().getStream(stream.id)).toEqual(ended);
+      expect((await db().getMessage(answer.id))?.content).toBe('Forty two is the answer');
+      expect(await db().flushStream!(newId(), flush)).toBe(false);
+      expect(await lastSeq(session.id)).toBe(2);
     });
 
     it('updateStream with expectedStatuses writes only when the row is in one of them (a stream is committed once)', async () => {

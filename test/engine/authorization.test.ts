@@ -176,4 +176,35 @@ describe('policies', () => {
     expect(bot.userId).toBe('bot');
     await expectChatError(f.engine.createMessage({ sessionId: f.sessionId, userId: 'bot', content: '' }, { trusted: true }), 'VALIDATION');
   });
+
+  it('a send under the built-in policy is authorized by the insert itself: no access read, a refused batch-mate never costs the others', async () => {
+    const storage = new MemoryStorage();
+    let accessReads = 0;
+    const getSessionAccess = storage.getSessionAccess.bind(storage);
+    storage.getSessionAccess = (sessionId, userId) => {
+      accessReads++;
+      return getSessionAccess(sessionId, userId);
+    };
+    const engine = new ChatEngine({ storage, rateLimits: NO_RATE_LIMITS });
+    const session = await engine.createSession({ createdBy: 'owner', memberIds: ['a', 'b', 'removed'] });
+    await engine.removeMember(session.id, 'removed');
+    accessReads = 0;
+    // Sent in one turn, so they share a batch: the outsiders' sends fail alone.
+    const results = await Promise.allSettled(
+      ['a', 'outsider', 'b', 'removed', 'owner'].map((userId) => engine.createMessage({ sessionId: session.id, userId, content: `from ${userId}` })),
+    );
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.seq : (r.reason as { code: string }).code))).toEqual([1, 'FORBIDDEN', 2, 'FORBIDDEN', 3]);
+    expect(accessReads).toBe(0);
+    await expectChatError(engine.createMessage({ sessionId: 'no-such-session', userId: 'a', content: 'x' }), 'NOT_FOUND');
+    expect((await engine.getMessageHistory(session.id, 'a')).messages.map((m) => m.content)).toEqual(['from a', 'from b', 'from owner']);
+  });
+
+  it('with a beforeMessage hook the access check comes first: the hook never sees an outsider\'s text', async () => {
+    const hooked: string[] = [];
+    const engine = await memoryEngine({ moderation: { beforeMessage: ({ userId, content }) => (hooked.push(`${userId}: ${content}`), content) } });
+    const session = await engine.createSession({ createdBy: 'owner', memberIds: ['a'] });
+    await expectChatError(engine.createMessage({ sessionId: session.id, userId: 'outsider', content: 'secret' }), 'FORBIDDEN');
+    await engine.createMessage({ sessionId: session.id, userId: 'a', content: 'hi' });
+    expect(hooked).toEqual(['a: hi']);
+  });
 });

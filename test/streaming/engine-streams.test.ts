@@ -115,6 +115,24 @@ describe('streaming an answer', () => {
     expect(status).toMatchObject({ status: 'completed', tokensGenerated: 200, finishReason: 'stop' });
   });
 
+  it('when the upstream pauses, the text not sent yet goes out without waiting for the next token', async () => {
+    const { engine, sessionId, chunks, ended } = await setup({
+      // STREAM_DELAY 50: 'one' at once (first chunk); 'two' is not due; then a 400 ms pause.
+      llm: new StepProvider(() => [{ text: 'one' }, { wait: 10, text: ' two' }, { wait: 400, text: ' three' }, { finish: 'stop' }]),
+      streamDelayMs: 50,
+    });
+    const received: { delta: string; at: number }[] = [];
+    engine.on('stream.chunk', (c) => received.push({ delta: c.delta, at: performance.now() }));
+    const started = performance.now();
+    const { streamId } = await engine.requestStream({ sessionId, prompt: 'x', userId: 'alice' });
+    await ended(streamId);
+    expect(chunks.get(streamId)!.map((c) => c.delta).join('')).toBe('one two three');
+    // ' two' did not wait for ' three': the pause timer sent it about a delay (+ a token gap) after 'one'.
+    const two = received.find((c) => c.delta.includes('two'))!;
+    expect(two.delta).toBe(' two');
+    expect(two.at - started).toBeLessThan(300);
+  });
+
   it('masks profanity in the output, holding back partial words, and the deltas still equal the stored text', async () => {
     const { engine, sessionId, chunks, ended } = await setup({
       llm: new StepProvider(() => [{ text: 'well sh' }, { text: 'it hap' }, { text: 'pens, ' }, { text: 'shit' }, { finish: 'stop' }]),

@@ -56,6 +56,7 @@ import type {
   ReactionResult,
   SessionAccess,
   StorageAdapter,
+  StreamFlush,
   StreamPatch,
 } from '../../../src/ports/storage.js';
 import type { DbErrorInfo, SqlDialect } from './dialect.js';
@@ -412,6 +413,7 @@ export class KyselyStorage implements StorageAdapter {
             tokens: single!.tokens,
             clientId: single!.clientMessageId,
             at: single!.at.toISOString(),
+            mustBeMember: needsMembership(single!),
           }
         : {
             ids: batch.map((m) => m.id),
@@ -424,6 +426,7 @@ export class KyselyStorage implements StorageAdapter {
             tokens: batch.map((m) => m.tokens),
             clientIds: batch.map((m) => m.clientMessageId),
             ats: batch.map((m) => m.at.toISOString()),
+            mustBeMembers: batch.map(needsMembership),
             attIds: attachments.map(({ a }) => a.id),
             attMessageIds: attachments.map(({ messageId }) => messageId),
             attFileNames: attachments.map(({ a }) => a.fileName),
@@ -449,6 +452,10 @@ export class KyselyStorage implements StorageAdapter {
 
   /** SQLite: insertMessages inside `runner.transaction` (BEGIN IMMEDIATE: no other writer until it returns). */
   #insertSync(tx: SyncStatements, steps: InsertSteps, batch: readonly NewMessage[]): InsertedMessage[] {
+    for (const m of uniqueBy(batch.filter(needsMembership), memberKey)) {
+      const [row] = tx.all<{ session: number; member: number }>(steps.membership, bind(steps.membership, { session: m.sessionId, user: m.userId }));
+      assertMembership(m, Boolean(row?.session), Boolean(row?.member));
+    }
     const existing = new Map<string, MessageRow>();
     for (const k of uniqueBy(
       batch.filter((m) => m.clientMessageId !== null),
@@ -488,6 +495,22 @@ export class KyselyStorage implements StorageAdapter {
     return resultsOf(plan.slots, created, stored);
   }
 
+  /** `requireMembership` items (see NewMessage): one query for the batch; a second only to tell NOT_FOUND from FORBIDDEN. */
+  async #checkMembership(trx: Db, batch: readonly NewMessage[]): Promise<void> {
+    const pairs = uniqueBy(batch.filter(needsMembership), memberKey);
+    if (pairs.length === 0) return;
+    const rows = await trx
+      .selectFrom(this.names.as('session_members', 'mem'))
+      .select(['mem.session_id', 'mem.user_id'])
+      .where((eb) => eb.or(pairs.map((m) => eb.and([eb('mem.session_id', '=', m.sessionId), eb('mem.user_id', '=', m.userId)]))))
+      .execute();
+    const members = new Set(rows.map((r) => memberKey({ sessionId: r.session_id, userId: r.user_id })));
+    const outsider = pairs.find((m) => !members.has(memberKey(m)));
+    if (!outsider) return;
+    const session = await trx.selectFrom(this.names.as('sessions', 's')).select('s.id').where('s.id', '=', outsider.sessionId).executeTakeFirst();
+    assertMembership(outsider, session !== undefined, false);
+  }
+
   /**
    * The whole of insertMessages inside a transaction the caller runs (insertMessages, createStream);
    * the caller retries on {@link isDuplicateClientId}.
@@ -497,6 +520,7 @@ export class KyselyStorage implements StorageAdapter {
     const t = this.names;
     const sessionIds = [...new Set(batch.map((m) => m.sessionId))].sort();
     const keyed = batch.filter((m) => m.clientMessageId !== null);
+    await this.#checkMembership(trx, batch);
 
     // The duplicate look-up runs before the session lock (one round trip fewer on the hot path).
     // A concurrent send of the same client id that commits in between makes our INSERT hit the
@@ -990,6 +1014,43 @@ export class KyselyStorage implements StorageAdapter {
     });
   }
 
+  async flushStream(streamId: string, flush: StreamFlush): Promise<boolean> {
+    const steps = this.#hot.flushStream;
+    if (!steps || (steps.message && !this.#runner.transaction)) {
+      // The general path (e.g. a dialect without the statements).
+      const result = await this.updateStream(
+        streamId,
+        { status: 'streaming', tokensGenerated: flush.tokensGenerated, bytesEmitted: flush.bytesEmitted, errors: flush.errors, firstTokenAt: flush.firstTokenAt, expectedStatuses: ['pending', 'streaming'], at: flush.at },
+        { patch: { content: flush.content, tokens: flush.tokens, at: flush.at }, bumpSeq: false },
+      );
+      return result !== null;
+    }
+    const d = this.dialect;
+    const values = {
+      id: streamId,
+      tokensGenerated: flush.tokensGenerated,
+      bytesEmitted: flush.bytesEmitted,
+      errors: flush.errors,
+      firstTokenAt: flush.firstTokenAt === null ? null : d.toDate(flush.firstTokenAt),
+      at: d.toDate(flush.at),
+      content: flush.content,
+      tokens: flush.tokens,
+    };
+    return this.#run(async () => {
+      const { stream, message } = steps;
+      if (message) {
+        // SQLite: both rows in one synchronous transaction of cached statements.
+        return this.#runner.transaction!((tx): boolean => {
+          if (tx.run(stream, bind(stream, values)) === 0) return false; // not running (or gone)
+          tx.run(message, bind(message, values));
+          return true;
+        });
+      }
+      const [row] = await this.#all<{ n: number | string }>(this.db, stream, values);
+      return Number(row?.n ?? 0) > 0;
+    });
+  }
+
   async getStream(streamId: string): Promise<StreamRecord | null> {
     return this.#run(async () => {
       const row = await this.db.selectFrom(this.names.as('streams', 'st')).select(ST).where('st.id', '=', streamId).executeTakeFirst();
@@ -1385,6 +1446,21 @@ function attachmentOf(a: NewAttachment, messageId: string): Omit<Attachment, 'cr
 /** The identity of a send for duplicate detection: session + sender + client id. */
 function clientKey(m: { sessionId: string; userId: string | null; clientMessageId: string | null }): string {
   return JSON.stringify([m.sessionId, m.userId, m.clientMessageId]);
+}
+
+/** A send the engine left to storage to authorize (`requireMembership`). */
+function needsMembership(m: NewMessage): m is NewMessage & { userId: string } {
+  return m.requireMembership === true && m.userId !== null;
+}
+
+function memberKey(m: { sessionId: string; userId: string }): string {
+  return `${m.sessionId}\u0000${m.userId}`;
+}
+
+/** NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
+function assertMembership(m: { sessionId: string; userId: string }, sessionExists: boolean, isMember: boolean): void {
+  if (!sessionExists) throw new ChatError('NOT_FOUND', `Session ${m.sessionId} not found`);
+  if (!isMember) throw new ChatError('FORBIDDEN', `${m.userId} is not a member of session ${m.sessionId}`);
 }
 
 function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {

@@ -90,6 +90,13 @@ export interface ExtrasColumns {
  * JSON text read with `json_each`), so the text never depends on a list's length.
  */
 export interface HotStatementSet {
+  /**
+   * A running stream's flush (`flushStream`): `{ id, tokensGenerated, bytesEmitted, errors,
+   * firstTokenAt, at, content, tokens }`. Postgres: `stream` alone does it all in one statement
+   * and returns `n` (1: the stream was running). SQLite: `stream` (1 row changed: it was running),
+   * then `message`, in one synchronous transaction. Nothing is read back.
+   */
+  flushStream?: { stream: Statement; message?: Statement };
   /** How a list of strings is bound (`extrasOf`'s `ids`). */
   list(values: readonly unknown[]): unknown;
   /** The bound search value for the terms (tsquery / FTS5 query text); null when nothing can match. */
@@ -144,6 +151,8 @@ export interface HotStatementSet {
 export const NOT_WHOLE = 'parley: batch not stored whole';
 
 export interface InsertSteps {
+  /** `{ session, user }` → `{ session, member }`: whether the session exists and the user is a member (0/1). */
+  membership: Statement;
   /** `{ session, user, client }` → message columns (user compared with IS: null matches null). */
   lookupClientId: Statement;
   /** `{ session, count, top }` → `last_seq` after adding `count` (and `top` to message_count). */

@@ -24,6 +24,7 @@ import type {
   ReactionResult,
   SessionAccess,
   StorageAdapter,
+  StreamFlush,
   StreamPatch,
 } from '../../../src/ports/storage.js';
 
@@ -203,7 +204,11 @@ export class MemoryStorage implements StorageAdapter {
     const batchParents = new Map<string, string>(); // id of a message created in this batch → its session
 
     for (const [index, item] of batch.entries()) {
-      if (!this.sessions.has(item.sessionId)) throw new ChatError('NOT_FOUND', `Session ${item.sessionId} not found`);
+      const session = this.sessions.get(item.sessionId);
+      if (!session) throw new ChatError('NOT_FOUND', `Session ${item.sessionId} not found`);
+      if (item.requireMembership && (item.userId === null || !session.members.has(item.userId))) {
+        throw new ChatError('FORBIDDEN', `${item.userId} is not a member of session ${item.sessionId}`);
+      }
       if (item.clientMessageId !== null) {
         const key = clientKey(item.sessionId, item.userId, item.clientMessageId);
         const storedId = this.clientIds.get(key);
@@ -464,6 +469,27 @@ export class MemoryStorage implements StorageAdapter {
     record.updatedAt = patch.at.toISOString();
     const updated = message === undefined ? null : this.patchMessage(record.messageId, message.patch, message.bumpSeq);
     return { stream: { ...record }, message: updated };
+  }
+
+  async flushStream(streamId: string, flush: StreamFlush): Promise<boolean> {
+    const record = this.streams.get(streamId);
+    if (!record || !isRunning(record.status)) return false;
+    record.status = 'streaming';
+    record.tokensGenerated = flush.tokensGenerated;
+    record.bytesEmitted = flush.bytesEmitted;
+    record.errors = flush.errors;
+    record.firstTokenAt = flush.firstTokenAt?.toISOString() ?? null;
+    record.updatedAt = flush.at.toISOString();
+    const message = this.messages.get(record.messageId)?.message;
+    if (message) {
+      if (message.content !== flush.content) {
+        message.content = flush.content;
+        this.messages.get(record.messageId)!.words = null;
+      }
+      message.tokens = flush.tokens;
+      message.updatedAt = record.updatedAt;
+    }
+    return true;
   }
 
   async getStream(streamId: string): Promise<StreamRecord | null> {

@@ -56,6 +56,25 @@ export function postgresStatements(t: TableNames): HotStatementSet {
 
   return {
     list: (values) => values,
+    // Both rows in one statement (data-modifying CTEs run whether read or not); `n` says whether
+    // the stream was still running. Nothing of the message is returned: a flush needs none of it.
+    flushStream: {
+      stream: statement(
+        (p) => `
+        with st as (
+          update ${t.quoted('streams')} set status = 'streaming', tokens_generated = ${p('tokensGenerated')}::int4,
+            bytes_emitted = ${p('bytesEmitted')}::int8, errors = ${p('errors')}::int4,
+            first_token_at = ${p('firstTokenAt')}::timestamptz, updated_at = ${p('at')}::timestamptz
+          where id = ${p('id')} and status in ('pending', 'streaming')
+          returning message_id
+        ), msg as (
+          update ${messages} m set content = ${p('content')}, tokens = ${p('tokens')}::int4, updated_at = ${p('at')}::timestamptz
+          from st where m.id = st.message_id
+          returning m.id
+        )
+        select count(*)::int4 as n from st`,
+      ),
+    },
     // Terms are single words (letters, marks, digits): no tsquery syntax; still, the query travels
     // as a bound parameter, never inside the SQL text.
     searchQuery: (terms) => (terms.length > 0 && terms.every((term) => SEARCH_TERM.test(term)) ? terms.join(' & ') : null),
@@ -132,7 +151,9 @@ export function postgresStatements(t: TableNames): HotStatementSet {
       (p) => `
       with b as (
         update ${sessions} set last_seq = last_seq + 1, message_count = message_count + 1
-        where id = ${p('session')} returning last_seq
+        where id = ${p('session')}
+          and (not ${p('mustBeMember')}::bool or exists (select 1 from ${members} mem where mem.session_id = ${p('session')} and mem.user_id = ${p('user')}))
+        returning last_seq
       ),
       ins as (
         insert into ${messages} (id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
@@ -160,7 +181,9 @@ export function postgresStatements(t: TableNames): HotStatementSet {
     //   by the unique index itself — no read of the messages table, whose plan a prepared statement
     //   would keep from when the table was small (a cached seq scan took 4 ms per send at 25k rows).
     // - `att`: the attachments of the inserted messages.
-    // - Fewer rows inserted than sent (a duplicate, an unknown session): the last line fails the
+    // - `requireMembership` senders must be members (`bumped` updates nothing otherwise): the
+    //   authorization of a send costs no statement of its own.
+    // - Fewer rows inserted than sent (a duplicate, an unknown session, a non-member): the last line fails the
     //   statement on purpose, which rolls all of it back; the caller then takes the transaction
     //   path, which returns the stored duplicates (created: false) or reports the session.
     insertBatch: statement(
@@ -168,8 +191,9 @@ export function postgresStatements(t: TableNames): HotStatementSet {
       with v as (
         select * from unnest(
           ${p('ids')}::text[], ${p('sessions')}::text[], ${p('users')}::text[], ${p('agents')}::text[], ${p('roles')}::text[],
-          ${p('contents')}::text[], ${p('metadata')}::jsonb[], ${p('tokens')}::int4[], ${p('clientIds')}::text[], ${p('ats')}::timestamptz[]
-        ) with ordinality as v(id, session_id, user_id, agent_id, role, content, metadata, tokens, client_message_id, at, ord)
+          ${p('contents')}::text[], ${p('metadata')}::jsonb[], ${p('tokens')}::int4[], ${p('clientIds')}::text[], ${p('ats')}::timestamptz[],
+          ${p('mustBeMembers')}::bool[]
+        ) with ordinality as v(id, session_id, user_id, agent_id, role, content, metadata, tokens, client_message_id, at, must_be_member, ord)
       ),
       counts as (select v.session_id, count(*) as n from v group by v.session_id),
       locked as materialized (
@@ -182,6 +206,10 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         from counts c
         where c.session_id = s.id
           and ((select count(*) from counts) = 1 or (select count(*) from locked) = (select count(*) from counts))
+          and not exists (
+            select 1 from v where v.must_be_member
+              and not exists (select 1 from ${members} mem where mem.session_id = v.session_id and mem.user_id = v.user_id)
+          )
         returning s.id, s.last_seq, c.n
       ),
       numbered as (

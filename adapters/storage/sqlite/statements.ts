@@ -49,6 +49,19 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
 
   return {
     list: (values) => JSON.stringify(values),
+    flushStream: {
+      stream: statement(
+        (p) => `
+        update ${t.quoted('streams')} set status = 'streaming', tokens_generated = ${p('tokensGenerated')}, bytes_emitted = ${p('bytesEmitted')},
+          errors = ${p('errors')}, first_token_at = ${p('firstTokenAt')}, updated_at = ${p('at')}
+        where id = ${p('id')} and status in ('pending', 'streaming')`,
+      ),
+      message: statement(
+        (p) => `
+        update ${messages} set content = ${p('content')}, tokens = ${p('tokens')}, updated_at = ${p('at')}
+        where id = (select message_id from ${t.quoted('streams')} where id = ${p('id')})`,
+      ),
+    },
     searchQuery: (terms) =>
       // Each term an FTS5 string ("…", quotes doubled): no input is read as FTS syntax.
       terms.length > 0 && terms.every((term) => SEARCH_TERM.test(term)) ? terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' ') : null,
@@ -107,6 +120,10 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
     ),
 
     insertSteps: {
+      membership: statement(
+        (p) =>
+          `select exists(select 1 from ${sessions} where id = ${p('session')}) as session, exists(select 1 from ${members} where session_id = ${p('session')} and user_id = ${p('user')}) as member`,
+      ),
       lookupClientId: statement(
         (p) =>
           `select ${cols('m')} from ${messages} m where m.session_id = ${p('session')} and m.user_id is ${p('user')} and m.client_message_id = ${p('client')}`,

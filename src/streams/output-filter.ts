@@ -1,0 +1,103 @@
+import { normalizeText } from '../moderation/normalize.js';
+
+/** What the output filter needs of moderation (the engine's ModerationPipeline). */
+export interface OutputModeration {
+  /** Masks the profane words of normalised text. */
+  mask(normalized: string): string;
+  /** Whether a word beginning with `run` (ASCII letters and digits) could be masked once whole. */
+  mayMask(run: string): boolean;
+}
+
+/**
+ * Normalises and filters an LLM answer piece by piece, with the result of filtering whole words:
+ * text goes out up to the last whitespace (whitespace never joins the words around it, for NFKC,
+ * invisible-character stripping or the word split), and the trailing partial word goes out early
+ * when no masked word can begin with it — then the rest of that word, when it comes, goes out
+ * unmasked, since the whole word cannot be masked either. Only a partial word that could still
+ * become a masked one (`sh…`) is held back until it is whole: most tokens are released as they come.
+ *
+ * What is released never changes: the concatenated output is the answer.
+ */
+export class StreamOutputFilter {
+  /** Raw text not released yet: a partial word that may still grow into a masked one. */
+  private tail = '';
+  /** The last release ended inside a word that cannot be masked: its continuation passes as is. */
+  private inSafeWord = false;
+
+  constructor(private readonly moderation: OutputModeration) {}
+
+  /** Takes the next piece of raw output; returns what can be released now (often all of it). */
+  push(text: string): string {
+    let tail = this.tail + text;
+    let out = '';
+    const cut = lastWhitespace(tail) + 1;
+    if (cut > 0) {
+      out = this.release(normalize(cut === tail.length ? tail : tail.slice(0, cut)));
+      this.inSafeWord = false;
+      tail = cut === tail.length ? '' : tail.slice(cut);
+    }
+    // Early release only after an ASCII character, which nothing the next piece starts with joins
+    // (a ZWJ after it is stray either way; an emoji sequence or a non-ASCII letter waits for its
+    // whitespace) — except a combining mark, which then stays apart from the letter it follows. The
+    // held text is kept raw: normalising it now could drop a ZWJ that the next piece would keep.
+    if (tail !== '' && tail.charCodeAt(tail.length - 1) < 0x80) {
+      const normalized = normalize(tail);
+      const start = trailingRunStart(normalized);
+      const continues = this.inSafeWord && start === 0; // all of it extends a word already released
+      if (continues || start === normalized.length || !this.moderation.mayMask(normalized.slice(start))) {
+        out += this.release(normalized);
+        this.inSafeWord = start < normalized.length;
+        tail = '';
+      }
+    }
+    this.tail = tail;
+    return out;
+  }
+
+  /** The held-back rest, whole now (the answer ended). */
+  end(): string {
+    const out = this.tail === '' ? '' : this.release(normalize(this.tail));
+    this.tail = '';
+    this.inSafeWord = false;
+    return out;
+  }
+
+  private release(normalized: string): string {
+    if (!this.inSafeWord) return this.moderation.mask(normalized);
+    // The leading run continues a word released unmasked: only what follows it is filtered.
+    const n = leadingRunEnd(normalized);
+    return n === 0 ? this.moderation.mask(normalized) : normalized.slice(0, n) + this.moderation.mask(normalized.slice(n));
+  }
+}
+
+/** `normalizeText`, skipped for ASCII (which NFKC keeps, and which holds no invisible character): most pieces. */
+function normalize(text: string): string {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return normalizeText(text);
+  return text;
+}
+
+/** ASCII letter or digit: what the profanity filter's word tokens are made of (`_` splits them too). */
+function isRunCode(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
+/** Start of the run of ASCII letters and digits that ends `text` (`text.length` when there is none). */
+function trailingRunStart(text: string): number {
+  let i = text.length;
+  while (i > 0 && isRunCode(text.charCodeAt(i - 1))) i--;
+  return i;
+}
+
+function leadingRunEnd(text: string): number {
+  let i = 0;
+  while (i < text.length && isRunCode(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function lastWhitespace(text: string): number {
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0x3000 || c === 0xa0) return i;
+  }
+  return -1;
+}
