@@ -55,7 +55,7 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       const pool = admin();
       const { rows } = await pool.query(`select name from "${schema}".chat_migrations`);
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade']);
       const session = await newSession(instances[0]!);
       const results = await Promise.all(instances.flatMap((s) => Array.from({ length: 10 }, () => s.insertMessages([draft(session.id)]))));
       expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));

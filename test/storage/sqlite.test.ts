@@ -57,7 +57,7 @@ describe('SqliteStorage', () => {
     await Promise.all(instances.map((s) => s.init()));
     await Promise.all(instances.map((s) => s.init()));
     const raw = new Database(file, { readonly: true });
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade']);
     raw.close();
     // Every instance writes to the same session concurrently: one gapless numbering.
     const session = await newSession(instances[0]!);
@@ -66,6 +66,32 @@ describe('SqliteStorage', () => {
     );
     expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     for (const s of instances) await s.close();
+  });
+
+  it('migration 0003 rebuilds an existing search index (without per-row sizes): messages indexed before it are still found', async () => {
+    const file = join(tempDir(), 'upgrade.db');
+    // A database as 0002 left it: the FTS table in its first form, messages indexed into it.
+    const old = new SqliteStorage({ filename: file });
+    await old.init();
+    const raw = new Database(file);
+    raw.exec(`drop table chat_messages_fts;
+      create virtual table chat_messages_fts using fts5(content, content='chat_messages', content_rowid='ord', tokenize="unicode61 remove_diacritics 0");
+      delete from chat_migrations where name = '0003_search_upgrade';`);
+    expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(1);
+    const session = await newSession(old);
+    await old.insertMessages([draft(session.id, { content: 'written before the upgrade' }), draft(session.id, { content: 'another before' })]);
+    await old.close();
+
+    const upgraded = new SqliteStorage({ filename: file });
+    await upgraded.init();
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade']);
+    expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(0);
+    raw.close();
+    expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0 })).total).toBe(2);
+    await upgraded.insertMessages([draft(session.id, { content: 'written after, before long' })]);
+    expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0 })).total).toBe(3);
+    expect((await upgraded.searchMessages(session.id, ['upgrade'], { limit: 10, offset: 0 })).messages.map((m) => m.content)).toEqual(['written before the upgrade']);
+    await upgraded.close();
   });
 
   it('honours tablePrefix: two prefixes live side by side in one file without seeing each other', async () => {

@@ -61,6 +61,8 @@ export interface SqlDialect {
   ): CreateTableBuilder<T, C>;
   /** DDL for full-text search on `messages.content` (inside the initial migration). */
   createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
+  /** Migration 0003: rebuilds the full-text index in its current form, where it changed (SQLite). */
+  upgradeSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.

@@ -159,6 +159,18 @@ function streamsMigration(d: SqlDialect, t: TableNames): Migration {
   };
 }
 
+/**
+ * `0003_search_upgrade`: the dialect's full-text index rebuilt in its current form (SQLite: FTS5
+ * without per-row sizes, a third less work per indexed message). A no-op where nothing changed.
+ */
+function searchUpgradeMigration(d: SqlDialect, t: TableNames): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await d.upgradeSearch?.(db, t);
+    },
+  };
+}
+
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
@@ -168,6 +180,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
   return {
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
+    '0003_search_upgrade': searchUpgradeMigration(dialect, names),
   };
 }
 
