@@ -7,6 +7,7 @@ import type {
   Attachment,
   Message,
   MessagePage,
+  SearchPage,
   PresenceEntry,
   Reaction,
   Session,
@@ -545,14 +546,14 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * Whole-word, case-insensitive search (every word must match), newest first; deleted messages
    * never match.
    */
-  searchMessages(sessionId: string, userId: string | undefined, query: string, options: SearchOptions = {}): Promise<MessagePage> {
+  searchMessages(sessionId: string, userId: string | undefined, query: string, options: SearchOptions = {}): Promise<SearchPage> {
     return this.run(async () => {
       const text = parseInput(this.schemas.searchQuery, query, 'query');
       const page = parseInput(this.schemas.searchOptions, options ?? {}, 'options');
       const terms = searchTerms(text);
       if (terms.length === 0) throw new ChatError('VALIDATION', 'Invalid query: it has no words to search for');
       await this.access(sessionId, userId, 'session:read');
-      return this.storage.searchMessages(sessionId, terms, page);
+      return this.storage.searchMessages(sessionId, terms, { ...page, maxCount: this.limits.maxSearchCount });
     });
   }
 

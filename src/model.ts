@@ -102,6 +102,15 @@ export interface MessagePage {
   total: number;
 }
 
+/** A page of search results, newest first. */
+export interface SearchPage extends MessagePage {
+  /**
+   * False when the matches reached the engine's `limits.maxSearchCount`: there are at least `total`
+   * (show "1,000+"). Pages past `total` can still be read.
+   */
+  totalExact: boolean;
+}
+
 export type StreamStatus = 'pending' | 'streaming' | 'completed' | 'stopped' | 'error';
 
 /** One LLM stream (the `chat_streams` row): status and metrics answer from it on any node, after the end too. */

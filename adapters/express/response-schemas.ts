@@ -92,6 +92,11 @@ export const messagePageSchema = z.strictObject({
   total: z.number().int().min(0),
 });
 
+export const searchPageSchema = messagePageSchema.extend({
+  /** False when the matches reached `limits.maxSearchCount`: there are at least `total`. */
+  totalExact: z.boolean(),
+});
+
 export const messageListSchema = z.strictObject({ messages: z.array(messageSchema) });
 export const sessionListSchema = z.strictObject({ sessions: z.array(sessionSummarySchema) });
 export const memberListSchema = z.strictObject({ members: z.array(sessionMemberSchema) });
@@ -153,6 +158,7 @@ export const errorResponseSchema = z.strictObject({
 export const responseSchemas = {
   Message: messageSchema,
   MessagePage: messagePageSchema,
+  SearchPage: searchPageSchema,
   MessageList: messageListSchema,
   Attachment: attachmentSchema,
   AttachmentList: attachmentListSchema,

@@ -251,7 +251,7 @@ export function buildRoutes(s: EngineSchemas): ChatRoute[] {
       tag: 'Search',
       params: sessionParams,
       query: s.searchOptions.extend({ query: s.searchQuery }),
-      response: 'MessagePage',
+      response: 'SearchPage',
       handle: ({ engine, user, params, query: { query, ...page } }) =>
         engine.searchMessages(params.sessionId, user.userId, query, page),
     }),

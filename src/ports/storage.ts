@@ -4,6 +4,7 @@ import type {
   MemberRole,
   Message,
   MessagePage,
+  SearchPage,
   MessageRole,
   Reaction,
   Session,
@@ -102,9 +103,10 @@ export interface StorageAdapter {
   /**
    * Whole-word, case-insensitive search without stemming, newest first. `terms` are already
    * normalised lower-case words (letters and digits); a message matches when it contains every term.
-   * Deleted messages never match. `total` counts every match.
+   * Deleted messages never match. `total` counts the matches up to `maxCount`; when there are more,
+   * it is `maxCount` and `totalExact` is false (the page is still the right one for its offset).
    */
-  searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number }): Promise<MessagePage>;
+  searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage>;
   /**
    * What changed in a session after `afterSeq` (replay, DESIGN §5): messages whose `changeSeq` is
    * greater, ordered by `changeSeq` ascending, at most `limit`.

@@ -723,7 +723,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect((await db().getMessage(message.id))?.content).toBe('');
       expect((await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: null })).messages[0]?.content).toBe('');
       expect((await db().getChangesSince(session.id, 0, 10))[0]?.content).toBe('');
-      expect(await db().searchMessages(session.id, ['secret'], { limit: 10, offset: 0 })).toEqual({ messages: [], total: 0 });
+      expect(await db().searchMessages(session.id, ['secret'], { limit: 10, offset: 0, maxCount: 1000 })).toEqual({ messages: [], total: 0, totalExact: true });
     });
 
     it('returned messages are copies: mutating a returned message (or the input) does not change stored state', async () => {
@@ -882,7 +882,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
   // ---- search -----------------------------------------------------------------------------
 
   describe('search', () => {
-    const search = (sessionId: string, terms: string[], limit = 50, offset = 0) => db().searchMessages(sessionId, terms, { limit, offset });
+    const search = (sessionId: string, terms: string[], limit = 50, offset = 0) => db().searchMessages(sessionId, terms, { limit, offset, maxCount: 1000 });
 
     it('matches whole words, case-insensitively (hello matches "Hello world", hell does not)', async () => {
       const session = await newSession();
@@ -894,7 +894,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       const hello = await search(session.id, ['hello']);
       expect(contents(hello)).toEqual(['say hello!', 'HELLO there', 'Hello world']);
       expect(hello.total).toBe(3);
-      expect(await search(session.id, ['hell'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['hell'])).toEqual({ messages: [], total: 0, totalExact: true });
       expect(contents(await search(session.id, ['world']))).toEqual(['Hello world']);
     });
 
@@ -905,7 +905,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       await post(session.id, { content: 'fox, quick!' });
       expect(contents(await search(session.id, ['quick', 'fox']))).toEqual(['fox, quick!', 'the quick brown fox']);
       expect(contents(await search(session.id, ['fox', 'brown']))).toEqual(['the quick brown fox']);
-      expect(await search(session.id, ['fox', 'cat'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['fox', 'cat'])).toEqual({ messages: [], total: 0, totalExact: true });
     });
 
     it('words are runs of letters and digits: punctuation, hyphens, apostrophes and underscores separate words', async () => {
@@ -919,7 +919,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(contents(await search(session.id, ['wing']))).toEqual(["it's room 101 (east wing)"]);
       expect(contents(await search(session.id, ['case', 'semicolon']))).toEqual(['snake_case,comma;semicolon']);
       expect(contents(await search(session.id, ['abc123']))).toEqual(['abc123 is one word']);
-      expect(await search(session.id, ['123'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['123'])).toEqual({ messages: [], total: 0, totalExact: true });
     });
 
     it('non-ASCII words match case-insensitively; accents are significant (no stemming, no folding)', async () => {
@@ -928,8 +928,8 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       await post(session.id, { content: 'un café noir' });
       expect(contents(await search(session.id, ['über']))).toEqual(['Über den Wolken']);
       expect(contents(await search(session.id, ['café']))).toEqual(['un café noir']);
-      expect(await search(session.id, ['cafe'])).toEqual({ messages: [], total: 0 });
-      expect(await search(session.id, ['uber'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['cafe'])).toEqual({ messages: [], total: 0, totalExact: true });
+      expect(await search(session.id, ['uber'])).toEqual({ messages: [], total: 0, totalExact: true });
     });
 
     it('returns newest first with total counting every match; offset and limit page through them', async () => {
@@ -944,7 +944,21 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(first.total).toBe(5);
       expect(contents(await page(2, 2))).toEqual(['match number 3', 'match number 2']);
       expect(contents(await page(2, 4))).toEqual(['match number 1']);
-      expect(await page(2, 10)).toEqual({ messages: [], total: 5 });
+      expect(await page(2, 10)).toEqual({ messages: [], total: 5, totalExact: true });
+    });
+
+    it('counts at most maxCount matches (totalExact: false past it); pages beyond the count are still served', async () => {
+      const session = await newSession();
+      const messages = await db().insertMessages(Array.from({ length: 7 }, (_, i) => draft(session.id, { content: `common word ${i + 1}` })));
+      expect(messages.every((m) => m.created)).toBe(true);
+      const capped = (limit: number, offset: number, maxCount: number) => db().searchMessages(session.id, ['common'], { limit, offset, maxCount });
+      expect(await capped(2, 0, 3)).toMatchObject({ total: 3, totalExact: false });
+      expect(contents(await capped(2, 0, 3))).toEqual(['common word 7', 'common word 6']);
+      expect(contents(await capped(2, 4, 3))).toEqual(['common word 3', 'common word 2']); // past the counted 3
+      expect(await capped(2, 8, 3)).toMatchObject({ messages: [], totalExact: false });
+      expect(await capped(2, 0, 7)).toMatchObject({ total: 7, totalExact: true }); // exactly maxCount: exact
+      expect(await capped(2, 0, 100)).toMatchObject({ total: 7, totalExact: true });
+      expect(await capped(2, 0, 0)).toMatchObject({ total: 0, totalExact: false });
     });
 
     it('replies are searched too, and results carry reactions and attachments', async () => {
@@ -963,15 +977,15 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       await post(session.id, { content: 'public plan' });
       await softDelete(doomed.id);
       expect(contents(await search(session.id, ['plan']))).toEqual(['public plan']);
-      expect(await search(session.id, ['secret'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['secret'])).toEqual({ messages: [], total: 0, totalExact: true });
     });
 
     it('messages of other sessions never match', async () => {
       const mine = await newSession();
       const other = await newSession();
       await post(other.id, { content: 'pineapple' });
-      expect(await search(mine.id, ['pineapple'])).toEqual({ messages: [], total: 0 });
-      expect(await search(uid('missing'), ['pineapple'])).toEqual({ messages: [], total: 0 });
+      expect(await search(mine.id, ['pineapple'])).toEqual({ messages: [], total: 0, totalExact: true });
+      expect(await search(uid('missing'), ['pineapple'])).toEqual({ messages: [], total: 0, totalExact: true });
       expect((await search(other.id, ['pineapple'])).total).toBe(1);
     });
 
@@ -980,10 +994,10 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       const message = await post(session.id, { content: 'original wording' });
       const at = clock();
       await db().updateMessage(message.id, { content: 'revised wording', isEdited: true, editedAt: at, at }, { bumpSeq: true });
-      expect(await search(session.id, ['original'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['original'])).toEqual({ messages: [], total: 0, totalExact: true });
       expect(contents(await search(session.id, ['revised']))).toEqual(['revised wording']);
       await db().updateMessage(message.id, { content: 'streamed wording', at: clock() }, { bumpSeq: false });
-      expect(await search(session.id, ['revised'])).toEqual({ messages: [], total: 0 });
+      expect(await search(session.id, ['revised'])).toEqual({ messages: [], total: 0, totalExact: true });
       expect(contents(await search(session.id, ['streamed', 'wording']))).toEqual(['streamed wording']);
     });
   });
@@ -1331,7 +1345,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(await db().getMessage(answer.id)).toEqual(flushed.message);
       expect(await lastSeq(session.id)).toBe(2);
       expect(flushed.message?.changeSeq).toBe(2);
-      expect((await db().searchMessages(session.id, ['forty'], { limit: 10, offset: 0 })).messages.map((m) => m.id)).toEqual([answer.id]);
+      expect((await db().searchMessages(session.id, ['forty'], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((m) => m.id)).toEqual([answer.id]);
 
       await post(session.id, { content: 'meanwhile' }); // 3
       const at2 = clock();
@@ -1396,7 +1410,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
         updatedAt: at1.toISOString(),
       });
       expect(await lastSeq(session.id)).toBe(2);
-      expect((await db().searchMessages(session.id, ['forty'], { limit: 10, offset: 0 })).messages.map((m) => m.id)).toEqual([answer.id]);
+      expect((await db().searchMessages(session.id, ['forty'], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((m) => m.id)).toEqual([answer.id]);
 
       const at2 = clock();
       expect(await db().flushStream!(stream.id, { ...flush, content: 'Forty two is the answer', tokens: 5, tokensGenerated: 5, at: at2 })).toBe(true);
@@ -1638,7 +1652,7 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       const message = await post(session.id, { content });
       expect((await db().getMessage(message.id))?.content).toBe(content);
       expect((await db().getHistory(session.id, { limit: 1, offset: 0, parentMessageId: null })).messages[0]?.content).toBe(content);
-      expect((await db().searchMessages(session.id, ['zebra'], { limit: 10, offset: 0 })).messages.map((m) => m.id)).toEqual([message.id]);
+      expect((await db().searchMessages(session.id, ['zebra'], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((m) => m.id)).toEqual([message.id]);
     });
   });
 }

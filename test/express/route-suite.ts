@@ -143,12 +143,12 @@ export function describeRestRoutes(name: string, createStorage: () => StorageAda
       expect(shape('Message', (await alice.get(`/messages/${firstId}`)).body).replyCount).toBe(1);
     });
 
-    it('GET /sessions/:sessionId/search finds whole words, newest first ({ messages, total })', async () => {
+    it('GET /sessions/:sessionId/search finds whole words, newest first ({ messages, total, totalExact })', async () => {
       await alice.post('/messages', { sessionId, content: 'The invoice is late' });
       const reply = await bob.get(`/sessions/${sessionId}/search?query=INVOICE`);
       expect(reply.status).toBe(200);
-      const page = shape('MessagePage', reply.body);
-      expect(page.total).toBe(2);
+      const page = shape('SearchPage', reply.body);
+      expect(page).toMatchObject({ total: 2, totalExact: true });
       expect(page.messages.map((m: { content: string }) => m.content)).toEqual(['The invoice is late', 'Here is the invoice']);
       const second = (await bob.get(`/sessions/${sessionId}/search?query=invoice&limit=1&offset=1`)).body;
       expect(second.messages.map((m: { content: string }) => m.content)).toEqual(['Here is the invoice']);

@@ -36,6 +36,7 @@ import type {
   MemberRole,
   Message,
   MessagePage,
+  SearchPage,
   MessageRole,
   Reaction,
   Session,
@@ -769,23 +770,31 @@ export class KyselyStorage implements StorageAdapter {
     });
   }
 
-  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number }): Promise<MessagePage> {
+  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage> {
     const query = this.#hot.searchQuery(terms);
-    if (query === null) return { messages: [], total: 0 };
+    if (query === null) return { messages: [], total: 0, totalExact: true };
     return this.#run(async () => {
-      // Count first (the full-text index), then the page by the plan the count calls for.
-      const [count] = await this.#all<{ total: number | string; size: number | string }>(this.db, this.#hot.searchCount, { session: sessionId, query });
-      const total = Number(count?.total ?? 0);
-      if (total <= page.offset) return { messages: [], total };
+      // Count first (the full-text index, at most maxCount + 1 hits), then the page by the plan the count calls for.
+      const maxCount = Math.max(0, Math.floor(page.maxCount));
+      const [count] = await this.#all<{ total: number | string; size: number | string }>(this.db, this.#hot.searchCount, {
+        session: sessionId,
+        query,
+        cap: maxCount + 1,
+      });
+      const counted = Number(count?.total ?? 0);
+      const totalExact = counted <= maxCount;
+      const total = Math.min(counted, maxCount);
+      if (totalExact && total <= page.offset) return { messages: [], total, totalExact };
       // A walk of the session's seq index reads about (offset + limit) × size / total rows (~0.5 µs
-      // each): bounded, the page takes the planner's own plan for `order by seq desc limit`, as a
-      // raw query would (the walk for words it knows to be common, a bitmap for rare ones).
+      // each; with a capped total, at most that): bounded, the page takes the planner's own plan
+      // for `order by seq desc limit`, as a raw query would (the walk for words it knows to be
+      // common, a bitmap for rare ones).
       // Unbounded — a word rare in this session, perhaps common elsewhere, where the planner could
       // still choose the walk and read the whole session (300 ms) — the page gathers the hits.
-      const walkRows = ((page.offset + page.limit) * Number(count!.size)) / total;
+      const walkRows = ((page.offset + page.limit) * Number(count!.size)) / Math.max(1, total);
       const statement = walkRows <= WALK_ROWS ? this.#hot.searchWalk : this.#hot.searchGather;
       const rows = await this.#all<PageRow>(this.db, statement, { session: sessionId, query, limit: page.limit, offset: page.offset });
-      return { messages: this.#pageMessages(rows, (a, b) => b.seq - a.seq), total };
+      return { messages: this.#pageMessages(rows, (a, b) => b.seq - a.seq), total, totalExact };
     });
   }
 

@@ -5,6 +5,7 @@ import type {
   MemberRole,
   Message,
   MessagePage,
+  SearchPage,
   Reaction,
   Session,
   SessionMember,
@@ -311,9 +312,9 @@ export class MemoryStorage implements StorageAdapter {
     return { messages: page.map((r) => this.toMessage(r)), total: selection.length };
   }
 
-  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number }): Promise<MessagePage> {
+  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage> {
     const session = this.sessions.get(sessionId);
-    if (!session || terms.length === 0) return { messages: [], total: 0 };
+    if (!session || terms.length === 0) return { messages: [], total: 0, totalExact: true };
     const matches: MessageRecord[] = [];
     for (let i = session.messages.length - 1; i >= 0; i--) {
       const record = session.messages[i] as MessageRecord;
@@ -324,7 +325,9 @@ export class MemoryStorage implements StorageAdapter {
     }
     const offset = Math.max(0, page.offset);
     const slice = matches.slice(offset, offset + Math.max(0, page.limit));
-    return { messages: slice.map((r) => this.toMessage(r)), total: matches.length };
+    // Counted whole here (a scan finds them all anyway), reported as a database would: capped.
+    const totalExact = matches.length <= page.maxCount;
+    return { messages: slice.map((r) => this.toMessage(r)), total: totalExact ? matches.length : page.maxCount, totalExact };
   }
 
   async getChangesSince(sessionId: string, afterSeq: number, limit: number): Promise<Message[]> {

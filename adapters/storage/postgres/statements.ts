@@ -115,10 +115,12 @@ export function postgresStatements(t: TableNames): HotStatementSet {
     // its estimated cost crossed jit_above_cost for common words.
     // All unnamed: planned with their values every time, since how common the words are decides
     // the plan and a generic plan would not know (nor how big the session is).
+    // Counts at most `cap` matches (the engine's maxSearchCount + 1): for a common word the planner
+    // then walks the session until it has them (~1 ms) instead of visiting every hit (230 ms for 113k).
     searchCount: statement(
       (p) => `
-      select count(*) as total, coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size
-      from ${messages} m where ${matches(p)}`,
+      select (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}::int8) hits) as total,
+        coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size`,
       { prepared: false },
     ),
     // When a walk of the session would read few rows: the planner's own plan for `order by seq desc

@@ -92,10 +92,11 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         order by m.change_seq limit ${p('limit')}
       ) p`,
     ),
+    // At most `cap` matches (the engine's maxSearchCount + 1), as for Postgres.
     searchCount: statement(
       (p) => `
-      select count(*) as total, coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size
-      from ${messages} m where ${matches(p)}`,
+      select (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}) hits) as total,
+        coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size`,
     ),
     // `+m.ord`: the rowid is not used to look messages up, so SQLite walks the session's seq index
     // (newest first) and tests each message against the FTS hits.
