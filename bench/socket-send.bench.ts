@@ -14,7 +14,8 @@
  * own (dropped afterwards); MemoryStorage as a reference. The maximum rate is the best of closed
  * loops at 8 and 32 sends in flight per client (80 and 320 in all): the raw relay is flat across
  * them, while group commit needs concurrent sends to group. Knobs: BENCH_SOCKET_SENDS (default
- * 6000), BENCH_SOCKET_IN_FLIGHT (per client, default '8,32'), BENCH_SOCKET_OPEN_MS (default 3000).
+ * 6000), BENCH_SOCKET_IN_FLIGHT (per client, default '8,32'), BENCH_SOCKET_OPEN_MS (default 3000),
+ * BENCH_SOCKET_STORAGES (default 'sqlite,postgres,memory').
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -256,6 +257,7 @@ const SENDS = Number(process.env.BENCH_SOCKET_SENDS ?? 6000);
 const IN_FLIGHT = (process.env.BENCH_SOCKET_IN_FLIGHT ?? '8,32').split(',').map(Number);
 const OPEN_MS = Number(process.env.BENCH_SOCKET_OPEN_MS ?? 3000);
 const PG_URL = process.env.PARLEY_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const STORAGES = (process.env.BENCH_SOCKET_STORAGES ?? 'sqlite,postgres,memory').split(',');
 
 interface SendResult {
   rate: number;
@@ -267,6 +269,8 @@ interface SendResult {
   halfP50: number;
   halfP99: number;
   halfRate: number;
+  /** Server CPU (this process: user + system) per message in the best closed loop. */
+  cpuUsPerMessage: number;
 }
 
 async function measure(url: string, auths: Record<string, unknown>[], join: { event: string; payload: unknown }, sessionId: string): Promise<SendResult> {
@@ -275,19 +279,22 @@ async function measure(url: string, auths: Record<string, unknown>[], join: { ev
     await fleet.request({ type: 'connect', url, auths, join }, 'ready');
     await fleet.request({ type: 'closed', total: Math.min(1000, SENDS), inFlight: IN_FLIGHT[0]!, sessionId }, 'sent'); // warm-up
     // The maximum rate is the best over a few load levels: group commit needs concurrent sends to group.
-    let best: { rate: number; inFlight: number; latenciesMs: number[] } | null = null;
+    let best: { rate: number; inFlight: number; latenciesMs: number[]; cpuUs: number } | null = null;
     for (const inFlight of IN_FLIGHT) {
+      const cpu = process.cpuUsage();
       const closed = await fleet.request({ type: 'closed', total: SENDS, inFlight, sessionId }, 'sent');
+      const used = process.cpuUsage(cpu);
       if (closed.failed > 0) throw new Error(`${closed.failed} sends refused`);
       const rate = (closed.acked / closed.elapsedMs) * 1000;
-      if (!best || rate > best.rate) best = { rate, inFlight, latenciesMs: closed.latenciesMs };
+      const cpuUs = (used.user + used.system) / closed.acked;
+      if (!best || rate > best.rate) best = { rate, inFlight, latenciesMs: closed.latenciesMs, cpuUs };
     }
     const halfRate = best!.rate / 2;
     const open = await fleet.request({ type: 'open', rate: halfRate, durationMs: OPEN_MS, sessionId }, 'sent');
     if (open.failed > 0) throw new Error(`${open.failed} sends refused`);
     const full = summarize(best!.latenciesMs);
     const half = summarize(open.latenciesMs);
-    return { rate: best!.rate, inFlight: best!.inFlight, p50: full.p50, p99: full.p99, halfP50: half.p50, halfP99: half.p99, halfRate };
+    return { rate: best!.rate, inFlight: best!.inFlight, p50: full.p50, p99: full.p99, halfP50: half.p50, halfP99: half.p99, halfRate, cpuUsPerMessage: best!.cpuUs };
   } finally {
     await fleet.close();
   }
@@ -356,6 +363,14 @@ function rows(name: string, parley: SendResult, raw: SendResult, withTargets: bo
       ratio,
       ...(withTargets && { target: '>= 0.5x raw relay', pass: ratio >= 0.5 }),
     },
+    {
+      scenario,
+      metric: 'server CPU µs / message at max rate',
+      value: parley.cpuUsPerMessage,
+      unit: 'µs',
+      baseline: { name: 'raw relay', value: raw.cpuUsPerMessage },
+      ratio: raw.cpuUsPerMessage / parley.cpuUsPerMessage,
+    },
     { scenario, metric: 'ack p50 at max rate', value: parley.p50, unit: 'ms', baseline: { name: 'raw relay', value: raw.p50 }, ratio: raw.p50 / parley.p50 },
     { scenario, metric: 'ack p99 at max rate', value: parley.p99, unit: 'ms', baseline: { name: 'raw relay', value: raw.p99 }, ratio: raw.p99 / parley.p99 },
     {
@@ -381,13 +396,15 @@ export default async function socketSendBench(): Promise<BenchRow[]> {
   // of them must not flatter Parley's ratio.
   const rawFirst = await measureRaw();
   const dir = mkdtempSync(join(tmpdir(), 'parley-socket-bench-'));
-  try {
-    const { SqliteStorage } = await import('../adapters/storage/sqlite/index.js');
-    results.push({ name: 'sqlite', result: await measureParley(new SqliteStorage({ filename: join(dir, 'chat.db') })), targets: true });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  if (STORAGES.includes('sqlite')) {
+    try {
+      const { SqliteStorage } = await import('../adapters/storage/sqlite/index.js');
+      results.push({ name: 'sqlite', result: await measureParley(new SqliteStorage({ filename: join(dir, 'chat.db') })), targets: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
-  const pg = await postgresStorage();
+  const pg = STORAGES.includes('postgres') ? await postgresStorage() : null;
   if (pg) {
     try {
       results.push({ name: 'postgres', result: await measureParley(pg.storage), targets: true });
@@ -395,7 +412,7 @@ export default async function socketSendBench(): Promise<BenchRow[]> {
       await pg.drop();
     }
   }
-  results.push({ name: 'memory', result: await measureParley(new MemoryStorage()), targets: false });
+  if (STORAGES.includes('memory')) results.push({ name: 'memory', result: await measureParley(new MemoryStorage()), targets: false });
   const rawLast = await measureRaw();
   const raw = rawLast.rate > rawFirst.rate ? rawLast : rawFirst;
   return results.flatMap(({ name, result, targets }) => rows(name, result, raw, targets));
