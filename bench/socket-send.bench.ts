@@ -23,6 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
@@ -271,6 +272,8 @@ interface SendResult {
   halfRate: number;
   /** Server CPU (this process: user + system) per message in the best closed loop. */
   cpuUsPerMessage: number;
+  /** p99 of the server's event-loop delay during the half-max open loop (what every ack waits behind). */
+  halfLoopDelayP99: number;
 }
 
 async function measure(url: string, auths: Record<string, unknown>[], join: { event: string; payload: unknown }, sessionId: string): Promise<SendResult> {
@@ -290,11 +293,14 @@ async function measure(url: string, auths: Record<string, unknown>[], join: { ev
       if (!best || rate > best.rate) best = { rate, inFlight, latenciesMs: closed.latenciesMs, cpuUs };
     }
     const halfRate = best!.rate / 2;
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     const open = await fleet.request({ type: 'open', rate: halfRate, durationMs: OPEN_MS, sessionId }, 'sent');
+    loopDelay.disable();
     if (open.failed > 0) throw new Error(`${open.failed} sends refused`);
     const full = summarize(best!.latenciesMs);
     const half = summarize(open.latenciesMs);
-    return { rate: best!.rate, inFlight: best!.inFlight, p50: full.p50, p99: full.p99, halfP50: half.p50, halfP99: half.p99, halfRate, cpuUsPerMessage: best!.cpuUs };
+    return { rate: best!.rate, inFlight: best!.inFlight, p50: full.p50, p99: full.p99, halfP50: half.p50, halfP99: half.p99, halfRate, cpuUsPerMessage: best!.cpuUs, halfLoopDelayP99: loopDelay.percentile(99) / 1e6 };
   } finally {
     await fleet.close();
   }
@@ -386,6 +392,13 @@ function rows(name: string, parley: SendResult, raw: SendResult, withTargets: bo
       unit: 'ms',
       baseline: { name: `raw relay at ${Math.round(raw.halfRate)} msg/s`, value: raw.halfP99 },
       ...(withTargets && { target: '<= 20 ms', pass: parley.halfP99 <= 20 }),
+    },
+    {
+      scenario,
+      metric: 'server event-loop delay p99 at half max',
+      value: parley.halfLoopDelayP99,
+      unit: 'ms',
+      baseline: { name: 'raw relay', value: raw.halfLoopDelayP99 },
     },
   ];
 }

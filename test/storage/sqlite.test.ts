@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isChatError } from 'parley';
 import { SqliteStorage } from 'parley/sqlite';
+import { startCheckpointer } from '../../adapters/storage/sqlite/checkpointer.js';
 import { describeStorageAdapter } from 'parley/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { caught, draft, newSession } from '../support/storage-fixtures.js';
@@ -92,6 +93,33 @@ describe('SqliteStorage', () => {
     expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(3);
     expect((await upgraded.searchMessages(session.id, ['upgrade'], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((m) => m.content)).toEqual(['written before the upgrade']);
     await upgraded.close();
+  });
+
+  it('a worker thread checkpoints the WAL, so the writer does not stall on it (the database file takes the pages)', async () => {
+    const file = join(tempDir(), 'checkpoint.db');
+    const writer = new Database(file);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0'); // only the worker checkpoints here
+    writer.exec('create table t (id integer primary key, v text)');
+    const checkpointer = startCheckpointer(file, 10);
+    expect(checkpointer).not.toBeNull();
+    try {
+      const sizeBefore = statSync(file).size;
+      const insert = writer.prepare('insert into t (v) values (?)');
+      writer.transaction(() => {
+        for (let i = 0; i < 2000; i++) insert.run('x'.repeat(200));
+      })();
+      expect(statSync(`${file}-wal`).size).toBeGreaterThan(400_000);
+      let size = sizeBefore;
+      for (let i = 0; i < 100 && size < 400_000; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        size = statSync(file).size;
+      }
+      expect(size).toBeGreaterThan(400_000); // copied from the log by the worker, not by this thread
+    } finally {
+      checkpointer!.stop();
+      writer.close();
+    }
   });
 
   it('honours tablePrefix: two prefixes live side by side in one file without seeing each other', async () => {

@@ -15,6 +15,7 @@ import {
 import { KyselyStorage } from '../kysely/kysely-storage.js';
 import type { ChatDatabase } from '../kysely/schema.js';
 import type { Statement, StatementRunner, SyncStatements } from '../kysely/statements.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { sqliteDialect } from './dialect.js';
 
 export interface SqliteStorageCommonOptions {
@@ -74,8 +75,14 @@ interface Source {
   lock: Mutex;
 }
 
+interface Opened {
+  database: Database.Database;
+  owned: boolean;
+  checkpointer?: Checkpointer | null;
+}
+
 function open(options: SqliteStorageOptions): Source {
-  let setup: () => { database: Database.Database; owned: boolean };
+  let setup: () => Opened;
   let lock: Mutex;
   if ('database' in options && options.database) {
     const database = options.database;
@@ -95,19 +102,23 @@ function open(options: SqliteStorageOptions): Source {
       if (!inMemory) database.pragma('journal_mode = WAL');
       database.pragma('synchronous = NORMAL'); // durable across application crashes in WAL mode
       database.pragma('foreign_keys = ON');
-      return { database, owned: true };
+      // A file of our own: its checkpoints run in a worker (see checkpointer.ts). A host's
+      // database keeps the host's settings.
+      const checkpointer = inMemory ? null : startCheckpointer(filename);
+      if (checkpointer) database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      return { database, owned: true, checkpointer };
     };
   } else {
     throw new TypeError('SqliteStorage needs { filename } or { database }');
   }
-  let opened: { database: Database.Database; owned: boolean } | undefined;
+  let opened: Opened | undefined;
   const get = () => (opened ??= setup()).database;
   return {
     lock,
     get,
     database: async () => {
       get();
-      return cachedStatements(opened!.database, opened!.owned);
+      return cachedStatements(opened!);
     },
   };
 }
@@ -154,7 +165,7 @@ function cachedStatementRunner(source: Source): StatementRunner {
  * prepared (better-sqlite3 re-prepares by itself after a schema change). `close()` closes only a
  * database we opened.
  */
-function cachedStatements(database: Database.Database, owned: boolean): SqliteDatabase {
+function cachedStatements({ database, owned, checkpointer }: Opened): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     prepare(sqlText: string): SqliteStatement {
@@ -171,6 +182,7 @@ function cachedStatements(database: Database.Database, owned: boolean): SqliteDa
     },
     close() {
       cache.clear();
+      checkpointer?.stop();
       if (owned && database.open) database.close();
     },
   };
