@@ -12,7 +12,8 @@
  * - Search: `engine.searchMessages` (page of 20 + total) for words of four frequencies in the big
  *   session, against the minimal raw SQL for the same page and count (a page query
  *   `… where session_id = $1 and search_vector @@ to_tsquery('simple', $2) order by seq desc limit 20`
- *   and its `count(*)`, two statements) and against the same page and count with
+ *   with each message's reactions and attachments, as the engine returns them, and its `count(*)`:
+ *   two statements) and against the same page and count with
  *   `content ILIKE '%word%'` (which also matches inside longer words, so its counts differ). The
  *   engine counts at most `limits.maxSearchCount` (1,000) matches ("1,000+"), so the raw baseline
  *   caps its count the same way; the exact raw count and an ILIKE with a capped count are reported
@@ -242,11 +243,17 @@ async function searchRows(engine: ChatEngine, counter: StatementCounter, raw: pg
   // engine counts at most limits.maxSearchCount (default 1,000) matches, so the like-for-like raw
   // count is capped the same way; the exact count is measured too, for reference.
   const cap = (sql: string, capped: boolean) => (capped ? `select count(*)::int as n from (select 1 ${sql} limit ${SEARCH_COUNT_CAP + 1}) x` : `select count(*)::int as n ${sql}`);
+  // The page carries what the engine's does: each message's reactions and attachments.
   const rawSearch = async (word: string, capped = true) => {
     const page = await raw.query(
-      `select ${COLUMNS} from ${table} m
-        where m.session_id = $1 and m.search_vector @@ to_tsquery('simple', $2)
-        order by m.seq desc limit ${SEARCH_PAGE}`,
+      `select p.*,
+         (select coalesce(json_agg(json_build_array(x.emoji, x.user_id) order by x.ord), '[]') from "${schema}".chat_message_reactions x where x.message_id = p.id) as reactions,
+         (select coalesce(json_agg(a order by a.ord), '[]') from "${schema}".chat_message_attachments a where a.message_id = p.id) as attachments
+       from (
+         select ${COLUMNS} from ${table} m
+         where m.session_id = $1 and m.search_vector @@ to_tsquery('simple', $2)
+         order by m.seq desc limit ${SEARCH_PAGE}
+       ) p`,
       ['big', word],
     );
     const count = await raw.query(cap(`from ${table} m where m.session_id = $1 and m.search_vector @@ to_tsquery('simple', $2)`, capped), ['big', word]);

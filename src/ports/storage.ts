@@ -106,7 +106,7 @@ export interface StorageAdapter {
    * Deleted messages never match. `total` counts the matches up to `maxCount`; when there are more,
    * it is `maxCount` and `totalExact` is false (the page is still the right one for its offset).
    */
-  searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage>;
+  searchMessages(sessionId: string, terms: readonly string[], page: SearchQuery): Promise<SearchPage>;
   /**
    * What changed in a session after `afterSeq` (replay, DESIGN §5): messages whose `changeSeq` is
    * greater, ordered by `changeSeq` ascending, at most `limit`.
@@ -271,12 +271,28 @@ export interface MessagePatch {
   at: Date;
 }
 
+export interface SearchQuery {
+  limit: number;
+  offset: number;
+  /** Count at most this many matches (see `searchMessages`). */
+  maxCount: number;
+  /** As for `HistoryQuery.authorize`: the search checks its reader itself. */
+  authorize?: { memberId: string | null };
+}
+
 export interface HistoryQuery {
   limit: number;
   offset: number;
   parentMessageId: string | null;
   before?: number;
   after?: number;
+  /**
+   * The read checks itself, in its own statement (the engine sets it for a top-level page under the
+   * built-in policies, saving an access read per page): an unknown session rejects with `NOT_FOUND`
+   * (instead of an empty page), and with a `memberId`, a session that user is not a member of
+   * rejects with `FORBIDDEN`.
+   */
+  authorize?: { memberId: string | null };
 }
 
 export interface ReactionChange {

@@ -877,6 +877,33 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
     it('an unknown session has an empty history', async () => {
       expect(await db().getHistory(uid('missing'), { limit: 10, offset: 0, parentMessageId: null })).toEqual({ messages: [], total: 0 });
     });
+
+    it('authorize: a member reads the page; a non-member gets FORBIDDEN, an unknown session NOT_FOUND; memberId null checks existence only', async () => {
+      const session = await newSession({ createdBy: 'owner-h', memberIds: ['reader-h'] });
+      await post(session.id, { content: 'one' });
+      await post(session.id, { content: 'two' });
+      const page = (memberId: string | null, sessionId = session.id) =>
+        db().getHistory(sessionId, { limit: 10, offset: 0, parentMessageId: null, authorize: { memberId } });
+      const asMember = await page('reader-h');
+      expect(contents(asMember)).toEqual(['one', 'two']);
+      expect(asMember.total).toBe(2);
+      expect(await page('owner-h')).toEqual(asMember);
+      expect(await page(null)).toEqual(asMember);
+      for (const [call, code] of [
+        [() => page('outsider-h'), 'FORBIDDEN'],
+        [() => page('reader-h', uid('missing')), 'NOT_FOUND'],
+        [() => page(null, uid('missing')), 'NOT_FOUND'],
+      ] as const) {
+        const error = await call().then(() => null, (e: unknown) => e);
+        expect(isChatError(error) && error.code, String(error)).toBe(code);
+      }
+      // An empty session still answers (no messages is not "no session"), and a removed member is an outsider.
+      const empty = await newSession({ createdBy: 'owner-h', memberIds: ['reader-h'] });
+      expect(await page('reader-h', empty.id)).toEqual({ messages: [], total: 0 });
+      await db().removeMember(session.id, 'reader-h');
+      const removed = await page('reader-h').then(() => null, (e: unknown) => e);
+      expect(isChatError(removed) && removed.code).toBe('FORBIDDEN');
+    });
   });
 
   // ---- search -----------------------------------------------------------------------------
@@ -945,6 +972,23 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(contents(await page(2, 2))).toEqual(['match number 3', 'match number 2']);
       expect(contents(await page(2, 4))).toEqual(['match number 1']);
       expect(await page(2, 10)).toEqual({ messages: [], total: 5, totalExact: true });
+    });
+
+    it('authorize: a member searches; a non-member gets FORBIDDEN, an unknown session NOT_FOUND; memberId null checks existence only', async () => {
+      const session = await newSession({ createdBy: 'owner-s', memberIds: ['reader-s'] });
+      await post(session.id, { content: 'needle in a haystack' });
+      const find = (memberId: string | null, sessionId = session.id) =>
+        db().searchMessages(sessionId, ['needle'], { limit: 10, offset: 0, maxCount: 1000, authorize: { memberId } });
+      expect(contents(await find('reader-s'))).toEqual(['needle in a haystack']);
+      expect(await find(null)).toMatchObject({ total: 1, totalExact: true });
+      for (const [call, code] of [
+        [() => find('outsider-s'), 'FORBIDDEN'],
+        [() => find('reader-s', uid('missing')), 'NOT_FOUND'],
+        [() => find(null, uid('missing')), 'NOT_FOUND'],
+      ] as const) {
+        const error = await call().then(() => null, (e: unknown) => e);
+        expect(isChatError(error) && error.code, String(error)).toBe(code);
+      }
     });
 
     it('counts at most maxCount matches (totalExact: false past it); pages beyond the count are still served', async () => {

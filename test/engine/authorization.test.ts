@@ -177,7 +177,7 @@ describe('policies', () => {
     await expectChatError(f.engine.createMessage({ sessionId: f.sessionId, userId: 'bot', content: '' }, { trusted: true }), 'VALIDATION');
   });
 
-  it('a send under the built-in policy is authorized by the insert itself: no access read, a refused batch-mate never costs the others', async () => {
+  it('a send (a history page, a search) under the built-in policy is authorized by its own statement: no access read, a refused batch-mate never costs the others', async () => {
     const storage = new MemoryStorage();
     let accessReads = 0;
     const getSessionAccess = storage.getSessionAccess.bind(storage);
@@ -196,7 +196,16 @@ describe('policies', () => {
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value.seq : (r.reason as { code: string }).code))).toEqual([1, 'FORBIDDEN', 2, 'FORBIDDEN', 3]);
     expect(accessReads).toBe(0);
     await expectChatError(engine.createMessage({ sessionId: 'no-such-session', userId: 'a', content: 'x' }), 'NOT_FOUND');
+    // A top-level history page checks its reader in its own statement too.
     expect((await engine.getMessageHistory(session.id, 'a')).messages.map((m) => m.content)).toEqual(['from a', 'from b', 'from owner']);
+    await expectChatError(engine.getMessageHistory(session.id, 'removed'), 'FORBIDDEN');
+    await expectChatError(engine.getMessageHistory('no-such-session', 'a'), 'NOT_FOUND');
+    await expectChatError(engine.getMessageHistory('no-such-session', undefined), 'NOT_FOUND');
+    // And a search, in its count statement.
+    expect((await engine.searchMessages(session.id, 'b', 'from')).total).toBe(3);
+    await expectChatError(engine.searchMessages(session.id, 'outsider', 'from'), 'FORBIDDEN');
+    await expectChatError(engine.searchMessages('no-such-session', 'a', 'from'), 'NOT_FOUND');
+    expect(accessReads).toBe(0);
   });
 
   it('with a beforeMessage hook the access check comes first: the hook never sees an outsider\'s text', async () => {

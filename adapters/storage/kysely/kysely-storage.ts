@@ -47,6 +47,7 @@ import type {
 } from '../../../src/model.js';
 import type {
   HistoryQuery,
+  SearchQuery,
   InsertedMessage,
   MessagePatch,
   NewAttachment,
@@ -757,30 +758,49 @@ export class KyselyStorage implements StorageAdapter {
     return this.#run(async () => {
       // One statement: the total (a stored counter: O(1) whatever the session's size), the page,
       // and the reactions and attachments of the page's messages (was 3 round trips; p99 7-10 ms).
-      const rows = await this.#all<PageRow>(this.db, statement, {
+      const reader = query.authorize?.memberId ?? null;
+      const rows = await this.#all<PageRow & { reader_ok: unknown }>(this.db, statement, {
         session: sessionId,
         ...(parentMessageId !== null && { parent: parentMessageId }),
+        // The top-level page checks its reader in the same statement (HistoryQuery.authorize).
+        ...(parentMessageId === null && { gate: this.dialect.toBool(reader !== null), reader: reader ?? '' }),
         // Open bounds when there is no cursor: one text (one prepared plan) for every page.
         before: query.before ?? Number.MAX_SAFE_INTEGER,
         after: query.after ?? -1,
         limit,
         offset,
       });
+      if (query.authorize) {
+        // No row: no such session (or, for a thread, no such parent in it).
+        if (rows.length === 0) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
+        if (!this.dialect.fromBool(rows[0]!.reader_ok)) throw new ChatError('FORBIDDEN', `${reader} is not a member of session ${sessionId}`);
+      }
       return { messages: this.#pageMessages(rows, (a, b) => a.seq - b.seq), total: Number(rows[0]?.total ?? 0) };
     });
   }
 
-  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage> {
+  async searchMessages(sessionId: string, terms: readonly string[], page: SearchQuery): Promise<SearchPage> {
     const query = this.#hot.searchQuery(terms);
-    if (query === null) return { messages: [], total: 0, totalExact: true };
+    if (query === null) {
+      // Never reached from the engine (it refuses a query without words); still authorized.
+      if (page.authorize) await this.getHistory(sessionId, { limit: 0, offset: 0, parentMessageId: null, authorize: page.authorize });
+      return { messages: [], total: 0, totalExact: true };
+    }
     return this.#run(async () => {
       // Count first (the full-text index, at most maxCount + 1 hits), then the page by the plan the count calls for.
       const maxCount = Math.max(0, Math.floor(page.maxCount));
-      const [count] = await this.#all<{ total: number | string; size: number | string }>(this.db, this.#hot.searchCount, {
+      const reader = page.authorize?.memberId ?? null;
+      const [count] = await this.#all<{ total: number | string; size: number | string; reader_ok: unknown }>(this.db, this.#hot.searchCount, {
         session: sessionId,
         query,
         cap: maxCount + 1,
+        gate: this.dialect.toBool(reader !== null),
+        reader: reader ?? '',
       });
+      if (page.authorize) {
+        if (!count) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
+        if (!this.dialect.fromBool(count.reader_ok)) throw new ChatError('FORBIDDEN', `${reader} is not a member of session ${sessionId}`);
+      }
       const counted = Number(count?.total ?? 0);
       const totalExact = counted <= maxCount;
       const total = Math.min(counted, maxCount);

@@ -15,6 +15,7 @@ import type {
 } from '../../../src/model.js';
 import type {
   HistoryQuery,
+  SearchQuery,
   InsertedMessage,
   MessagePatch,
   NewAttachment,
@@ -287,6 +288,7 @@ export class MemoryStorage implements StorageAdapter {
 
   async getHistory(sessionId: string, query: HistoryQuery): Promise<MessagePage> {
     const session = this.sessions.get(sessionId);
+    if (query.authorize) assertReader(sessionId, session, query.authorize.memberId);
     if (!session) return { messages: [], total: 0 };
     let selection: readonly MessageRecord[];
     if (query.parentMessageId === null) selection = session.topLevel;
@@ -312,8 +314,9 @@ export class MemoryStorage implements StorageAdapter {
     return { messages: page.map((r) => this.toMessage(r)), total: selection.length };
   }
 
-  async searchMessages(sessionId: string, terms: readonly string[], page: { limit: number; offset: number; maxCount: number }): Promise<SearchPage> {
+  async searchMessages(sessionId: string, terms: readonly string[], page: SearchQuery): Promise<SearchPage> {
     const session = this.sessions.get(sessionId);
+    if (page.authorize) assertReader(sessionId, session, page.authorize.memberId);
     if (!session || terms.length === 0) return { messages: [], total: 0, totalExact: true };
     const matches: MessageRecord[] = [];
     for (let i = session.messages.length - 1; i >= 0; i--) {
@@ -709,4 +712,10 @@ function isRunning(status: StreamStatus): boolean {
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** `HistoryQuery.authorize`: NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
+function assertReader(sessionId: string, session: SessionRecord | undefined, memberId: string | null): void {
+  if (!session) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
+  if (memberId !== null && !session.members.has(memberId)) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);
 }

@@ -32,11 +32,13 @@ export function postgresStatements(t: TableNames): HotStatementSet {
   const history = (thread: boolean, newest: boolean) =>
     statement(
       (p) => `
-      select t.total, p.*, ${extras('p.id')}
+      select t.total, ${thread ? 'true' : 't.reader_ok'} as reader_ok, p.*, ${extras('p.id')}
       from (${
         thread
           ? `select tp.reply_count as total from ${messages} tp where tp.id = ${p('parent')} and tp.session_id = ${p('session')}`
-          : `select s.message_count as total from ${sessions} s where s.id = ${p('session')}`
+          : `select s.message_count as total,
+               (not ${p('gate')}::bool or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+             from ${sessions} s where s.id = ${p('session')}`
       }) t
       left join (
         select ${cols('m')} from ${messages} m
@@ -44,7 +46,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
           and m.seq < ${p('before')}::int8 and m.seq > ${p('after')}::int8
         order by m.seq ${newest ? 'desc' : 'asc'}
         limit ${p('limit')}::int8 offset ${p('offset')}::int8
-      ) p on true`,
+      ) p on ${thread ? 'true' : 't.reader_ok'}`,
     );
 
   // The words of a search, tested the way the GIN index answers it. No `not is_deleted`: a deleted
@@ -115,12 +117,18 @@ export function postgresStatements(t: TableNames): HotStatementSet {
     // its estimated cost crossed jit_above_cost for common words.
     // All unnamed: planned with their values every time, since how common the words are decides
     // the plan and a generic plan would not know (nor how big the session is).
+    // Also checks the reader (`gate`: must `reader` be a member?) — no row for an unknown session.
     // Counts at most `cap` matches (the engine's maxSearchCount + 1): for a common word the planner
     // then walks the session until it has them (~1 ms) instead of visiting every hit (230 ms for 113k).
     searchCount: statement(
       (p) => `
-      select (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}::int8) hits) as total,
-        coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size`,
+      select t.size, t.reader_ok,
+        case when t.reader_ok then (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}::int8) hits) else 0 end as total
+      from (
+        select s.last_seq as size,
+          (not ${p('gate')}::bool or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+        from ${sessions} s where s.id = ${p('session')}
+      ) t`,
       { prepared: false },
     ),
     // When a walk of the session would read few rows: the planner's own plan for `order by seq desc

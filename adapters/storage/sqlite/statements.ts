@@ -28,11 +28,13 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
   const history = (thread: boolean, newest: boolean) =>
     statement(
       (p) => `
-      select t.total, p.*, ${extras('p.id')}
+      select t.total, ${thread ? 'true' : 't.reader_ok'} as reader_ok, p.*, ${extras('p.id')}
       from (${
         thread
           ? `select tp.reply_count as total from ${messages} tp where tp.id = ${p('parent')} and tp.session_id = ${p('session')}`
-          : `select s.message_count as total from ${sessions} s where s.id = ${p('session')}`
+          : `select s.message_count as total,
+               (not ${p('gate')} or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+             from ${sessions} s where s.id = ${p('session')}`
       }) t
       left join (
         select ${cols('m')} from ${messages} m
@@ -40,7 +42,7 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
           and m.seq < ${p('before')} and m.seq > ${p('after')}
         order by m.seq ${newest ? 'desc' : 'asc'}
         limit ${p('limit')} offset ${p('offset')}
-      ) p on true`,
+      ) p on ${thread ? 'true' : 't.reader_ok'}`,
     );
 
   // The FTS5 rowids of the messages containing every word; the session's own index does the rest.
@@ -92,11 +94,16 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         order by m.change_seq limit ${p('limit')}
       ) p`,
     ),
-    // At most `cap` matches (the engine's maxSearchCount + 1), as for Postgres.
+    // At most `cap` matches (the engine's maxSearchCount + 1), and the reader check, as for Postgres.
     searchCount: statement(
       (p) => `
-      select (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}) hits) as total,
-        coalesce((select s.last_seq from ${sessions} s where s.id = ${p('session')}), 0) as size`,
+      select t.size, t.reader_ok,
+        case when t.reader_ok then (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}) hits) else 0 end as total
+      from (
+        select s.last_seq as size,
+          (not ${p('gate')} or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+        from ${sessions} s where s.id = ${p('session')}
+      ) t`,
     ),
     // `+m.ord`: the rowid is not used to look messages up, so SQLite walks the session's seq index
     // (newest first) and tests each message against the FTS hits.
