@@ -75,6 +75,12 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
 
   const uid = (prefix: string): string => `${prefix}-${newId()}`;
 
+  /** Awaits `call` (started just before, so no rejection goes unhandled) and checks its ChatError code. */
+  const expectCode = async (call: Promise<unknown>, code: string): Promise<void> => {
+    const error = await call.then(() => null, (e: unknown) => e);
+    expect(isChatError(error) && error.code, String(error)).toBe(code);
+  };
+
   const newSession = (input: Partial<NewSession> = {}): Promise<Session> =>
     db().createSession({
       id: uid('session'),
@@ -889,14 +895,9 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(asMember.total).toBe(2);
       expect(await page('owner-h')).toEqual(asMember);
       expect(await page(null)).toEqual(asMember);
-      for (const [call, code] of [
-        [() => page('outsider-h'), 'FORBIDDEN'],
-        [() => page('reader-h', uid('missing')), 'NOT_FOUND'],
-        [() => page(null, uid('missing')), 'NOT_FOUND'],
-      ] as const) {
-        const error = await call().then(() => null, (e: unknown) => e);
-        expect(isChatError(error) && error.code, String(error)).toBe(code);
-      }
+      await expectCode(page('outsider-h'), 'FORBIDDEN');
+      await expectCode(page('reader-h', uid('missing')), 'NOT_FOUND');
+      await expectCode(page(null, uid('missing')), 'NOT_FOUND');
       // An empty session still answers (no messages is not "no session"), and a removed member is an outsider.
       const empty = await newSession({ createdBy: 'owner-h', memberIds: ['reader-h'] });
       expect(await page('reader-h', empty.id)).toEqual({ messages: [], total: 0 });
@@ -981,14 +982,9 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
         db().searchMessages(sessionId, ['needle'], { limit: 10, offset: 0, maxCount: 1000, authorize: { memberId } });
       expect(contents(await find('reader-s'))).toEqual(['needle in a haystack']);
       expect(await find(null)).toMatchObject({ total: 1, totalExact: true });
-      for (const [call, code] of [
-        [() => find('outsider-s'), 'FORBIDDEN'],
-        [() => find('reader-s', uid('missing')), 'NOT_FOUND'],
-        [() => find(null, uid('missing')), 'NOT_FOUND'],
-      ] as const) {
-        const error = await call().then(() => null, (e: unknown) => e);
-        expect(isChatError(error) && error.code, String(error)).toBe(code);
-      }
+      await expectCode(find('outsider-s'), 'FORBIDDEN');
+      await expectCode(find('reader-s', uid('missing')), 'NOT_FOUND');
+      await expectCode(find(null, uid('missing')), 'NOT_FOUND');
     });
 
     it('counts at most maxCount matches (totalExact: false past it); pages beyond the count are still served', async () => {
