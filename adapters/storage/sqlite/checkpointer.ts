@@ -21,15 +21,39 @@ export const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
 // CommonJS, run by the worker: `eval` workers cannot import ESM by a relative path, and the
 // driver's path is resolved by the caller, so the host's module layout does not matter.
 const WORKER_SOURCE = `
+const { statSync } = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.filename, { fileMustExist: true });
 db.pragma('busy_timeout = 0');
-const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: the next round retries */ }
-}, workerData.intervalMs);
+const wal = workerData.filename + '-wal';
+let checkpointed = -1; // the log's mtime at the last checkpoint
+let seen = -1; // ... at the last look
+let busyLooks = 0; // consecutive looks that found new commits
+let lastCheckpointAt = 0;
+let delay = workerData.intervalMs;
+let timer;
+const round = () => {
+  // The log's mtime moves with every commit. While it moves at look after look (a busy writer),
+  // the log is checkpointed every interval; a trickle of commits (a stream's flush a second) at most
+  // every 40 intervals (1 s), and a quiet log is looked at less and less often (up to 16 intervals).
+  const mtime = statSync(wal, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  busyLooks = mtime !== seen ? busyLooks + 1 : 0;
+  seen = mtime;
+  delay = busyLooks > 0 ? workerData.intervalMs : Math.min(delay * 2, workerData.intervalMs * 16);
+  const now = Date.now();
+  if (mtime !== checkpointed && (busyLooks >= 3 || now - lastCheckpointAt >= workerData.intervalMs * 40)) {
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+      checkpointed = mtime;
+      lastCheckpointAt = now;
+    } catch { /* busy or closing: the next round retries */ }
+  }
+  timer = setTimeout(round, delay);
+};
+timer = setTimeout(round, delay);
 parentPort.once('message', () => {
-  clearInterval(timer);
+  clearTimeout(timer);
   try { db.close(); } catch {}
   parentPort.close();
 });
