@@ -985,6 +985,12 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       await expectCode(find('outsider-s'), 'FORBIDDEN');
       await expectCode(find('reader-s', uid('missing')), 'NOT_FOUND');
       await expectCode(find(null, uid('missing')), 'NOT_FOUND');
+      // Also when there is nothing to search for.
+      const none = (memberId: string | null, sessionId = session.id) =>
+        db().searchMessages(sessionId, [], { limit: 10, offset: 0, maxCount: 1000, authorize: { memberId } });
+      expect(await none('reader-s')).toEqual({ messages: [], total: 0, totalExact: true });
+      await expectCode(none('outsider-s'), 'FORBIDDEN');
+      await expectCode(none(null, uid('missing')), 'NOT_FOUND');
     });
 
     it('counts at most maxCount matches (totalExact: false past it); pages beyond the count are still served', async () => {

@@ -456,7 +456,7 @@ export class KyselyStorage implements StorageAdapter {
   #insertSync(tx: SyncStatements, steps: InsertSteps, batch: readonly NewMessage[]): InsertedMessage[] {
     for (const m of uniqueBy(batch.filter(needsMembership), memberKey)) {
       const [row] = tx.all<{ session: number; member: number }>(steps.membership, bind(steps.membership, { session: m.sessionId, user: m.userId }));
-      assertMembership(m, Boolean(row?.session), Boolean(row?.member));
+      assertAuthorized(m.sessionId, m.userId, Boolean(row?.session), Boolean(row?.member));
     }
     const existing = new Map<string, MessageRow>();
     for (const k of uniqueBy(
@@ -510,7 +510,7 @@ export class KyselyStorage implements StorageAdapter {
     const outsider = pairs.find((m) => !members.has(memberKey(m)));
     if (!outsider) return;
     const session = await trx.selectFrom(this.names.as('sessions', 's')).select('s.id').where('s.id', '=', outsider.sessionId).executeTakeFirst();
-    assertMembership(outsider, session !== undefined, false);
+    assertAuthorized(outsider.sessionId, outsider.userId, session !== undefined, false);
   }
 
   /**
@@ -770,11 +770,8 @@ export class KyselyStorage implements StorageAdapter {
         limit,
         offset,
       });
-      if (query.authorize) {
-        // No row: no such session (or, for a thread, no such parent in it).
-        if (rows.length === 0) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
-        if (!this.dialect.fromBool(rows[0]!.reader_ok)) throw new ChatError('FORBIDDEN', `${reader} is not a member of session ${sessionId}`);
-      }
+      // No row: no such session (or, for a thread, no such parent in it).
+      if (query.authorize) assertAuthorized(sessionId, reader, rows.length > 0, rows.length > 0 && this.dialect.fromBool(rows[0]!.reader_ok));
       return { messages: this.#pageMessages(rows, (a, b) => a.seq - b.seq), total: Number(rows[0]?.total ?? 0) };
     });
   }
@@ -783,7 +780,11 @@ export class KyselyStorage implements StorageAdapter {
     const query = this.#hot.searchQuery(terms);
     if (query === null) {
       // Never reached from the engine (it refuses a query without words); still authorized.
-      if (page.authorize) await this.getHistory(sessionId, { limit: 0, offset: 0, parentMessageId: null, authorize: page.authorize });
+      if (page.authorize) {
+        const { memberId } = page.authorize;
+        const access = await this.getSessionAccess(sessionId, memberId ?? '');
+        assertAuthorized(sessionId, memberId, access !== null, memberId === null || access?.member != null);
+      }
       return { messages: [], total: 0, totalExact: true };
     }
     return this.#run(async () => {
@@ -797,10 +798,7 @@ export class KyselyStorage implements StorageAdapter {
         gate: this.dialect.toBool(reader !== null),
         reader: reader ?? '',
       });
-      if (page.authorize) {
-        if (!count) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
-        if (!this.dialect.fromBool(count.reader_ok)) throw new ChatError('FORBIDDEN', `${reader} is not a member of session ${sessionId}`);
-      }
+      if (page.authorize) assertAuthorized(sessionId, reader, count !== undefined, count !== undefined && this.dialect.fromBool(count.reader_ok));
       const counted = Number(count?.total ?? 0);
       const totalExact = counted <= maxCount;
       const total = Math.min(counted, maxCount);
@@ -1486,15 +1484,22 @@ function memberKey(m: { sessionId: string; userId: string }): string {
   return `${m.sessionId}\u0000${m.userId}`;
 }
 
-/** NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
-function assertMembership(m: { sessionId: string; userId: string }, sessionExists: boolean, isMember: boolean): void {
-  if (!sessionExists) throw new ChatError('NOT_FOUND', `Session ${m.sessionId} not found`);
-  if (!isMember) throw new ChatError('FORBIDDEN', `${m.userId} is not a member of session ${m.sessionId}`);
+/**
+ * The verdict of a check a statement made itself (`requireMembership`, `authorize`): NOT_FOUND before
+ * FORBIDDEN, as the engine's own access check answers. `memberOk` is the member check's result
+ * (always true when no member was asked for).
+ */
+function assertAuthorized(sessionId: string, memberId: string | null, sessionExists: boolean, memberOk: boolean): void {
+  if (!sessionExists) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
+  if (!memberOk) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);
 }
 
 function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
   const seen = new Map<string, T>();
-  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
+  for (const item of items) {
+    const k = key(item);
+    if (!seen.has(k)) seen.set(k, item);
+  }
   return [...seen.values()];
 }
 

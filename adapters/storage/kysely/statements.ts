@@ -150,6 +150,15 @@ export interface HotStatementSet {
  */
 export const NOT_WHOLE = 'parley: batch not stored whole';
 
+/**
+ * The authorization a hot statement does itself (`requireMembership`, `HistoryQuery.authorize`,
+ * `SearchQuery.authorize`): true unless `gate` (a boolean expression) is set and `user` is not a
+ * member of `session`. `members` is the quoted members table.
+ */
+export function memberCheck(members: string, gate: string, session: string, user: string): string {
+  return `(not ${gate} or exists (select 1 from ${members} mem where mem.session_id = ${session} and mem.user_id = ${user}))`;
+}
+
 export interface InsertSteps {
   /** `{ session, user }` → `{ session, member }`: whether the session exists and the user is a member (0/1). */
   membership: Statement;

@@ -206,11 +206,8 @@ export class MemoryStorage implements StorageAdapter {
     const batchParents = new Map<string, string>(); // id of a message created in this batch → its session
 
     for (const [index, item] of batch.entries()) {
-      const session = this.sessions.get(item.sessionId);
-      if (!session) throw new ChatError('NOT_FOUND', `Session ${item.sessionId} not found`);
-      if (item.requireMembership && (item.userId === null || !session.members.has(item.userId))) {
-        throw new ChatError('FORBIDDEN', `${item.userId} is not a member of session ${item.sessionId}`);
-      }
+      // A sender without an id ('') is never a member.
+      assertReader(item.sessionId, this.sessions.get(item.sessionId), item.requireMembership ? (item.userId ?? '') : null);
       if (item.clientMessageId !== null) {
         const key = clientKey(item.sessionId, item.userId, item.clientMessageId);
         const storedId = this.clientIds.get(key);
@@ -714,7 +711,7 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** `HistoryQuery.authorize`: NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
+/** `requireMembership` and `authorize`: NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
 function assertReader(sessionId: string, session: SessionRecord | undefined, memberId: string | null): void {
   if (!session) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
   if (memberId !== null && !session.members.has(memberId)) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);

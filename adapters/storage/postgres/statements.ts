@@ -7,7 +7,7 @@
  */
 import { SEARCH_TERM } from '../kysely/dialect.js';
 import { MESSAGE_COLUMNS, SESSION_COLUMNS, type TableNames } from '../kysely/schema.js';
-import { defineStatement, NOT_WHOLE, type HotStatementSet, type Statement } from '../kysely/statements.js';
+import { defineStatement, memberCheck, NOT_WHOLE, type HotStatementSet, type Statement } from '../kysely/statements.js';
 
 const statement = (build: (p: (name: string) => string) => string, options?: { prepared?: boolean }): Statement =>
   defineStatement('numbered', build, options);
@@ -37,7 +37,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         thread
           ? `select tp.reply_count as total from ${messages} tp where tp.id = ${p('parent')} and tp.session_id = ${p('session')}`
           : `select s.message_count as total,
-               (not ${p('gate')}::bool or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+               ${memberCheck(members, `${p('gate')}::bool`, 's.id', p('reader'))} as reader_ok
              from ${sessions} s where s.id = ${p('session')}`
       }) t
       left join (
@@ -126,7 +126,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         case when t.reader_ok then (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}::int8) hits) else 0 end as total
       from (
         select s.last_seq as size,
-          (not ${p('gate')}::bool or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+          ${memberCheck(members, `${p('gate')}::bool`, 's.id', p('reader'))} as reader_ok
         from ${sessions} s where s.id = ${p('session')}
       ) t`,
       { prepared: false },
@@ -162,7 +162,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
       with b as (
         update ${sessions} set last_seq = last_seq + 1, message_count = message_count + 1
         where id = ${p('session')}
-          and (not ${p('mustBeMember')}::bool or exists (select 1 from ${members} mem where mem.session_id = ${p('session')} and mem.user_id = ${p('user')}))
+          and ${memberCheck(members, `${p('mustBeMember')}::bool`, p('session'), p('user'))}
         returning last_seq
       ),
       ins as (

@@ -5,7 +5,7 @@
  */
 import { SEARCH_TERM } from '../kysely/dialect.js';
 import { ATTACHMENT_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, type TableNames } from '../kysely/schema.js';
-import { defineStatement, type HotStatementSet, type Statement } from '../kysely/statements.js';
+import { defineStatement, memberCheck, type HotStatementSet, type Statement } from '../kysely/statements.js';
 
 const statement = (build: (p: (name: string) => string) => string): Statement => defineStatement('positional', build, { prepared: false });
 
@@ -33,7 +33,7 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         thread
           ? `select tp.reply_count as total from ${messages} tp where tp.id = ${p('parent')} and tp.session_id = ${p('session')}`
           : `select s.message_count as total,
-               (not ${p('gate')} or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+               ${memberCheck(members, p('gate'), 's.id', p('reader'))} as reader_ok
              from ${sessions} s where s.id = ${p('session')}`
       }) t
       left join (
@@ -101,7 +101,7 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         case when t.reader_ok then (select count(*) from (select 1 from ${messages} m where ${matches(p)} limit ${p('cap')}) hits) else 0 end as total
       from (
         select s.last_seq as size,
-          (not ${p('gate')} or exists (select 1 from ${members} mem where mem.session_id = s.id and mem.user_id = ${p('reader')})) as reader_ok
+          ${memberCheck(members, p('gate'), 's.id', p('reader'))} as reader_ok
         from ${sessions} s where s.id = ${p('session')}
       ) t`,
     ),
