@@ -218,7 +218,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.builtInPolicy = options.authorize === undefined ? 'members' : typeof options.authorize === 'string' ? options.authorize : null;
     this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
-    this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching);
+    this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching, { keyOf: (message) => message.sessionId });
     this.now = options.now ?? (() => new Date());
     this.options = options;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;

@@ -45,6 +45,6 @@ export { configFromEnv, type EnvConfig } from './config.js';
 export { ModerationPipeline, type BeforeMessageHook, type ModerationContext, type ModerationOptions } from './moderation/pipeline.js';
 export { ProfanityFilter, type ProfanityFilterOptions } from './moderation/profanity-filter.js';
 export { normalizeText } from './moderation/normalize.js';
-export { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
+export { WriteBatcher, type WriteBatcherOptions, type WriteBatcherInternals } from './write-batcher.js';
 export { newId } from './ids.js';
 export { MemoryStorage } from '../adapters/storage/memory/index.js';

@@ -9,8 +9,22 @@ export interface WriteBatcherOptions {
   maxQueued?: number;
 }
 
+/** Construction options the owner of the write decides, not the host. */
+export interface WriteBatcherInternals<I> {
+  /**
+   * Items with the same key are never in two batches in flight at once (the engine keys sends by
+   * session). Two batches of one session would only queue on the session's row lock in the
+   * database — each holding a pooled connection and adding the other's commit to its latency —
+   * while a batch of another session could have run. Items of a busy key wait, in order, for the
+   * next batch.
+   */
+  keyOf?: (item: I) => string;
+}
+
 interface Pending<I, O> {
   item: I;
+  /** `keyOf(item)`, when the batcher has one. */
+  key: string | undefined;
   resolve: (value: O) => void;
   reject: (error: unknown) => void;
 }
@@ -36,14 +50,19 @@ export class WriteBatcher<I, O> {
   private readonly maxQueued: number;
   private idleWaiters: (() => void)[] = [];
   private pumpScheduled = false;
+  private readonly keyOf: ((item: I) => string) | undefined;
+  /** Keys with a batch in flight (only with `keyOf`). */
+  private readonly busyKeys = new Set<string>();
 
   constructor(
     private readonly write: (items: I[]) => Promise<O[]>,
     options: WriteBatcherOptions = {},
+    internals: WriteBatcherInternals<I> = {},
   ) {
     this.maxBatchSize = options.maxBatchSize ?? 128;
     this.concurrency = options.concurrency ?? 2;
     this.maxQueued = options.maxQueued ?? 10_000;
+    this.keyOf = internals.keyOf;
   }
 
   push(item: I): Promise<O> {
@@ -51,7 +70,7 @@ export class WriteBatcher<I, O> {
       return Promise.reject(new ChatError('UNAVAILABLE', 'Server busy: too many writes queued; try again shortly'));
     }
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, key: this.keyOf?.(item), resolve, reject });
       if (!this.pumpScheduled) {
         this.pumpScheduled = true;
         setImmediate(() => {
@@ -70,10 +89,12 @@ export class WriteBatcher<I, O> {
 
   private pump(): void {
     while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatchSize);
+      const { batch, keys } = this.take();
+      if (batch.length === 0) return; // every queued key has a batch in flight
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;
+        for (const key of keys) this.busyKeys.delete(key);
         this.pump();
         if (this.inFlight === 0 && this.queue.length === 0) {
           const waiters = this.idleWaiters;
@@ -82,6 +103,26 @@ export class WriteBatcher<I, O> {
         }
       });
     }
+  }
+
+  /** The next batch: the oldest items, skipping those whose key has a batch in flight. */
+  private take(): { batch: Pending<I, O>[]; keys: Iterable<string> } {
+    if (!this.keyOf) return { batch: this.queue.splice(0, this.maxBatchSize), keys: [] };
+    const batch: Pending<I, O>[] = [];
+    const keys = new Set<string>();
+    const waiting: Pending<I, O>[] = [];
+    let i = 0;
+    for (; i < this.queue.length && batch.length < this.maxBatchSize; i++) {
+      const pending = this.queue[i]!;
+      if (this.busyKeys.has(pending.key!)) waiting.push(pending);
+      else {
+        keys.add(pending.key!);
+        batch.push(pending);
+      }
+    }
+    for (const key of keys) this.busyKeys.add(key);
+    if (batch.length > 0) this.queue.splice(0, i, ...waiting);
+    return { batch, keys };
   }
 
   private async run(batch: Pending<I, O>[]): Promise<void> {

@@ -39,6 +39,37 @@ describe('WriteBatcher (group commit)', () => {
     expect(batches.map((b) => b.length)).toEqual([40]);
   });
 
+  it('never has two batches of one key in flight, while other keys use the free slot, each key in order', async () => {
+    type Item = { key: string; n: number };
+    const inFlightKeys = new Map<string, number>();
+    let overlap = 0;
+    const batches: string[][] = [];
+    const batcher = new WriteBatcher<Item, Item>(
+      async (items) => {
+        const keys = [...new Set(items.map((i) => i.key))];
+        for (const k of keys) {
+          if (inFlightKeys.get(k)) overlap++;
+          inFlightKeys.set(k, (inFlightKeys.get(k) ?? 0) + 1);
+        }
+        batches.push(items.map((i) => `${i.key}${i.n}`));
+        await new Promise((r) => setTimeout(r, 5));
+        for (const k of keys) inFlightKeys.set(k, inFlightKeys.get(k)! - 1);
+        return items;
+      },
+      { concurrency: 2, maxBatchSize: 3 },
+      { keyOf: (item) => item.key },
+    );
+    const done: string[] = [];
+    const push = (key: string, n: number) => batcher.push({ key, n }).then((i) => done.push(`${i.key}${i.n}`));
+    // Seven of session a, then one of session b, all in one turn.
+    await Promise.all([...Array.from({ length: 7 }, (_, n) => push('a', n)), push('b', 0)]);
+    expect(overlap).toBe(0);
+    // Without keys the second slot would take a3-a5 and wait on a0-a2's row lock; with them b0 goes at once.
+    expect(batches).toEqual([['a0', 'a1', 'a2'], ['b0'], ['a3', 'a4', 'a5'], ['a6']]);
+    expect(done.filter((d) => d.startsWith('a'))).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
+    await batcher.drain();
+  });
+
   it('refuses with UNAVAILABLE instead of queueing without bound', async () => {
     const batcher = new WriteBatcher<number, number>((items) => new Promise((r) => setTimeout(() => r(items), 20)), {
       concurrency: 1,
