@@ -54,8 +54,26 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       await Promise.all(instances.map((s) => s.init()));
       const pool = admin();
       const { rows } = await pool.query(`select name from "${schema}".chat_migrations`);
+      // The full-text index keeps a small GIN pending list: a send never merges a 4 MB one inside its commit.
+      const { rows: index } = await pool.query(
+        `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'chat_messages_search_idx'`,
+        [schema],
+      );
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning']);
+      expect(index[0].reloptions).toEqual(['gin_pending_list_limit=64']);
+
+      // A database migrated before 0004 (the index at its defaults) gets the setting on its next init().
+      const pool2 = admin();
+      await pool2.query(`alter index "${schema}".chat_messages_search_idx reset (gin_pending_list_limit)`);
+      await pool2.query(`delete from "${schema}".chat_migrations where name = '0004_search_index_tuning'`);
+      await instances[1]!.init();
+      const upgraded = await pool2.query(
+        `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'chat_messages_search_idx'`,
+        [schema],
+      );
+      await pool2.end();
+      expect(upgraded.rows[0].reloptions).toEqual(['gin_pending_list_limit=64']);
       const session = await newSession(instances[0]!);
       const results = await Promise.all(instances.flatMap((s) => Array.from({ length: 10 }, () => s.insertMessages([draft(session.id)]))));
       expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));

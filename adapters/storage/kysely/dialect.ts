@@ -63,6 +63,8 @@ export interface SqlDialect {
   createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
   /** Migration 0003: rebuilds the full-text index in its current form, where it changed (SQLite). */
   upgradeSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
+  /** Migration 0004: storage settings of the full-text index (Postgres). */
+  tuneSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.

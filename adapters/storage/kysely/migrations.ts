@@ -171,6 +171,18 @@ function searchUpgradeMigration(d: SqlDialect, t: TableNames): Migration {
   };
 }
 
+/**
+ * `0004_search_index_tuning`: storage settings of the dialect's full-text index (Postgres: a small
+ * GIN pending list; see the Postgres dialect). A no-op where there are none.
+ */
+function searchTuningMigration(d: SqlDialect, t: TableNames): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await d.tuneSearch?.(db, t);
+    },
+  };
+}
+
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
@@ -181,6 +193,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
     '0003_search_upgrade': searchUpgradeMigration(dialect, names),
+    '0004_search_index_tuning': searchTuningMigration(dialect, names),
   };
 }
 
