@@ -88,7 +88,8 @@ const uncork = (socket: Corkable) => socket.uncork();
  * socket is uncorked on the next tick (Node's own pattern for `cork`), so nothing waits longer.
  * Only WebSocket transports whose socket can cork; anything else is left alone.
  */
-function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } } }): void {
+function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } } }, packets: readonly unknown[]): void {
+  if (packets.length < 2) return; // one frame is one write either way
   const socket = this.transport?.socket?._socket;
   if (socket === undefined || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writableCorked) return;
   socket.cork();
