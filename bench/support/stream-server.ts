@@ -90,8 +90,8 @@ export interface ServerReport {
   otherWrites: number;
   /** Event-loop lateness beyond the probe interval, ms. */
   eventLoopDelay: { p50: number; p99: number; max: number };
-  /** CPU ms per thread name over the window (Linux /proc; empty elsewhere): where the CPU went. */
-  threads: Record<string, number>;
+  /** CPU ms and wake-ups (voluntary context switches) per thread name over the window (Linux /proc; empty elsewhere). */
+  threads: Record<string, { ms: number; wakeups: number }>;
 }
 
 export type ServerCommand = { type: 'begin' } | { type: 'end' } | { type: 'clock'; t: number } | { type: 'close' };
@@ -325,10 +325,16 @@ async function serverProcess(options: ServerOptions): Promise<void> {
           const elapsedMs = performance.now() - begunAt;
           const threadsAtEnd = threadTimes();
           counting = false;
-          const threads: Record<string, number> = {};
-          for (const [tid, { name, ms }] of threadsAtEnd) {
-            const used = ms - (threadsAtBegin.get(tid)?.ms ?? 0);
-            if (used > 0) threads[name] = (threads[name] ?? 0) + used;
+          const threads: Record<string, { ms: number; wakeups: number }> = {};
+          for (const [tid, { name, ms, wakeups }] of threadsAtEnd) {
+            const before = threadsAtBegin.get(tid);
+            const used = ms - (before?.ms ?? 0);
+            const woke = wakeups - (before?.wakeups ?? 0);
+            if (used > 0 || woke > 0) {
+              const t = (threads[name] ??= { ms: 0, wakeups: 0 });
+              t.ms += used;
+              t.wakeups += woke;
+            }
           }
           loop.disable();
           const ms = (ns: number) => Math.max(0, ns / 1e6 - LOOP_PROBE_MS);
@@ -364,16 +370,21 @@ async function serverProcess(options: ServerOptions): Promise<void> {
   reply({ type: 'ready', url: `${url}/chat`, rooms });
 }
 
-/** CPU time (user + system, ms) of each thread of this process, by thread id, from /proc (Linux). */
-function threadTimes(): Map<string, { name: string; ms: number }> {
-  const times = new Map<string, { name: string; ms: number }>();
+/**
+ * CPU time (user + system, ms) and voluntary context switches (each one a sleep and a wake-up) of
+ * each thread of this process, by thread id, from /proc (Linux).
+ */
+function threadTimes(): Map<string, { name: string; ms: number; wakeups: number }> {
+  const times = new Map<string, { name: string; ms: number; wakeups: number }>();
   try {
     const tick = 10; // USER_HZ = 100 on Linux
     for (const tid of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '#');
-      times.set(tid, { name: tid === String(process.pid) ? 'main' : name, ms: (Number(fields[11]) + Number(fields[12])) * tick });
+      const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      const wakeups = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      times.set(tid, { name: tid === String(process.pid) ? 'main' : name, ms: (Number(fields[11]) + Number(fields[12])) * tick, wakeups });
     }
   } catch {
     // not Linux

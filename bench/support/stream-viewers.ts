@@ -91,10 +91,10 @@ export class ViewerFleet {
   }
 
   /**
-   * Viewer 0 of every group asks for an answer (all at once); resolves when every viewer has its
-   * `stream:complete`.
+   * Viewer 0 of every group asks for an answer, group k `k × staggerMs` after the first; resolves
+   * when every viewer has its `stream:complete`.
    */
-  async stream(request: (k: number) => { event: string; payload: unknown }, timeoutMs: number): Promise<void> {
+  async stream(request: (k: number) => { event: string; payload: unknown }, timeoutMs: number, staggerMs = 0): Promise<void> {
     for (const v of this.viewers) v.reset();
     this.pendingCompletions = this.viewers.length;
     let timer: NodeJS.Timeout | undefined;
@@ -108,10 +108,13 @@ export class ViewerFleet {
         (group, k) =>
           new Promise<void>((resolve, reject) => {
             const { event, payload } = request(k);
-            group[0]!.socket.timeout(30_000).emit(event, payload, (err: unknown, ack: { ok?: boolean; error?: unknown }) => {
-              if (err || ack?.ok === false) reject(new Error(`${event} refused: ${JSON.stringify(err ?? ack)}`));
-              else resolve();
-            });
+            const send = () =>
+              group[0]!.socket.timeout(30_000).emit(event, payload, (err: unknown, ack: { ok?: boolean; error?: unknown }) => {
+                if (err || ack?.ok === false) reject(new Error(`${event} refused: ${JSON.stringify(err ?? ack)}`));
+                else resolve();
+              });
+            if (k === 0 || staggerMs <= 0) send();
+            else setTimeout(send, k * staggerMs);
           }),
       );
       await Promise.all([...acks, done]);
