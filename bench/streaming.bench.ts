@@ -63,11 +63,11 @@ const TPS = Number(process.env.BENCH_STREAM_TPS ?? 100);
 const VIEWERS = Number(process.env.BENCH_STREAM_VIEWERS ?? 10);
 /**
  * The answers of a level start spread evenly over one token interval (stream k at k × interval /
- * streams), on every side alike. Started in the same millisecond, the provider timers of the naive
- * and floor sides fired together — one wake-up for ten streams' tokens — while Parley's, started a
- * storage round trip apart, did not: on this VM a wake-up costs ~140 µs of CPU, so the comparison
- * measured timer alignment. Real answers start whenever their users ask. BENCH_STREAM_STAGGER=0
- * starts them all at once, as before.
+ * streams), on every side alike, as real answers start whenever their users ask. Started in the
+ * same millisecond, the naive and floor sides' provider timers fired together (one wake-up for
+ * several streams' tokens: 3,300-4,900 wake-ups in 10 s at 10 streams) while Parley's, started a
+ * storage round trip apart, did not (5,500-6,600). Spread, every side has its own. (The CPU ratio
+ * moved less than the runs' noise.) BENCH_STREAM_STAGGER=0 starts them all at once, as before.
  */
 const STAGGER = process.env.BENCH_STREAM_STAGGER !== '0';
 const ROUNDS = Number(process.env.BENCH_STREAM_ROUNDS ?? 1);
