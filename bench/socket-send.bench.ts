@@ -276,6 +276,14 @@ interface SendResult {
   halfLoopDelayP99: number;
   /** Open loops at rates asked for by the caller (the relay at Parley's half-max rates). */
   openAt: { rate: number; p50: number; p99: number }[];
+  /** Parley: `engine.createMessage` latency (group-commit wait + storage) in the half-max open loop. */
+  halfEngine?: { p50: number; p99: number };
+}
+
+/** Records server-side latencies during the half-max open loop. */
+interface LatencyProbe {
+  begin(): void;
+  end(): number[];
 }
 
 async function measure(
@@ -284,6 +292,7 @@ async function measure(
   join: { event: string; payload: unknown },
   sessionId: string,
   extraOpenRates: number[] = [],
+  probe?: LatencyProbe,
 ): Promise<SendResult> {
   const fleet = await ClientFleet.start();
   try {
@@ -303,7 +312,9 @@ async function measure(
     const halfRate = best!.rate / 2;
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     loopDelay.enable();
+    probe?.begin();
     const open = await fleet.request({ type: 'open', rate: halfRate, durationMs: OPEN_MS, sessionId }, 'sent');
+    const engineLatencies = probe?.end();
     loopDelay.disable();
     if (open.failed > 0) throw new Error(`${open.failed} sends refused`);
     const full = summarize(best!.latenciesMs);
@@ -325,6 +336,7 @@ async function measure(
       cpuUsPerMessage: best!.cpuUs,
       halfLoopDelayP99: loopDelay.percentile(99) / 1e6,
       openAt,
+      ...(engineLatencies && { halfEngine: summarize(engineLatencies) }),
     };
   } finally {
     await fleet.close();
@@ -349,9 +361,29 @@ async function measureParley(storage: StorageAdapter): Promise<SendResult> {
   const session = await engine.createSession({ createdBy: users[0]!, memberIds: users.slice(1) });
   const { server, url } = await listen((http) => new Server(http));
   attachChat(server, engine, { authenticate: jwtAuthenticator({ secret: BENCH_SECRET }) });
+  // How much of the ack latency is the engine's (waiting for a batch, the storage round trip) and
+  // how much the sockets', the client process's and the machine's.
+  let recorded: number[] | null = null;
+  const createMessage = engine.createMessage.bind(engine);
+  engine.createMessage = async (input) => {
+    const start = performance.now();
+    try {
+      return await createMessage(input);
+    } finally {
+      recorded?.push(performance.now() - start);
+    }
+  };
+  const probe: LatencyProbe = {
+    begin: () => void (recorded = []),
+    end: () => {
+      const r = recorded ?? [];
+      recorded = null;
+      return r;
+    },
+  };
   try {
     const auths = await Promise.all(users.map(async (u) => ({ token: await tokenFor(u) })));
-    return await measure(`${url}/chat`, auths, { event: 'session:join', payload: { sessionId: session.id } }, session.id);
+    return await measure(`${url}/chat`, auths, { event: 'session:join', payload: { sessionId: session.id } }, session.id, [], probe);
   } finally {
     await closeServer(server);
     await engine.close();
@@ -422,6 +454,12 @@ function rows(name: string, parley: SendResult, raw: SendResult, rawAtRates: Sen
       ...(rawSameRate && { baseline: { name: 'raw relay at the same rate', value: rawSameRate.p99 } }),
       ...(withTargets && { target: '<= 20 ms', pass: parley.halfP99 <= 20 }),
     },
+    ...(parley.halfEngine
+      ? [
+          { scenario, metric: '  of which engine.createMessage p50 (batch wait + storage)', value: parley.halfEngine.p50, unit: 'ms' },
+          { scenario, metric: '  of which engine.createMessage p99 (batch wait + storage)', value: parley.halfEngine.p99, unit: 'ms' },
+        ]
+      : []),
     {
       scenario,
       metric: `raw relay: ack p99 at its own half max (${Math.round(raw.halfRate)} msg/s)`,
