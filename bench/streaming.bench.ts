@@ -34,8 +34,9 @@
  * - `floor`: the provider alone (tokens generated and recorded, nothing emitted). Both sides pay
  *   it (a timer wake-up and an async-generator step per token), so the row "above the provider
  *   floor" compares what each side adds to it.
- * - `coalesced` (opt-in): a raw `io.to(room).emit` of Parley-shaped chunks at most every
- *   STREAM_DELAY: what coalescing alone buys, without the engine, storage or filter (and without
+ * - `coalesced`: a raw `io.to(room).emit` of Parley-shaped chunks at most every
+ *   STREAM_DELAY: what coalescing alone buys, without the engine, storage or filter — the least
+ *   any coalescing server pays for the same chunks (and without
  *   the filter's hold-back of a trailing partial word, so its latency is ~one token gap lower).
  * Their figures are in the progress lines on stderr and in the extra rows.
  *
@@ -43,7 +44,7 @@
  * 1000 = 10 s at 100 tokens/s), BENCH_STREAM_TPS (default 100), BENCH_STREAM_VIEWERS (default 10),
  * BENCH_STREAM_ROUNDS (default 1: runs of each side per level; the best CPU and the best latency
  * of each side are kept, so a noisy neighbour hits both alike), BENCH_STREAM_REFERENCES (default
- * 'floor'; 'floor,coalesced' or ''), BENCH_STREAM_ABLATE (Parley only, for finding where CPU goes:
+ * 'floor,coalesced'; 'floor' or ''), BENCH_STREAM_ABLATE (Parley only, for finding where CPU goes:
  * any of nodelivery,memory,nofilter,noflush — the figures are then not Parley's),
  * BENCH_STREAM_NODE_ARGS (node flags for the server process, e.g. --perf-basic-prof).
  */
@@ -71,7 +72,7 @@ const VIEWERS = Number(process.env.BENCH_STREAM_VIEWERS ?? 10);
  */
 const STAGGER = process.env.BENCH_STREAM_STAGGER !== '0';
 const ROUNDS = Number(process.env.BENCH_STREAM_ROUNDS ?? 1);
-const REFERENCES = (process.env.BENCH_STREAM_REFERENCES ?? 'floor').split(',').filter(Boolean) as ('floor' | 'coalesced')[];
+const REFERENCES = (process.env.BENCH_STREAM_REFERENCES ?? 'floor,coalesced').split(',').filter(Boolean) as ('floor' | 'coalesced')[];
 const ABLATE = (process.env.BENCH_STREAM_ABLATE ?? '').split(',').filter(Boolean);
 const STREAM_DELAY = 50;
 const WARMUP_TOKENS = 30;
