@@ -67,7 +67,7 @@ const VIEWERS = Number(process.env.BENCH_STREAM_VIEWERS ?? 10);
  * streams), on every side alike, as real answers start whenever their users ask. Started in the
  * same millisecond, the naive and floor sides' provider timers fired together (one wake-up for
  * several streams' tokens: 3,300-4,900 wake-ups in 10 s at 10 streams) while Parley's, started a
- * storage round trip apart, did not (5,500-6,600). Spread, every side has its own. (The CPU ratio
+ * storage round trip apart, did not (5,500-6,700). Spread, every side has its own. (The CPU ratio
  * moved less than the runs' noise.) BENCH_STREAM_STAGGER=0 starts them all at once, as before.
  */
 const STAGGER = process.env.BENCH_STREAM_STAGGER !== '0';
