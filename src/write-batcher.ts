@@ -23,8 +23,6 @@ export interface WriteBatcherInternals<I> {
 
 interface Pending<I, O> {
   item: I;
-  /** `keyOf(item)`, when the batcher has one. */
-  key: string | undefined;
   resolve: (value: O) => void;
   reject: (error: unknown) => void;
 }
@@ -43,7 +41,13 @@ interface Pending<I, O> {
  * item cannot fail the others.
  */
 export class WriteBatcher<I, O> {
-  private readonly queue: Pending<I, O>[] = [];
+  /**
+   * Waiting items by key (all under one key without `keyOf`), each list in push order, keys in the
+   * order they first queued: a batch is gathered per key, so a long backlog of one busy key is
+   * skipped in one step rather than item by item.
+   */
+  private readonly waiting = new Map<string, Pending<I, O>[]>();
+  private queued = 0;
   private inFlight = 0;
   private readonly maxBatchSize: number;
   private readonly concurrency: number;
@@ -66,11 +70,15 @@ export class WriteBatcher<I, O> {
   }
 
   push(item: I): Promise<O> {
-    if (this.queue.length >= this.maxQueued) {
+    if (this.queued >= this.maxQueued) {
       return Promise.reject(new ChatError('UNAVAILABLE', 'Server busy: too many writes queued; try again shortly'));
     }
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, key: this.keyOf?.(item), resolve, reject });
+      const key = this.keyOf ? this.keyOf(item) : '';
+      let list = this.waiting.get(key);
+      if (list === undefined) this.waiting.set(key, (list = []));
+      list.push({ item, resolve, reject });
+      this.queued++;
       if (!this.pumpScheduled) {
         this.pumpScheduled = true;
         setImmediate(() => {
@@ -83,12 +91,12 @@ export class WriteBatcher<I, O> {
 
   /** Resolves once nothing is queued or in flight. */
   drain(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.inFlight === 0 && this.queued === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private pump(): void {
-    while (this.inFlight < this.concurrency && this.queue.length > 0) {
+    while (this.inFlight < this.concurrency && this.queued > 0) {
       const { batch, keys } = this.take();
       if (batch.length === 0) return; // every queued key has a batch in flight
       this.inFlight++;
@@ -96,7 +104,7 @@ export class WriteBatcher<I, O> {
         this.inFlight--;
         for (const key of keys) this.busyKeys.delete(key);
         this.pump();
-        if (this.inFlight === 0 && this.queue.length === 0) {
+        if (this.inFlight === 0 && this.queued === 0) {
           const waiters = this.idleWaiters;
           this.idleWaiters = [];
           for (const w of waiters) w();
@@ -105,23 +113,26 @@ export class WriteBatcher<I, O> {
     }
   }
 
-  /** The next batch: the oldest items, skipping those whose key has a batch in flight. */
-  private take(): { batch: Pending<I, O>[]; keys: Iterable<string> } {
-    if (!this.keyOf) return { batch: this.queue.splice(0, this.maxBatchSize), keys: [] };
+  /** The next batch: the oldest items of each key that has no batch in flight, up to maxBatchSize. */
+  private take(): { batch: Pending<I, O>[]; keys: string[] } {
     const batch: Pending<I, O>[] = [];
-    const keys = new Set<string>();
-    const waiting: Pending<I, O>[] = [];
-    let i = 0;
-    for (; i < this.queue.length && batch.length < this.maxBatchSize; i++) {
-      const pending = this.queue[i]!;
-      if (this.busyKeys.has(pending.key!)) waiting.push(pending);
-      else {
-        keys.add(pending.key!);
-        batch.push(pending);
+    const keys: string[] = [];
+    for (const [key, list] of this.waiting) {
+      if (this.keyOf && this.busyKeys.has(key)) continue;
+      const room = this.maxBatchSize - batch.length;
+      if (list.length <= room) {
+        for (const p of list) batch.push(p);
+        this.waiting.delete(key); // safe while iterating a Map
+      } else {
+        for (const p of list.splice(0, room)) batch.push(p);
       }
+      if (this.keyOf) {
+        this.busyKeys.add(key);
+        keys.push(key);
+      }
+      if (batch.length >= this.maxBatchSize) break;
     }
-    for (const key of keys) this.busyKeys.add(key);
-    if (batch.length > 0) this.queue.splice(0, i, ...waiting);
+    this.queued -= batch.length;
     return { batch, keys };
   }
 

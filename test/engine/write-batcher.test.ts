@@ -70,6 +70,23 @@ describe('WriteBatcher (group commit)', () => {
     await batcher.drain();
   });
 
+  it('a long backlog of one busy key does not hold up another key (nor overflow the call stack)', async () => {
+    const seen: string[] = [];
+    const batcher = new WriteBatcher<string, string>(
+      async (items) => {
+        seen.push(items[0]!);
+        await new Promise((r) => setImmediate(r));
+        return items;
+      },
+      { concurrency: 2, maxQueued: 300_000 },
+      { keyOf: (item) => item },
+    );
+    const all = [...Array.from({ length: 200_000 }, () => batcher.push('a')), batcher.push('b')];
+    await Promise.all(all);
+    expect(seen.slice(0, 2)).toEqual(['a', 'b']); // b leaves with the second slot, not after 200,000 a's
+    expect(seen.length).toBe(Math.ceil(200_000 / 128) + 1);
+  });
+
   it('refuses with UNAVAILABLE instead of queueing without bound', async () => {
     const batcher = new WriteBatcher<number, number>((items) => new Promise((r) => setTimeout(() => r(items), 20)), {
       concurrency: 1,
