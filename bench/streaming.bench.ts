@@ -46,7 +46,8 @@
  * of each side are kept, so a noisy neighbour hits both alike), BENCH_STREAM_REFERENCES (default
  * 'floor,coalesced'; 'floor' or ''), BENCH_STREAM_ABLATE (Parley only, for finding where CPU goes:
  * any of nodelivery,memory,nofilter,noflush — the figures are then not Parley's),
- * BENCH_STREAM_NODE_ARGS (node flags for the server process, e.g. --perf-basic-prof).
+ * BENCH_STREAM_NODE_ARGS (node flags for the server process, e.g. --perf-basic-prof),
+ * BENCH_STREAM_PROFILE_DIR (a V8 CPU profile of each server's measured window, written there).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

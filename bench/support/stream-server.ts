@@ -23,7 +23,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -300,6 +301,7 @@ async function serverProcess(options: ServerOptions): Promise<void> {
   let eluAtBegin = performance.eventLoopUtilization();
   let cpuAtBegin = process.cpuUsage();
   let begunAt = 0;
+  const profile = windowProfiler(process.env.BENCH_STREAM_PROFILE_DIR);
   const reply = (r: ServerReply) => process.send!(r);
   process.on('message', async (command: ServerCommand) => {
     try {
@@ -307,6 +309,7 @@ async function serverProcess(options: ServerOptions): Promise<void> {
         case 'clock':
           return reply({ type: 'clock', t: command.t, child: now() });
         case 'begin':
+          if (profile) await profile.start();
           traces = {};
           frames = frameBytes = pings = otherWrites = 0;
           storageCalls = {};
@@ -321,6 +324,7 @@ async function serverProcess(options: ServerOptions): Promise<void> {
           cpuAtBegin = process.cpuUsage();
           return reply({ type: 'begun' });
         case 'end': {
+          if (profile) await profile.stop(options.mode, options.sessions);
           const cpu = process.cpuUsage(cpuAtBegin);
           const elapsedMs = performance.now() - begunAt;
           const threadsAtEnd = threadTimes();
@@ -368,6 +372,29 @@ async function serverProcess(options: ServerOptions): Promise<void> {
   // The bench process died (even SIGKILL): do not outlive it.
   process.once('disconnect', () => process.exit(1));
   reply({ type: 'ready', url: `${url}/chat`, rooms });
+}
+
+/**
+ * A V8 CPU profile of the measured window only (BENCH_STREAM_PROFILE_DIR=dir): one
+ * `<mode>-<streams>-<pid>.cpuprofile` per run, without the setup that `--cpu-prof` would include.
+ */
+function windowProfiler(dir: string | undefined) {
+  if (!dir) return null;
+  const session = new InspectorSession();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+  return {
+    async start() {
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: 500 });
+      await post('Profiler.start');
+    },
+    async stop(mode: string, streams: number) {
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(`${dir}/${mode}-${streams}-${process.pid}.cpuprofile`, JSON.stringify(profile));
+    },
+  };
 }
 
 /**
