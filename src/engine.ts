@@ -16,7 +16,7 @@ import type {
 } from './model.js';
 import { ModerationPipeline, type ModerationOptions } from './moderation/pipeline.js';
 import { normalizeText } from './moderation/normalize.js';
-import type { InsertedMessage, NewMessage, SessionAccess, StorageAdapter } from './ports/storage.js';
+import type { InsertedMessage, NewMessage, ReaderCheck, SessionAccess, StorageAdapter } from './ports/storage.js';
 import type { Transport } from './ports/transport.js';
 import { RateLimiter, type RateLimitConfig, type RateLimitStoreFactory } from './rate-limits.js';
 import {
@@ -1020,7 +1020,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * For a read storage can authorize in its own statement (`session:read` under a built-in policy,
    * or a trusted call): what it must check. Null when the engine must check access first.
    */
-  private readerCheck(userId: string | undefined): { memberId: string | null } | null {
+  private readerCheck(userId: string | undefined): ReaderCheck | null {
     if (userId === undefined) return { memberId: null };
     const reader = this.userIdOf(userId);
     if (this.builtInPolicy === 'members') return { memberId: reader };

@@ -21,6 +21,7 @@ export * from './model.js';
 export * from './errors.js';
 export type { ChatEvents, ChatEventName } from './events.js';
 export type * from './ports/storage.js';
+export { assertSessionAccess } from './ports/storage.js';
 export type * from './ports/transport.js';
 export {
   membersPolicy,

@@ -48,8 +48,7 @@ export class ModerationPipeline {
 
   /** Normalises and filters without the hook (LLM output chunks go through this). */
   clean(text: string): string {
-    const normalized = normalizeText(text);
-    return this.filter ? this.filter.clean(normalized) : normalized;
+    return this.mask(normalizeText(text));
   }
 
   /** The filter step of `clean` alone, for text already normalised (LLM output, see streams/output-filter.ts). */

@@ -1,3 +1,4 @@
+import { ChatError } from '../errors.js';
 import type {
   Attachment,
   JsonObject,
@@ -277,7 +278,22 @@ export interface SearchQuery {
   /** Count at most this many matches (see `searchMessages`). */
   maxCount: number;
   /** As for `HistoryQuery.authorize`: the search checks its reader itself. */
-  authorize?: { memberId: string | null };
+  authorize?: ReaderCheck;
+}
+
+/** A read that authorizes itself: the session must exist, and `memberId` (when not null) be a member. */
+export interface ReaderCheck {
+  memberId: string | null;
+}
+
+/**
+ * The verdict of an authorization storage makes itself (`requireMembership`, `authorize`), for every
+ * adapter alike: NOT_FOUND before FORBIDDEN, as the engine's own access check answers. `isMember`
+ * is the member check's result (true when no member was asked for).
+ */
+export function assertSessionAccess(sessionId: string, memberId: string | null, sessionExists: boolean, isMember: boolean): void {
+  if (!sessionExists) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
+  if (!isMember) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);
 }
 
 export interface HistoryQuery {
@@ -292,7 +308,7 @@ export interface HistoryQuery {
    * (instead of an empty page), and with a `memberId`, a session that user is not a member of
    * rejects with `FORBIDDEN`.
    */
-  authorize?: { memberId: string | null };
+  authorize?: ReaderCheck;
 }
 
 export interface ReactionChange {

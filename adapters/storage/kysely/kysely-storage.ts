@@ -45,6 +45,7 @@ import type {
   StreamRecord,
   StreamStatus,
 } from '../../../src/model.js';
+import { assertSessionAccess } from '../../../src/ports/storage.js';
 import type {
   HistoryQuery,
   SearchQuery,
@@ -456,7 +457,7 @@ export class KyselyStorage implements StorageAdapter {
   #insertSync(tx: SyncStatements, steps: InsertSteps, batch: readonly NewMessage[]): InsertedMessage[] {
     for (const m of uniqueBy(batch.filter(needsMembership), memberKey)) {
       const [row] = tx.all<{ session: number; member: number }>(steps.membership, bind(steps.membership, { session: m.sessionId, user: m.userId }));
-      assertAuthorized(m.sessionId, m.userId, Boolean(row?.session), Boolean(row?.member));
+      assertSessionAccess(m.sessionId, m.userId, Boolean(row?.session), Boolean(row?.member));
     }
     const existing = new Map<string, MessageRow>();
     for (const k of uniqueBy(
@@ -510,7 +511,7 @@ export class KyselyStorage implements StorageAdapter {
     const outsider = pairs.find((m) => !members.has(memberKey(m)));
     if (!outsider) return;
     const session = await trx.selectFrom(this.names.as('sessions', 's')).select('s.id').where('s.id', '=', outsider.sessionId).executeTakeFirst();
-    assertAuthorized(outsider.sessionId, outsider.userId, session !== undefined, false);
+    assertSessionAccess(outsider.sessionId, outsider.userId, session !== undefined, false);
   }
 
   /**
@@ -771,7 +772,7 @@ export class KyselyStorage implements StorageAdapter {
         offset,
       });
       // No row: no such session (or, for a thread, no such parent in it).
-      if (query.authorize) assertAuthorized(sessionId, reader, rows.length > 0, rows.length > 0 && this.dialect.fromBool(rows[0]!.reader_ok));
+      if (query.authorize) assertSessionAccess(sessionId, reader, rows.length > 0, rows.length > 0 && this.dialect.fromBool(rows[0]!.reader_ok));
       return { messages: this.#pageMessages(rows, (a, b) => a.seq - b.seq), total: Number(rows[0]?.total ?? 0) };
     });
   }
@@ -783,7 +784,7 @@ export class KyselyStorage implements StorageAdapter {
       if (page.authorize) {
         const { memberId } = page.authorize;
         const access = await this.getSessionAccess(sessionId, memberId ?? '');
-        assertAuthorized(sessionId, memberId, access !== null, memberId === null || access?.member != null);
+        assertSessionAccess(sessionId, memberId, access !== null, memberId === null || access?.member != null);
       }
       return { messages: [], total: 0, totalExact: true };
     }
@@ -798,7 +799,7 @@ export class KyselyStorage implements StorageAdapter {
         gate: this.dialect.toBool(reader !== null),
         reader: reader ?? '',
       });
-      if (page.authorize) assertAuthorized(sessionId, reader, count !== undefined, count !== undefined && this.dialect.fromBool(count.reader_ok));
+      if (page.authorize) assertSessionAccess(sessionId, reader, count !== undefined, count !== undefined && this.dialect.fromBool(count.reader_ok));
       const counted = Number(count?.total ?? 0);
       const totalExact = counted <= maxCount;
       const total = Math.min(counted, maxCount);
@@ -1042,16 +1043,7 @@ export class KyselyStorage implements StorageAdapter {
   }
 
   async flushStream(streamId: string, flush: StreamFlush): Promise<boolean> {
-    const steps = this.#hot.flushStream;
-    if (!steps || (steps.message && !this.#runner.transaction)) {
-      // The general path (e.g. a dialect without the statements).
-      const result = await this.updateStream(
-        streamId,
-        { status: 'streaming', tokensGenerated: flush.tokensGenerated, bytesEmitted: flush.bytesEmitted, errors: flush.errors, firstTokenAt: flush.firstTokenAt, expectedStatuses: ['pending', 'streaming'], at: flush.at },
-        { patch: { content: flush.content, tokens: flush.tokens, at: flush.at }, bumpSeq: false },
-      );
-      return result !== null;
-    }
+    const { stream, message } = this.#hot.flushStream;
     const d = this.dialect;
     const values = {
       id: streamId,
@@ -1064,9 +1056,8 @@ export class KyselyStorage implements StorageAdapter {
       tokens: flush.tokens,
     };
     return this.#run(async () => {
-      const { stream, message } = steps;
       if (message) {
-        // SQLite: both rows in one synchronous transaction of cached statements.
+        // SQLite (whose runner always has synchronous transactions): both rows in one, on cached statements.
         return this.#runner.transaction!((tx): boolean => {
           if (tx.run(stream, bind(stream, values)) === 0) return false; // not running (or gone)
           tx.run(message, bind(message, values));
@@ -1482,16 +1473,6 @@ function needsMembership(m: NewMessage): m is NewMessage & { userId: string } {
 
 function memberKey(m: { sessionId: string; userId: string }): string {
   return `${m.sessionId}\u0000${m.userId}`;
-}
-
-/**
- * The verdict of a check a statement made itself (`requireMembership`, `authorize`): NOT_FOUND before
- * FORBIDDEN, as the engine's own access check answers. `memberOk` is the member check's result
- * (always true when no member was asked for).
- */
-function assertAuthorized(sessionId: string, memberId: string | null, sessionExists: boolean, memberOk: boolean): void {
-  if (!sessionExists) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
-  if (!memberOk) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);
 }
 
 function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {

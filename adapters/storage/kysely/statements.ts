@@ -96,7 +96,7 @@ export interface HotStatementSet {
    * and returns `n` (1: the stream was running). SQLite: `stream` (1 row changed: it was running),
    * then `message`, in one synchronous transaction. Nothing is read back.
    */
-  flushStream?: { stream: Statement; message?: Statement };
+  flushStream: { stream: Statement; message?: Statement };
   /** How a list of strings is bound (`extrasOf`'s `ids`). */
   list(values: readonly unknown[]): unknown;
   /** The bound search value for the terms (tsquery / FTS5 query text); null when nothing can match. */

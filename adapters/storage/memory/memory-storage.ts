@@ -13,6 +13,7 @@ import type {
   StreamRecord,
   StreamStatus,
 } from '../../../src/model.js';
+import { assertSessionAccess } from '../../../src/ports/storage.js';
 import type {
   HistoryQuery,
   SearchQuery,
@@ -483,11 +484,12 @@ export class MemoryStorage implements StorageAdapter {
     record.errors = flush.errors;
     record.firstTokenAt = flush.firstTokenAt?.toISOString() ?? null;
     record.updatedAt = flush.at.toISOString();
-    const message = this.messages.get(record.messageId)?.message;
-    if (message) {
+    const entry = this.messages.get(record.messageId);
+    if (entry) {
+      const { message } = entry;
       if (message.content !== flush.content) {
         message.content = flush.content;
-        this.messages.get(record.messageId)!.words = null;
+        entry.words = null;
       }
       message.tokens = flush.tokens;
       message.updatedAt = record.updatedAt;
@@ -711,8 +713,7 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** `requireMembership` and `authorize`: NOT_FOUND before FORBIDDEN, as the engine's own access check answers. */
+/** `requireMembership` and `authorize` (see assertSessionAccess). */
 function assertReader(sessionId: string, session: SessionRecord | undefined, memberId: string | null): void {
-  if (!session) throw new ChatError('NOT_FOUND', `Session ${sessionId} not found`);
-  if (memberId !== null && !session.members.has(memberId)) throw new ChatError('FORBIDDEN', `${memberId} is not a member of session ${sessionId}`);
+  assertSessionAccess(sessionId, memberId, session !== undefined, memberId === null || session?.members.has(memberId) === true);
 }

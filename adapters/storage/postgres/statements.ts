@@ -216,10 +216,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         from counts c
         where c.session_id = s.id
           and ((select count(*) from counts) = 1 or (select count(*) from locked) = (select count(*) from counts))
-          and not exists (
-            select 1 from v where v.must_be_member
-              and not exists (select 1 from ${members} mem where mem.session_id = v.session_id and mem.user_id = v.user_id)
-          )
+          and not exists (select 1 from v where not ${memberCheck(members, 'v.must_be_member', 'v.session_id', 'v.user_id')})
         returning s.id, s.last_seq, c.n
       ),
       numbered as (
