@@ -81,7 +81,12 @@ export function deliverDomainEvents(ctx: BindingContext): () => void {
     'stream.error': ({ streamId, sessionId, messageId, seq, code, message }) => {
       toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message });
     },
-    'member.left': ({ sessionId, userId }) => {
+    // The session's sockets and every socket of the user concerned (one packet each, joined or not).
+    'member.joined': ({ sessionId, userId, role, byUserId }) => {
+      nsp.to([sessionRoom(sessionId), userRoom(userId)]).emit('member:added', { sessionId, userId, role, byUserId });
+    },
+    'member.left': ({ sessionId, userId, byUserId }) => {
+      nsp.to([sessionRoom(sessionId), userRoom(userId)]).emit('member:removed', { sessionId, userId, byUserId });
       // A removed member stops receiving the session at once, on every node.
       toSession(sessionId).emit('user:left', { sessionId, userId });
       background(ctx, 'member.left', Promise.resolve(nsp.in(userRoom(userId)).socketsLeave(sessionRoom(sessionId))), { userId });

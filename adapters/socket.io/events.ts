@@ -25,7 +25,7 @@
  * line in these maps, and its handler in `handlers.ts`.
  */
 import type { ChatErrorBody } from '../../src/errors.js';
-import type { Attachment, Message, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
+import type { Attachment, MemberRole, Message, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
 import type {
   MessageDeletePayload,
   MessageEditPayload,
@@ -79,6 +79,25 @@ export interface UserJoinedEvent {
 export interface UserLeftEvent {
   sessionId: string;
   userId: string;
+}
+
+/**
+ * Membership changed (DESIGN §6 has no event for it; see the README): sent to the session's joined
+ * sockets and to every socket of the user concerned, joined or not — an added user learns of the
+ * session at once (and can `session:join` it), a removed one can drop it from the list.
+ */
+export interface MemberAddedEvent {
+  sessionId: string;
+  userId: string;
+  role: MemberRole;
+  /** Who added them (null: the session's creator, or a server call without one). */
+  byUserId: string | null;
+}
+
+export interface MemberRemovedEvent {
+  sessionId: string;
+  userId: string;
+  byUserId: string | null;
 }
 
 export interface MessageDeliveredEvent {
@@ -213,6 +232,8 @@ export interface ServerToClientEvents {
   'connection:success': (event: ConnectionSuccessEvent) => void;
   'user:joined': (event: UserJoinedEvent) => void;
   'user:left': (event: UserLeftEvent) => void;
+  'member:added': (event: MemberAddedEvent) => void;
+  'member:removed': (event: MemberRemovedEvent) => void;
   'message:new': (message: Message) => void;
   'message:edited': (message: Message) => void;
   'message:deleted': (event: MessageDeletedEvent) => void;

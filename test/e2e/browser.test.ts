@@ -132,8 +132,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the reference app in Chromium: two people in on
     await expect.poll(() => alice.locator('#room-title').textContent()).toBe('Launch plan');
     await send(alice, 'Hello Bob!');
 
-    // Bob learns of the conversation from the session list, with one unread message.
-    await bob.reload();
+    // Bob learns of the conversation live (member:added), with one unread message.
     const item = bob.locator('.session', { hasText: 'Launch plan' });
     await expect.poll(() => item.locator('.badge').textContent()).toBe('1');
     await item.click();

@@ -217,6 +217,37 @@ describe('socket.io binding: client events', () => {
     expect(await bob.received.waitFor('attachment:deleted')).toEqual([{ sessionId, messageId: viaRest.id, seq: 4, attachmentId: attachment.id }]);
   });
 
+  it('member:added / member:removed reach the session and every socket of the user concerned, joined or not', async () => {
+    const f = await startChat();
+    const sessionId = await room(f, ['alice', 'bob']);
+    const alice = await joined(f, 'alice', sessionId);
+    const dave = await f.connect('dave'); // not a member yet: in no session room
+    const daveOtherTab = await f.connect('dave');
+    const eve = await f.connect('eve'); // never concerned
+
+    await f.engine.addMember(sessionId, 'dave', 'alice');
+    const added = { sessionId, userId: 'dave', role: 'member', byUserId: 'alice' };
+    for (const tab of [alice, dave, daveOtherTab]) expect(await tab.received.waitFor('member:added')).toEqual([added]);
+    // the added user can join at once
+    expect((await dave.call('session:join', { sessionId })).ok).toBe(true);
+
+    await f.engine.removeMember(sessionId, 'dave', 'alice');
+    const removed = { sessionId, userId: 'dave', byUserId: 'alice' };
+    for (const tab of [alice, dave, daveOtherTab]) expect(await tab.received.waitFor('member:removed')).toEqual([removed]);
+    // dave's joined tab is in both rooms and hears each change once
+    await sleep(30);
+    expect(dave.received.of('member:added')).toHaveLength(1);
+    expect(dave.received.of('member:removed')).toHaveLength(1);
+    expect(eve.received.of('member:added')).toEqual([]);
+    expect(eve.received.of('member:removed')).toEqual([]);
+
+    // a session created with members tells each of them
+    const created = await f.engine.createSession({ title: 'New', createdBy: 'alice', memberIds: ['dave'] });
+    expect(await dave.received.waitFor('member:added', 1, (e) => e.sessionId === created.id)).toEqual([
+      { sessionId: created.id, userId: 'dave', role: 'member', byUserId: 'alice' },
+    ]);
+  });
+
   it('a member removed from the session stops receiving it at once', async () => {
     const f = await startChat();
     const sessionId = await room(f);

@@ -18,7 +18,6 @@ const PAGE_SIZE = 30;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '👀'];
 const TYPING_REFRESH_MS = 3000; // the server expires a typing indicator after 5 s without refresh
 const TYPING_IDLE_MS = 4000;
-const SESSION_POLL_MS = 5000; // nothing tells us live that we were added to a session: poll the list
 const METRICS_POLL_MS = 600;
 const STORAGE_KEY = 'parley.auth';
 const NAMES_KEY = 'parley.names';
@@ -169,7 +168,6 @@ function startChat(auth) {
     const first = state.sessions.has(fromHash) ? fromHash : null;
     if (first) selectSession(first);
   });
-  setInterval(() => document.visibilityState === 'visible' && refreshSessions().catch(() => {}), SESSION_POLL_MS);
 }
 
 function renderAssistantBadge() {
@@ -189,6 +187,8 @@ function connect() {
 
   socket.on('connect', () => {
     setConnection('online', 'Connected');
+    // A session we were added to while offline: member:added went to nobody, the list has it.
+    if (state.sessions.size > 0) refreshSessions().catch(() => {});
     // Re-join every session with the highest seq we saw: the server replays what we missed
     // (messages, edits, deletions, reactions) and sends a snapshot of answers still streaming.
     for (const id of state.sessions.keys()) joinSession(id);
@@ -232,6 +232,15 @@ function connect() {
     if (name) rememberName(userId, name);
     // A member we did not know about (invited by someone else): reload the member list.
     if (!state.members.get(sessionId)?.some((m) => m.userId === userId)) refreshMembers(sessionId);
+  });
+  // Membership: we were added (the list gains the session and we join it) or removed (it goes).
+  socket.on('member:added', ({ sessionId, userId }) => {
+    if (userId === state.me.userId) refreshSessions().catch(fail);
+    else if (state.members.has(sessionId)) refreshMembers(sessionId);
+  });
+  socket.on('member:removed', ({ sessionId, userId }) => {
+    if (userId === state.me.userId) forgetSession(sessionId);
+    else if (state.members.has(sessionId)) refreshMembers(sessionId);
   });
   socket.on('user:left', ({ sessionId, userId }) => {
     if (userId === state.me.userId) return;
@@ -300,6 +309,21 @@ async function refreshSessions() {
   }
   if (state.sessionOrder.length === 0) state.sessionOrder = sessions.map((s) => s.id);
   else for (const s of sessions) if (!state.sessionOrder.includes(s.id)) state.sessionOrder.unshift(s.id);
+  renderSessionList();
+}
+
+/** We were removed from a session: it leaves the list (and the screen, if open). */
+function forgetSession(sessionId) {
+  if (!state.sessions.delete(sessionId)) return;
+  state.sessionOrder = state.sessionOrder.filter((id) => id !== sessionId);
+  for (const map of [state.views, state.seqs, state.members]) map.delete(sessionId);
+  if (state.panel?.sessionId === sessionId) closePanel();
+  if (state.activeId === sessionId) {
+    state.activeId = null;
+    history.replaceState(null, '', location.pathname);
+    $('room-main').hidden = true;
+    $('room-empty').hidden = false;
+  }
   renderSessionList();
 }
 
