@@ -12,6 +12,7 @@ import { CLIENT_EVENTS, dispatch } from './handlers.js';
 import { adopt, connectError, verifyHandshake } from './handshake.js';
 import { ConnectionGate, SessionCursor, type GatedConnection } from './outbound-gate.js';
 import { buildPayloadSchemas } from './payloads.js';
+import { NodeRoster } from './node-roster.js';
 import { PresenceTracker } from './presence.js';
 import { socketDisconnected } from './sessions.js';
 import { TypingTracker } from './typing.js';
@@ -28,6 +29,13 @@ export interface AttachChatOptions {
   maxPayloadBytes?: number;
   /** A typing indicator ends after this long without a refresh (default 5000 ms). */
   typingTimeoutMs?: number;
+  /**
+   * In a cluster, how often this node tells the others which users it holds sockets for (default
+   * 10000 ms). A node not heard from for three of these is taken for dead, and one survivor sends
+   * the `user:left` and `presence:update` offline its sockets' disconnects would have sent. A lone
+   * node sends nothing.
+   */
+  nodeHeartbeatMs?: number;
   /** Failures nobody else hears about (default: `console.error`). Never given a token. */
   onError?: ErrorReporter;
 }
@@ -80,6 +88,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   if (typeof namespace !== 'string' || !namespace.startsWith('/')) throw new ChatError('VALIDATION', 'attachChat: `namespace` must start with "/"');
   const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
+  const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
   const report = options.onError ?? defaultReporter;
   const { authenticate } = options;
 
@@ -100,6 +109,8 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     closed: false,
   };
   const unsubscribe = deliverDomainEvents(ctx);
+  const roster = new NodeRoster(ctx, nodeHeartbeatMs);
+  roster.start();
 
   // One shared catch-all listener (`this` is the socket) instead of one listener per event: nine
   // more entries in every socket's listener table cost ~400 bytes per idle connection. Unknown
@@ -222,6 +233,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     close: async () => {
       ctx.closed = true;
       unsubscribe();
+      roster.stop();
       ctx.typing.close();
     },
   };

@@ -280,9 +280,11 @@ export type ServerEventName = keyof ServerToClientEvents;
 /** The ack data of a client event. */
 export type AckDataOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
 
-/** Between nodes (`serverSideEmit`, through the host's adapter): a stop for a stream another node runs. */
+/** Between nodes (`serverSideEmit`, through the host's adapter). */
 export interface InterServerEvents {
   'parley:stream-stop': (streamId: string) => void;
+  /** A node's heartbeat: the users it holds sockets for and the sessions those joined (see NodeRoster). */
+  'parley:roster': (nodeId: string, roster: [userId: string, sessionIds: string[]][]) => void;
 }
 
 /** `socket.data` of a chat socket. Plain JSON, because cluster adapters ship it to other nodes (`fetchSockets`). */

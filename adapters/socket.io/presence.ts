@@ -86,6 +86,11 @@ export class PresenceTracker {
     return online;
   }
 
+  /** Every socket of these users, on any node (one adapter round trip). */
+  socketsOfUsers(userIds: readonly string[]): Promise<SocketView[]> {
+    return this.fetch([...new Set(userIds)].map(userRoom));
+  }
+
   private socketsOf(userId: string): Promise<SocketView[]> {
     return this.fetch([userRoom(userId)]);
   }

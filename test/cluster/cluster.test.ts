@@ -23,7 +23,7 @@ const skipReason = await missingServices(); // throws under CI=true
 if (skipReason) console.warn(skipReason);
 
 /** Short lease, frequent flushes and a slow scripted model, so a stream is easy to catch mid-answer. */
-const NODE_ENV = { STREAM_LEASE_MS: '1500', STREAM_FLUSH_MS: '200', SCRIPTED_TOKENS_PER_SECOND: '30', STREAM_DELAY: '50' };
+const NODE_ENV = { STREAM_LEASE_MS: '1500', STREAM_FLUSH_MS: '200', SCRIPTED_TOKENS_PER_SECOND: '30', STREAM_DELAY: '50', NODE_HEARTBEAT_MS: '300' };
 
 async function joined(node: NodeProcess, userId: string, sessionId: string, lastSeq?: number): Promise<Tab> {
   const tab = await connectTab(node, userId);
@@ -291,10 +291,18 @@ describe.skipIf(skipReason)('a node killed mid-answer (SIGKILL)', () => {
     expect(synced.seq).toBe(Math.max(...history.map((m: any) => m.changeSeq)));
 
     // Presence: gina's only tab was on the dead node; the survivor counts sockets cluster-wide, so
-    // she reads as offline (the dead node could not broadcast a presence:update for her).
+    // she reads as offline, and — the dead node missed three heartbeats (300 ms each) — the
+    // survivor sends what her disconnect would have: user:left, then presence:update offline, once.
     const presence = (await rest(survivor, 'ivy', 'GET', `/sessions/${sessionId}/presence`)).body.presence;
     expect(presence.find((p: any) => p.userId === 'gina')?.status).toBe('offline');
-    console.info(`[cluster] stream closed ${closedAfter} ms after SIGKILL; presence:update offline for gina broadcast: ${ivy.received.of('presence:update').some((p) => p.userId === 'gina' && p.status === 'offline')}`);
+    await ivy.received.waitFor('presence:update', 1, (p) => p.userId === 'gina' && p.status === 'offline');
+    const offlineAfter = Date.now() - killedAt;
+    expect(ivy.received.of('user:left').filter((e) => e.userId === 'gina')).toEqual([{ sessionId, userId: 'gina' }]);
+    await sleep(700); // two more heartbeats: nothing is announced twice
+    expect(ivy.received.of('presence:update').filter((p) => p.userId === 'gina' && p.status === 'offline')).toHaveLength(1);
+    // hank reconnected to the survivor: whatever was said of him while he was away, he is online now
+    expect(ivy.received.of('presence:update').filter((p) => p.userId === 'hank').at(-1)?.status ?? 'online').toBe('online');
+    console.info(`[cluster] stream closed ${closedAfter} ms after SIGKILL; presence:update offline for gina ${offlineAfter} ms after it`);
 
     // The survivor keeps serving: a new message reaches everyone still connected.
     const after = (await ivy.call('message:send', { sessionId, content: 'after recovery' })).data;
