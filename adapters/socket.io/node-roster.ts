@@ -67,8 +67,11 @@ export class NodeRoster {
         this.peers.delete(id);
         dead.push(peer.roster);
       }
-      // Exactly one survivor speaks for the dead: the lowest id among the nodes still heard.
-      if (dead.length > 0 && [...this.peers.keys()].every((id) => this.nodeId < id)) await this.sweep(dead.flat());
+      // Exactly one survivor speaks for the dead: the lowest id among the nodes still heard. Not
+      // awaited: a long sweep must not hold up this node's own heartbeats.
+      if (dead.length > 0 && [...this.peers.keys()].every((id) => this.nodeId < id)) {
+        background(this.ctx, 'node roster', this.sweep(dead.flat()));
+      }
     } catch (error) {
       background(this.ctx, 'node roster', Promise.reject(error));
     } finally {
@@ -109,11 +112,16 @@ export class NodeRoster {
       roomsOf.set(userId, rooms);
     }
     for (const [userId, sessionIds] of sessionsOf) {
+      if (ctx.closed) return;
       const rooms = roomsOf.get(userId);
       for (const sessionId of sessionIds) {
         if (!rooms?.has(sessionRoom(sessionId))) ctx.nsp.to(sessionRoom(sessionId)).emit('user:left', { sessionId, userId });
       }
-      if (rooms === undefined) background(ctx, 'node roster', ctx.presence.announce(userId, 'offline', sessionIds), { userId });
+      if (rooms !== undefined) continue;
+      // One at a time: each reads the user's memberships, and a dead node may have had thousands.
+      const announced = ctx.presence.announce(userId, 'offline', sessionIds);
+      background(ctx, 'node roster', announced, { userId });
+      await announced.catch(() => {});
     }
   }
 }
