@@ -60,13 +60,13 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
         [schema],
       );
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule']);
       expect(index[0].reloptions).toEqual(['gin_pending_list_limit=64']);
 
       // A database migrated before 0004 (the index at its defaults) gets the setting on its next init().
       const pool2 = admin();
       await pool2.query(`alter index "${schema}".chat_messages_search_idx reset (gin_pending_list_limit)`);
-      await pool2.query(`delete from "${schema}".chat_migrations where name = '0004_search_index_tuning'`);
+      await pool2.query(`delete from "${schema}".chat_migrations where name in ('0004_search_index_tuning', '0005_search_merge_schedule')`);
       await instances[1]!.init();
       const upgraded = await pool2.query(
         `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'chat_messages_search_idx'`,

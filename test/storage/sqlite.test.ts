@@ -58,7 +58,7 @@ describe('SqliteStorage', () => {
     await Promise.all(instances.map((s) => s.init()));
     await Promise.all(instances.map((s) => s.init()));
     const raw = new Database(file, { readonly: true });
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule']);
     raw.close();
     // Every instance writes to the same session concurrently: one gapless numbering.
     const session = await newSession(instances[0]!);
@@ -77,7 +77,7 @@ describe('SqliteStorage', () => {
     const raw = new Database(file);
     raw.exec(`drop table chat_messages_fts;
       create virtual table chat_messages_fts using fts5(content, content='chat_messages', content_rowid='ord', tokenize="unicode61 remove_diacritics 0");
-      delete from chat_migrations where name in ('0003_search_upgrade', '0004_search_index_tuning');`);
+      delete from chat_migrations where name in ('0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule');`);
     expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(1);
     const session = await newSession(old);
     await old.insertMessages([draft(session.id, { content: 'written before the upgrade' }), draft(session.id, { content: 'another before' })]);
@@ -85,7 +85,7 @@ describe('SqliteStorage', () => {
 
     const upgraded = new SqliteStorage({ filename: file });
     await upgraded.init();
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule']);
     expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(0);
     raw.close();
     expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(2);
@@ -93,6 +93,37 @@ describe('SqliteStorage', () => {
     expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(3);
     expect((await upgraded.searchMessages(session.id, ['upgrade'], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((m) => m.content)).toEqual(['written before the upgrade']);
     await upgraded.close();
+  });
+
+  it('the search index merges in small steps with every write, not in one large merge inside a commit (and an older file is switched on init)', async () => {
+    const file = join(tempDir(), 'merges.db');
+    const storage = new SqliteStorage({ filename: file });
+    await storage.init();
+    const raw = new Database(file);
+    const automerge = () => raw.prepare("select v from chat_messages_fts_config where k = 'automerge'").pluck().get();
+    const segments = () => raw.prepare('select count(distinct segid) from chat_messages_fts_idx').pluck().get() as number;
+    expect(automerge()).toBe(0);
+    const session = await newSession(storage);
+    // One message per transaction: each adds a segment to the index. FTS5 alone (automerge 4)
+    // leaves 12 segments after 600; the merge steps keep it to a handful, and search is exact.
+    const ids: string[] = [];
+    for (let i = 0; i < 600; i++) ids.push((await storage.insertMessages([draft(session.id, { content: `note ${i} about topic${i % 7}` })]))[0]!.message.id);
+    for (const id of ids.slice(0, 30)) await storage.updateMessage(id, { content: 'edited away', at: new Date() }, { bumpSeq: true });
+    expect(segments()).toBeLessThanOrEqual(6);
+    expect((await storage.searchMessages(session.id, ['topic3'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(86 - 4);
+    expect((await storage.searchMessages(session.id, ['edited'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(30);
+    expect(() => raw.prepare("insert into chat_messages_fts (chat_messages_fts) values ('integrity-check')").run()).not.toThrow();
+    await storage.close();
+
+    // A file migrated before 0005: FTS5's own schedule, until the next init() turns it off.
+    raw.exec(`insert into chat_messages_fts (chat_messages_fts, rank) values ('automerge', 4);
+      delete from chat_migrations where name = '0005_search_merge_schedule';`);
+    expect(automerge()).toBe(4);
+    const reopened = new SqliteStorage({ filename: file });
+    await reopened.init();
+    expect(automerge()).toBe(0);
+    raw.close();
+    await reopened.close();
   });
 
   it('a worker thread checkpoints the WAL, so the writer does not stall on it (the database file takes the pages)', async () => {

@@ -65,6 +65,8 @@ export interface SqlDialect {
   upgradeSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
   /** Migration 0004: storage settings of the full-text index (Postgres). */
   tuneSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
+  /** Migration 0005: how the full-text index merges its segments (SQLite: in `searchIndexStep`s only). */
+  scheduleSearchMerges?(db: Kysely<any>, names: TableNames): Promise<void>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.

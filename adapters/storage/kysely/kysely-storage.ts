@@ -487,6 +487,7 @@ export class KyselyStorage implements StorageAdapter {
       for (const a of created.flatMap((m) => m.attachments)) tx.run(steps.insertAttachment, bind(steps.insertAttachment, this.#attachmentValues(a)));
       const createdIds = new Set(created.map((m) => m.id));
       for (const [id, n] of replies) if (!createdIds.has(id)) tx.run(steps.bumpReplies, bind(steps.bumpReplies, { id, n }));
+      if (this.#hot.searchIndexStep) tx.run(this.#hot.searchIndexStep, []);
     }
     const stored = new Map<string, Message>();
     if (existing.size > 0) {
@@ -1061,6 +1062,7 @@ export class KyselyStorage implements StorageAdapter {
         return this.#runner.transaction!((tx): boolean => {
           if (tx.run(stream, bind(stream, values)) === 0) return false; // not running (or gone)
           tx.run(message, bind(message, values));
+          if (this.#hot.searchIndexStep) tx.run(this.#hot.searchIndexStep, []);
           return true;
         });
       }
@@ -1123,7 +1125,16 @@ export class KyselyStorage implements StorageAdapter {
   async #transaction<T>(fn: (trx: Db) => Promise<T>, retryOn?: (info: DbErrorInfo | null) => boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute(fn);
+        const step = this.#hot.searchIndexStep;
+        return await this.db.transaction().execute(
+          step
+            ? async (trx) => {
+                const result = await fn(trx);
+                await this.#all(trx, step, {});
+                return result;
+              }
+            : fn,
+        );
       } catch (error) {
         if (attempt >= MAX_ATTEMPTS || isChatError(error)) throw error;
         const info = error instanceof RetryTransaction ? RETRY_INFO : classify(this.dialect, error);

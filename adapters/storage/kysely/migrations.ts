@@ -183,6 +183,19 @@ function searchTuningMigration(d: SqlDialect, t: TableNames): Migration {
   };
 }
 
+/**
+ * `0005_search_merge_schedule`: when the dialect's full-text index merges its segments (SQLite: in
+ * small steps at the end of each write transaction, not in one large merge inside a commit). A
+ * no-op where the index has no such schedule.
+ */
+function searchMergeMigration(d: SqlDialect, t: TableNames): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await d.scheduleSearchMerges?.(db, t);
+    },
+  };
+}
+
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
@@ -194,6 +207,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
     '0002_streams': streamsMigration(dialect, names),
     '0003_search_upgrade': searchUpgradeMigration(dialect, names),
     '0004_search_index_tuning': searchTuningMigration(dialect, names),
+    '0005_search_merge_schedule': searchMergeMigration(dialect, names),
   };
 }
 

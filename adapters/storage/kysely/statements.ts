@@ -97,6 +97,12 @@ export interface HotStatementSet {
    * then `message`, in one synchronous transaction. Nothing is read back.
    */
   flushStream: { stream: Statement; message?: Statement };
+  /**
+   * A bounded step of full-text index upkeep, run at the end of every write transaction (no
+   * parameters). SQLite: FTS5 merges its segments here, a few pages at a time, instead of in
+   * whichever commit crosses its automatic-merge threshold (see sqlite/statements.ts).
+   */
+  searchIndexStep?: Statement;
   /** How a list of strings is bound (`extrasOf`'s `ids`). */
   list(values: readonly unknown[]): unknown;
   /** The bound search value for the terms (tsquery / FTS5 query text); null when nothing can match. */

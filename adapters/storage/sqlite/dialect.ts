@@ -68,6 +68,13 @@ export const sqliteDialect: SqlDialect = {
     await sql`insert into ${fts} (${fts}) values ('rebuild')`.execute(db);
   },
 
+  // FTS5 merges no segments on its own any more: every write transaction does a bounded step of it
+  // (`searchIndexStep` in statements.ts). The setting is stored in the index's config table.
+  async scheduleSearchMerges(db, t) {
+    const fts = t.ref('messages_fts');
+    await sql`insert into ${fts} (${fts}, rank) values ('automerge', 0)`.execute(db);
+  },
+
   // Transactions start with BEGIN IMMEDIATE (see SqliteStorage): the database lock is taken up
   // front, so sessions need no row locks and read-then-write never fails half-way.
   async lockSessions() {},

@@ -9,6 +9,9 @@ import { defineStatement, memberCheck, type HotStatementSet, type Statement } fr
 
 const statement = (build: (p: (name: string) => string) => string): Statement => defineStatement('positional', build, { prepared: false });
 
+/** Pages of FTS5 segments merged, at most, per write transaction (see searchIndexStep). */
+export const FTS_MERGE_PAGES = 32;
+
 export function sqliteStatements(t: TableNames): HotStatementSet {
   const sessions = t.quoted('sessions');
   const members = t.quoted('session_members');
@@ -64,6 +67,13 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         where id = (select message_id from ${t.quoted('streams')} where id = ${p('id')})`,
       ),
     },
+    // FTS5's automatic merging is off (migration 0005): left on, it merges in 64-page work units
+    // times the index's depth inside whichever commit crosses the threshold — a send stalled
+    // 10-40 ms every few seconds at 4,000 sends/s. This step merges at most 32 pages per write
+    // transaction (and only when a level has 4+ segments or a merge is under way): measured at
+    // 4,000 sends/s for 30 s, max latency 42 → 18 ms, p99.9 41 → 7.5 ms, the same index size
+    // (1,902 against 1,867 data rows) and search times.
+    searchIndexStep: statement(() => `insert into ${fts} (${fts}, rank) values ('merge', ${FTS_MERGE_PAGES})`),
     searchQuery: (terms) =>
       // Each term an FTS5 string ("…", quotes doubled): no input is read as FTS syntax.
       terms.length > 0 && terms.every((term) => SEARCH_TERM.test(term)) ? terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' ') : null,
