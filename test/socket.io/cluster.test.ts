@@ -1,6 +1,6 @@
 import { MemoryStorage, type Message } from 'parley';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeAll, sleep, startChat, until, type ChatFixture, type Tab } from './harness.js';
+import { closeAll, sleep, startChat, until, type ChatFixture, type FixtureOptions, type Tab } from './harness.js';
 import { inProcessCluster } from './in-process-cluster-adapter.js';
 
 /**
@@ -14,12 +14,12 @@ afterEach(async () => {
   for (const c of clusters.splice(0)) c.close();
 });
 
-async function twoNodes(): Promise<[ChatFixture, ChatFixture]> {
+async function twoNodes(attach: FixtureOptions['attach'] = {}): Promise<[ChatFixture, ChatFixture]> {
   const cluster = inProcessCluster();
   clusters.push(cluster);
   const storage = new MemoryStorage();
-  const a = await startChat({ storage, server: { adapter: cluster.adapter as never } });
-  const b = await startChat({ storage, server: { adapter: cluster.adapter as never } });
+  const a = await startChat({ storage, server: { adapter: cluster.adapter as never }, attach });
+  const b = await startChat({ storage, server: { adapter: cluster.adapter as never }, attach });
   // let the adapters discover each other (heartbeats)
   await until(async () => (await a.io.of('/chat').fetchSockets()) !== undefined && (await a.io.of('/chat').adapter.serverCount()) === 2, 3000, 'cluster formed');
   await until(async () => (await b.io.of('/chat').adapter.serverCount()) === 2, 3000, 'cluster formed');
@@ -121,5 +121,32 @@ describe('socket.io binding across nodes (cluster adapter)', () => {
       await sleep(30);
       expect(tab.received.of('message:new').map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     }
+  });
+
+  it('when a peer stops sending heartbeats, one survivor sends user:left and presence:update offline for its users that have no socket left', async () => {
+    const [a, b] = await twoNodes({ nodeHeartbeatMs: 50 });
+    const { id: sessionId } = await a.engine.createSession({ createdBy: 'carol', memberIds: ['alice', 'ghost'] });
+    const carol = await joinedTab(a, 'carol', sessionId);
+    await joinedTab(b, 'alice', sessionId); // alice is also in the dead node's roster, but still has this tab
+    // A third node's heartbeats (it never runs a socket.io server here: it only "dies"), sent to
+    // both nodes, with garbage a confused peer might send.
+    const roster = [['ghost', [sessionId]], ['alice', [sessionId]], 'not an entry', ['x', 'not a list']];
+    for (let i = 0; i < 3; i++) {
+      for (const node of [a, b]) {
+        node.io.of('/chat').serverSideEmit('parley:roster' as never, 'zzzz-dead-node' as never, roster as never);
+        node.io.of('/chat').serverSideEmit('parley:roster' as never, 42 as never, 'garbage' as never);
+      }
+      await sleep(40);
+    }
+    // Silent for three heartbeats: dead. ghost has no socket anywhere; alice does.
+    const [left] = await carol.received.waitFor('user:left', 1, (e) => e.userId === 'ghost');
+    expect(left).toEqual({ sessionId, userId: 'ghost' });
+    await carol.received.waitFor('presence:update', 1, (p) => p.userId === 'ghost' && p.status === 'offline');
+    await sleep(300);
+    expect(carol.received.of('user:left').filter((e) => e.userId === 'ghost')).toHaveLength(1); // one survivor spoke
+    expect(carol.received.of('presence:update').filter((p) => p.userId === 'ghost')).toHaveLength(1);
+    expect(carol.received.of('user:left').filter((e) => e.userId === 'alice')).toEqual([]);
+    expect(carol.received.of('presence:update').filter((p) => p.userId === 'alice' && p.status === 'offline')).toEqual([]);
+    expect([...a.reported, ...b.reported]).toEqual([]);
   });
 });
