@@ -100,17 +100,15 @@ export class WriteBatcher<I, O> {
       const { batch, keys } = this.take();
       if (batch.length === 0) return; // every queued key has a batch in flight
       this.inFlight++;
-      void this.run(batch).finally(() => {
-        this.inFlight--;
-        for (const key of keys) this.busyKeys.delete(key);
-        this.pump();
-        if (this.inFlight === 0 && this.queued === 0) {
-          const waiters = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const w of waiters) w();
-        }
-      });
+      void this.run(batch, keys);
     }
+  }
+
+  /** A batch is done with its slot (and its keys): the next one can leave. */
+  private release(keys: readonly string[]): void {
+    this.inFlight--;
+    for (const key of keys) this.busyKeys.delete(key);
+    this.pump();
   }
 
   /** The next batch: the oldest items of each key that has no batch in flight, up to maxBatchSize. */
@@ -136,23 +134,44 @@ export class WriteBatcher<I, O> {
     return { batch, keys };
   }
 
-  private async run(batch: Pending<I, O>[]): Promise<void> {
+  private async run(batch: Pending<I, O>[], keys: readonly string[]): Promise<void> {
+    let results: O[] | null = null;
+    let failure: unknown;
     try {
-      const results = await this.write(batch.map((p) => p.item));
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      results = await this.write(batch.map((p) => p.item));
     } catch (error) {
-      if (batch.length === 1 || (isChatError(error) && error.code === 'UNAVAILABLE')) {
-        for (const p of batch) p.reject(error);
-        return;
-      }
-      // Isolate the failing item: each retried alone, in order.
-      for (const p of batch) {
-        try {
-          const [result] = await this.write([p.item]);
-          p.resolve(result!);
-        } catch (itemError) {
-          p.reject(itemError);
-        }
+      failure = error;
+    }
+    if (results !== null) {
+      // The next batch leaves before this one's callers hear back: its round trip to the
+      // database overlaps the work they do with their results (delivering each message to the
+      // session's sockets), instead of waiting behind it. Order is kept: those callers run now,
+      // the next batch's only when its own results come back.
+      this.release(keys);
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } else {
+      await this.settleFailed(batch, failure);
+      this.release(keys);
+    }
+    if (this.inFlight === 0 && this.queued === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** A failed batch: UNAVAILABLE (or a lone item) fails every item; otherwise each is retried alone, in order. */
+  private async settleFailed(batch: Pending<I, O>[], error: unknown): Promise<void> {
+    if (batch.length === 1 || (isChatError(error) && error.code === 'UNAVAILABLE')) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    for (const p of batch) {
+      try {
+        const [result] = await this.write([p.item]);
+        p.resolve(result!);
+      } catch (itemError) {
+        p.reject(itemError);
       }
     }
   }

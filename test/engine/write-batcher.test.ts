@@ -29,6 +29,32 @@ describe('WriteBatcher (group commit)', () => {
     expect(batches.map((b) => b.length)).toEqual([1, 5]);
   });
 
+  it("the next batch leaves before the previous batch's callers hear back (its round trip overlaps their work), in order", async () => {
+    const started: number[][] = [];
+    const releases: (() => void)[] = [];
+    const batcher = new WriteBatcher<number, number>(
+      (items) => {
+        started.push(items);
+        return new Promise((resolve) => releases.push(() => resolve(items)));
+      },
+      { concurrency: 1 },
+    );
+    const seen: string[] = [];
+    const first = batcher.push(1).then((v) => seen.push(`result ${v}; batches started: ${started.length}`));
+    await new Promise((r) => setImmediate(r));
+    const second = batcher.push(2).then((v) => seen.push(`result ${v}; batches started: ${started.length}`));
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([[1]]); // one slot: 2 waits
+    releases[0]!();
+    await first;
+    // When 1's caller ran, 2's batch had already left.
+    expect(seen).toEqual(['result 1; batches started: 2']);
+    releases[1]!();
+    await second;
+    expect(seen).toEqual(['result 1; batches started: 2', 'result 2; batches started: 2']);
+    await batcher.drain();
+  });
+
   it('a synchronous storage still gets batches: the items of one loop turn commit together', async () => {
     const batches: number[][] = [];
     const batcher = new WriteBatcher<number, number>((items) => {
