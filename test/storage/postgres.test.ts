@@ -60,13 +60,13 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
         [schema],
       );
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger']);
       expect(index[0].reloptions).toEqual(['gin_pending_list_limit=64']);
 
       // A database migrated before 0004 (the index at its defaults) gets the setting on its next init().
       const pool2 = admin();
       await pool2.query(`alter index "${schema}".chat_messages_search_idx reset (gin_pending_list_limit)`);
-      await pool2.query(`delete from "${schema}".chat_migrations where name in ('0004_search_index_tuning', '0005_search_merge_schedule')`);
+      await pool2.query(`delete from "${schema}".chat_migrations where name in ('0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger')`);
       await instances[1]!.init();
       const upgraded = await pool2.query(
         `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'chat_messages_search_idx'`,
@@ -79,6 +79,45 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       expect(results.map((r) => r[0]!.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     } finally {
       await Promise.all(instances.map((s) => s.close()));
+    }
+  });
+
+  it('migration 0006 moves the search vector to a trigger: vectors stored before it still match, new and edited messages match, a deleted one never', async () => {
+    const schema = freshSchema();
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema });
+    const pool = admin();
+    const m = `"${schema}".chat_messages`;
+    try {
+      await storage.init();
+      // A schema as 0005 left it: the generated column (translate of the punctuation), no trigger.
+      await pool.query(`drop trigger chat_messages_search_vector on ${m}; drop function "${schema}".chat_messages_search_vector();
+        alter table ${m} drop column search_vector;
+        alter table ${m} add column search_vector tsvector generated always as (case when is_deleted then ''::tsvector
+          else to_tsvector('simple'::regconfig, translate(content, E'!"#$%&\\'()*+,-./:;<=>?@[\\\\]^_\`{|}~', '                                ')) end) stored;
+        create index chat_messages_search_idx on ${m} using gin (search_vector);
+        delete from "${schema}".chat_migrations where name = '0006_search_vector_trigger';`);
+      const session = await newSession(storage);
+      const [before] = await storage.insertMessages([draft(session.id, { content: 'stored before: e-mail bob@example.com, path a/b.c' })]);
+      const vectorBefore = (await pool.query(`select search_vector::text as v from ${m} where id = $1`, [before!.message.id])).rows[0].v;
+
+      await storage.close();
+      const upgraded = new PostgresStorage({ connectionString: PG_URL, schema });
+      await upgraded.init();
+      const generated = await pool.query(`select attgenerated from pg_attribute where attrelid = '${m}'::regclass and attname = 'search_vector'`);
+      expect(generated.rows[0].attgenerated).toBe('');
+      const search = async (term: string) => (await upgraded.searchMessages(session.id, [term], { limit: 10, offset: 0, maxCount: 1000 })).messages.map((x) => x.id);
+      expect(await search('example')).toEqual([before!.message.id]);
+      // A new message with the same text gets the same vector as the generated column gave.
+      const [after] = await upgraded.insertMessages([draft(session.id, { content: 'stored before: e-mail bob@example.com, path a/b.c' })]);
+      expect((await pool.query(`select search_vector::text as v from ${m} where id = $1`, [after!.message.id])).rows[0].v).toBe(vectorBefore);
+      await upgraded.updateMessage(after!.message.id, { content: 'now about zebras', at: new Date() }, { bumpSeq: true });
+      expect(await search('zebras')).toEqual([after!.message.id]);
+      expect(await search('example')).toEqual([before!.message.id]);
+      await upgraded.updateMessage(before!.message.id, { isDeleted: true, deletedAt: new Date(), at: new Date() }, { bumpSeq: true });
+      expect(await search('example')).toEqual([]);
+      await upgraded.close();
+    } finally {
+      await pool.end();
     }
   });
 

@@ -67,6 +67,8 @@ export interface SqlDialect {
   tuneSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
   /** Migration 0005: how the full-text index merges its segments (SQLite: in `searchIndexStep`s only). */
   scheduleSearchMerges?(db: Kysely<any>, names: TableNames): Promise<void>;
+  /** Migration 0006: the search vector kept by a trigger rather than a generated column (Postgres). */
+  moveSearchVectorToTrigger?(db: Kysely<any>, names: TableNames): Promise<void>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.

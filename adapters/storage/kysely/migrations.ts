@@ -196,6 +196,15 @@ function searchMergeMigration(d: SqlDialect, t: TableNames): Migration {
   };
 }
 
+/** `0006_search_vector_trigger`: Postgres computes the search vector in a trigger (see its dialect). */
+function searchVectorTriggerMigration(d: SqlDialect, t: TableNames): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await d.moveSearchVectorToTrigger?.(db, t);
+    },
+  };
+}
+
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
@@ -208,6 +217,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
     '0003_search_upgrade': searchUpgradeMigration(dialect, names),
     '0004_search_index_tuning': searchTuningMigration(dialect, names),
     '0005_search_merge_schedule': searchMergeMigration(dialect, names),
+    '0006_search_vector_trigger': searchVectorTriggerMigration(dialect, names),
   };
 }
 
