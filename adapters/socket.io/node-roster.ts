@@ -5,6 +5,13 @@ import { background, sessionRoom, stateOf } from './context.js';
 /** A node's connected users as its peers last heard: `[userId, sessionIds its sockets joined]`. */
 export type Roster = [userId: string, sessionIds: string[]][];
 
+/** Adds `values` to the set under `key`, creating it. */
+function addAll(map: Map<string, Set<string>>, key: string, values: Iterable<string>): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  for (const value of values) set.add(value);
+}
+
 /** Heartbeats a peer may miss before it is taken for dead. */
 const MISSED_HEARTBEATS = 3;
 
@@ -84,10 +91,7 @@ export class NodeRoster {
     const users = new Map<string, Set<string>>();
     for (const socket of this.ctx.nsp.sockets.values() as IterableIterator<ChatSocket>) {
       const state = stateOf(socket);
-      if (!state) continue;
-      let sessions = users.get(state.userId);
-      if (!sessions) users.set(state.userId, (sessions = new Set()));
-      for (const sessionId of state.sessions.keys()) sessions.add(sessionId);
+      if (state) addAll(users, state.userId, state.sessions.keys());
     }
     return [...users].map(([userId, sessions]) => [userId, [...sessions]]);
   }
@@ -96,20 +100,11 @@ export class NodeRoster {
   private async sweep(roster: Roster): Promise<void> {
     const { ctx } = this;
     const sessionsOf = new Map<string, Set<string>>();
-    for (const [userId, sessionIds] of roster) {
-      const set = sessionsOf.get(userId) ?? new Set<string>();
-      for (const id of sessionIds) set.add(id);
-      sessionsOf.set(userId, set);
-    }
+    for (const [userId, sessionIds] of roster) addAll(sessionsOf, userId, sessionIds);
     if (sessionsOf.size === 0) return;
-    const live = await ctx.presence.socketsOfUsers([...sessionsOf.keys()]);
     const roomsOf = new Map<string, Set<string>>();
-    for (const socket of live) {
-      const { userId } = socket.data;
-      if (userId === undefined) continue;
-      const rooms = roomsOf.get(userId) ?? new Set<string>();
-      for (const room of socket.rooms) rooms.add(room);
-      roomsOf.set(userId, rooms);
+    for (const socket of await ctx.presence.socketsOfUsers([...sessionsOf.keys()])) {
+      if (socket.data.userId !== undefined) addAll(roomsOf, socket.data.userId, socket.rooms);
     }
     for (const [userId, sessionIds] of sessionsOf) {
       if (ctx.closed) return;

@@ -160,47 +160,13 @@ function streamsMigration(d: SqlDialect, t: TableNames): Migration {
 }
 
 /**
- * `0003_search_upgrade`: the dialect's full-text index rebuilt in its current form (SQLite: FTS5
- * without per-row sizes, a third less work per indexed message). A no-op where nothing changed.
+ * A migration that is one step of the dialect's own, a no-op for a dialect without it: the
+ * full-text index is where the dialects differ (see `chatMigrations` for what each step does).
  */
-function searchUpgradeMigration(d: SqlDialect, t: TableNames): Migration {
+function dialectStep(step: ((db: Kysely<any>, names: TableNames) => Promise<void>) | undefined, t: TableNames): Migration {
   return {
     async up(db: Kysely<any>) {
-      await d.upgradeSearch?.(db, t);
-    },
-  };
-}
-
-/**
- * `0004_search_index_tuning`: storage settings of the dialect's full-text index (Postgres: a small
- * GIN pending list; see the Postgres dialect). A no-op where there are none.
- */
-function searchTuningMigration(d: SqlDialect, t: TableNames): Migration {
-  return {
-    async up(db: Kysely<any>) {
-      await d.tuneSearch?.(db, t);
-    },
-  };
-}
-
-/**
- * `0005_search_merge_schedule`: when the dialect's full-text index merges its segments (SQLite: in
- * small steps at the end of each write transaction, not in one large merge inside a commit). A
- * no-op where the index has no such schedule.
- */
-function searchMergeMigration(d: SqlDialect, t: TableNames): Migration {
-  return {
-    async up(db: Kysely<any>) {
-      await d.scheduleSearchMerges?.(db, t);
-    },
-  };
-}
-
-/** `0006_search_vector_trigger`: Postgres computes the search vector in a trigger (see its dialect). */
-function searchVectorTriggerMigration(d: SqlDialect, t: TableNames): Migration {
-  return {
-    async up(db: Kysely<any>) {
-      await d.moveSearchVectorToTrigger?.(db, t);
+      await step?.(db, t);
     },
   };
 }
@@ -214,10 +180,14 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
   return {
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
-    '0003_search_upgrade': searchUpgradeMigration(dialect, names),
-    '0004_search_index_tuning': searchTuningMigration(dialect, names),
-    '0005_search_merge_schedule': searchMergeMigration(dialect, names),
-    '0006_search_vector_trigger': searchVectorTriggerMigration(dialect, names),
+    // The full-text index rebuilt in its current form (SQLite: FTS5 without per-row sizes).
+    '0003_search_upgrade': dialectStep(dialect.upgradeSearch?.bind(dialect), names),
+    // Its storage settings (Postgres: a small GIN pending list).
+    '0004_search_index_tuning': dialectStep(dialect.tuneSearch?.bind(dialect), names),
+    // When it merges its segments (SQLite: in small steps at the end of each write transaction).
+    '0005_search_merge_schedule': dialectStep(dialect.scheduleSearchMerges?.bind(dialect), names),
+    // Who keeps the search vector (Postgres: a trigger on content writes, not a generated column).
+    '0006_search_vector_trigger': dialectStep(dialect.moveSearchVectorToTrigger?.bind(dialect), names),
   };
 }
 
