@@ -16,7 +16,9 @@
  * them, while group commit needs concurrent sends to group. The half-max open loop runs in
  * BENCH_SOCKET_WINDOWS windows (default 3) and reports the median window's p50/p99 with the range:
  * on a shared 2-core VM one stall of the host (the raw relay's own p99 ranged 5-159 ms across
- * single windows) decides a single window's p99, so one window did not reproduce. Knobs:
+ * single windows) decides a single window's p99, so one window did not reproduce. Parley's ack
+ * latency there is split on the server's side, and `engine.createMessage` then runs alone at the
+ * same rate (no socket joined to its session, no client process at work) for comparison. Knobs:
  * BENCH_SOCKET_SENDS (default 6000), BENCH_SOCKET_IN_FLIGHT (per client, default '8,32'),
  * BENCH_SOCKET_OPEN_MS (one window, default 3000), BENCH_SOCKET_STORAGES (default 'sqlite,postgres,memory').
  */
@@ -286,6 +288,8 @@ interface SendResult {
   openAt: { rate: number; p50: number; p99: number }[];
   /** Parley: where the median half-max window's time went on the server's side. */
   halfBreakdown?: Breakdown;
+  /** Parley: `engine.createMessage` alone at the same rate, in this process, with no socket joined (median window). */
+  engineAlone?: { p50: number; p99: number };
 }
 
 /** Where a send's time went, on the server's side: p50/p99 of each part. */
@@ -451,11 +455,48 @@ async function measureParley(storage: StorageAdapter): Promise<SendResult> {
   };
   try {
     const auths = await Promise.all(users.map(async (u) => ({ token: await tokenFor(u) })));
-    return await measure(`${url}/chat`, auths, { event: 'session:join', payload: { sessionId: session.id } }, session.id, [], probe);
+    const result = await measure(`${url}/chat`, auths, { event: 'session:join', payload: { sessionId: session.id } }, session.id, [], probe);
+    // The engine alone at the same rate: the same sends into a session no socket has joined, from
+    // this process, with no client process decoding deliveries — the latency of the batch wait
+    // and the storage when they do not share the cores with the sockets' work.
+    const quiet = await engine.createSession({ createdBy: users[0]!, memberIds: users.slice(1) });
+    const windows: OpenWindow[] = [];
+    for (let w = 0; w < WINDOWS; w++) windows.push(await engineOpenLoop(engine, quiet.id, users, result.halfRate));
+    return { ...result, engineAlone: median(windows) };
   } finally {
     await closeServer(server);
     await engine.close();
   }
+}
+
+/** One window of sends due at fixed times (as the client process's open loop), straight into the engine. */
+async function engineOpenLoop(engine: ChatEngine, sessionId: string, users: string[], rate: number): Promise<OpenWindow> {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const total = Math.round((rate * OPEN_MS) / 1000);
+  const start = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      while (sent < due) {
+        const i = sent++;
+        const content = `message ${i}: the quick brown fox jumps over the lazy dog while we plan tomorrow's release together`;
+        const begun = performance.now();
+        pending.push(
+          engine
+            .createMessage({ sessionId, userId: users[i % users.length]!, content, clientMessageId: randomUUID() })
+            .then(() => void latencies.push(performance.now() - begun)),
+        );
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const { p50, p99 } = summarize(latencies);
+  return { p50, p99 };
 }
 
 async function postgresStorage(): Promise<{ storage: StorageAdapter; drop: () => Promise<void> } | null> {
@@ -540,6 +581,12 @@ function rows(name: string, parley: SendResult, raw: SendResult, rawAtRates: Sen
           { scenario, metric: `  of which ${words} p50`, value: parley.halfBreakdown![key].p50, unit: 'ms' },
           { scenario, metric: `  of which ${words} p99`, value: parley.halfBreakdown![key].p99, unit: 'ms' },
         ])
+      : []),
+    ...(parley.engineAlone
+      ? [
+          { scenario, metric: '  engine.createMessage alone at the same rate (no sockets) p50', value: parley.engineAlone.p50, unit: 'ms' },
+          { scenario, metric: '  engine.createMessage alone at the same rate (no sockets) p99', value: parley.engineAlone.p99, unit: 'ms' },
+        ]
       : []),
     {
       scenario,
