@@ -530,6 +530,12 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
           draft(session.id, { userId: 'outsider', requireMembership: true, attachments: [attachment()] }),
           draft(session.id, { userId: 'owner-m', requireMembership: true }),
         ],
+        // One session, no attachments (Postgres: its own statement).
+        [
+          draft(session.id, { userId: 'member-m', requireMembership: true }),
+          draft(session.id, { userId: 'outsider', requireMembership: true }),
+          draft(session.id, { userId: 'owner-m', requireMembership: true }),
+        ],
       ]) {
         const error = await db().insertMessages(batch).then(() => null, (e: unknown) => e);
         expect(isChatError(error) && error.code, String(error)).toBe('FORBIDDEN');

@@ -400,44 +400,45 @@ export class KyselyStorage implements StorageAdapter {
    * transaction path, which handles each of those.
    */
   async #insertOneStatement(batch: readonly NewMessage[]): Promise<InsertedMessage[] | null> {
-    const single = batch.length === 1 && batch[0]!.attachments.length === 0 ? batch[0]! : null;
-    const statement = single && this.#hot.insertOne ? this.#hot.insertOne : this.#hot.insertBatch!;
-    const attachments = batch.flatMap((m) => m.attachments.map((a) => ({ a, messageId: m.id })));
-    const values: Values =
-      statement === this.#hot.insertOne
-        ? {
-            id: single!.id,
-            session: single!.sessionId,
-            user: single!.userId,
-            agent: single!.agentId,
-            role: single!.role,
-            content: single!.content,
-            metadata: json(single!.metadata),
-            tokens: single!.tokens,
-            clientId: single!.clientMessageId,
-            at: single!.at.toISOString(),
-            mustBeMember: needsMembership(single!),
-          }
-        : {
-            ids: batch.map((m) => m.id),
-            sessions: batch.map((m) => m.sessionId),
-            users: batch.map((m) => m.userId),
-            agents: batch.map((m) => m.agentId),
-            roles: batch.map((m) => m.role),
-            contents: batch.map((m) => m.content),
-            metadata: batch.map((m) => json(m.metadata)),
-            tokens: batch.map((m) => m.tokens),
-            clientIds: batch.map((m) => m.clientMessageId),
-            ats: batch.map((m) => m.at.toISOString()),
-            mustBeMembers: batch.map(needsMembership),
-            attIds: attachments.map(({ a }) => a.id),
-            attMessageIds: attachments.map(({ messageId }) => messageId),
-            attFileNames: attachments.map(({ a }) => a.fileName),
-            attFileUrls: attachments.map(({ a }) => a.fileUrl),
-            attMimeTypes: attachments.map(({ a }) => a.mimeType),
-            attFileSizes: attachments.map(({ a }) => a.fileSize),
-            attMetadata: attachments.map(({ a }) => json(a.metadata)),
-          };
+    const hot = this.#hot;
+    const first = batch[0]!;
+    // One session without attachments: every batch of a busy session, and every send at low load.
+    const oneSession = batch.every((m) => m.sessionId === first.sessionId && m.attachments.length === 0);
+    let statement: Statement;
+    let values: Values;
+    if (oneSession && batch.length === 1 && hot.insertOne) {
+      statement = hot.insertOne;
+      values = {
+        id: first.id,
+        session: first.sessionId,
+        user: first.userId,
+        agent: first.agentId,
+        role: first.role,
+        content: first.content,
+        metadata: json(first.metadata),
+        tokens: first.tokens,
+        clientId: first.clientMessageId,
+        at: first.at.toISOString(),
+        mustBeMember: needsMembership(first),
+      };
+    } else if (oneSession && hot.insertSessionBatch) {
+      statement = hot.insertSessionBatch;
+      values = { session: first.sessionId, count: batch.length, ...messageColumns(batch) };
+    } else {
+      statement = hot.insertBatch!;
+      const attachments = batch.flatMap((m) => m.attachments.map((a) => ({ a, messageId: m.id })));
+      values = {
+        ...messageColumns(batch),
+        sessions: batch.map((m) => m.sessionId),
+        attIds: attachments.map(({ a }) => a.id),
+        attMessageIds: attachments.map(({ messageId }) => messageId),
+        attFileNames: attachments.map(({ a }) => a.fileName),
+        attFileUrls: attachments.map(({ a }) => a.fileUrl),
+        attMimeTypes: attachments.map(({ a }) => a.mimeType),
+        attFileSizes: attachments.map(({ a }) => a.fileSize),
+        attMetadata: attachments.map(({ a }) => json(a.metadata)),
+      };
+    }
     let rows: { id: string; seq: number | string }[];
     try {
       rows = await this.#runner.query(statement, bind(statement, values));
@@ -1333,6 +1334,22 @@ function kyselyRunner(db: Kysely<any>): StatementRunner {
  * transaction path), each client id at most once in the batch and with a user (NULL user ids never
  * meet in the unique index, so only the transaction path's lock can de-duplicate them).
  */
+/** A batch's message columns as the arrays the Postgres batch statements unnest, in input order. */
+function messageColumns(batch: readonly NewMessage[]): Values {
+  return {
+    ids: batch.map((m) => m.id),
+    users: batch.map((m) => m.userId),
+    agents: batch.map((m) => m.agentId),
+    roles: batch.map((m) => m.role),
+    contents: batch.map((m) => m.content),
+    metadata: batch.map((m) => json(m.metadata)),
+    tokens: batch.map((m) => m.tokens),
+    clientIds: batch.map((m) => m.clientMessageId),
+    ats: batch.map((m) => m.at.toISOString()),
+    mustBeMembers: batch.map(needsMembership),
+  };
+}
+
 function fitsOneStatement(batch: readonly NewMessage[]): boolean {
   const keys = new Set<string>();
   for (const m of batch) {

@@ -145,6 +145,8 @@ export interface HotStatementSet {
   insertBatch?: Statement;
   /** Postgres: the same for a batch of one message without attachments (a send at low load). */
   insertOne?: Statement;
+  /** Postgres: the same for a batch of one session without attachments (a busy session's sends). */
+  insertSessionBatch?: Statement;
   /** SQLite: the per-row statements of insertMessages, run in one synchronous transaction. */
   insertSteps?: InsertSteps;
 }

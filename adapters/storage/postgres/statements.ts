@@ -178,6 +178,39 @@ export function postgresStatements(t: TableNames): HotStatementSet {
       where (select (case when count(*) = 1 then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`,
     ),
 
+    // `insertBatch` for messages of ONE session without attachments — every batch of a busy
+    // session. No per-session counting, locking, window numbering or attachment insert: the seqs
+    // are `last_seq - count + ord`. Postgres CPU per batch (sequential, idle machine, alternating
+    // runs): 0.68-0.88 against 1.05-1.28 ms for 4 messages, 1.64-1.80 against 2.01-2.30 ms for 10.
+    // Same all-or-nothing contract and fallbacks as insertBatch.
+    insertSessionBatch: statement(
+      (p) => `
+      with b as (
+        update ${sessions} s set last_seq = s.last_seq + ${p('count')}::int8, message_count = s.message_count + ${p('count')}::int8
+        where s.id = ${p('session')}
+          and not exists (
+            select 1 from unnest(${p('users')}::text[], ${p('mustBeMembers')}::bool[]) as u(user_id, must_be_member)
+            where not ${memberCheck(members, 'u.must_be_member', p('session'), 'u.user_id')}
+          )
+        returning s.last_seq
+      ),
+      ins as (
+        insert into ${messages} (id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
+          seq, change_seq, client_message_id, is_edited, edited_at, is_deleted, deleted_at, created_at, updated_at)
+        select v.id, ${p('session')}, v.user_id, v.agent_id, v.role, v.content, v.metadata, v.tokens, null, 0,
+          b.last_seq - ${p('count')}::int8 + v.ord, b.last_seq - ${p('count')}::int8 + v.ord, v.client_message_id, false, null, false, null, v.at, v.at
+        from b cross join unnest(
+          ${p('ids')}::text[], ${p('users')}::text[], ${p('agents')}::text[], ${p('roles')}::text[], ${p('contents')}::text[],
+          ${p('metadata')}::jsonb[], ${p('tokens')}::int4[], ${p('clientIds')}::text[], ${p('ats')}::timestamptz[]
+        ) with ordinality as v(id, user_id, agent_id, role, content, metadata, tokens, client_message_id, at, ord)
+        order by v.ord
+        on conflict (session_id, user_id, client_message_id) do nothing
+        returning id, seq
+      )
+      select ins.id, ins.seq from ins
+      where (select (case when count(*) = ${p('count')}::int8 then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`,
+    ),
+
     // A whole insertMessages batch (top-level messages, sessions existing, client ids new) as ONE
     // autocommit statement with a fixed text: the transaction path costs 6-7 round trips (BEGIN,
     // client-id look-up, lock, bump, an insert whose text varies with the batch size, COMMIT):
