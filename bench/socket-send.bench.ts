@@ -53,6 +53,33 @@ export type ClientReply =
   | { type: 'delivered'; count: number }
   | { type: 'error'; message: string };
 
+/** The text of the bench's i-th send: the same on every side. */
+const messageText = (i: number) => `message ${i}: the quick brown fox jumps over the lazy dog while we plan tomorrow's release together`;
+
+/**
+ * An open loop: `rate × durationMs` sends, each due at a fixed time, so a slow answer never delays
+ * the next send. `send(i)` resolves with that send's latency, or -1 when it was refused.
+ */
+async function openLoop(rate: number, durationMs: number, send: (i: number) => Promise<number>): Promise<{ latencies: number[]; failed: number }> {
+  const latencies: number[] = [];
+  let failed = 0;
+  const pending: Promise<void>[] = [];
+  const total = Math.round((rate * durationMs) / 1000);
+  const start = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      while (sent < due) pending.push(send(sent++).then((latency) => void (latency < 0 ? failed++ : latencies.push(latency))));
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  return { latencies, failed };
+}
+
 async function clientProcess(): Promise<void> {
   const { io } = await import('socket.io-client');
   type Client = ReturnType<typeof io>;
@@ -92,7 +119,7 @@ async function clientProcess(): Promise<void> {
   const send = (client: Client, sessionId: string, i: number) =>
     new Promise<number>((resolve) => {
       const start = performance.now();
-      const content = `message ${i}: the quick brown fox jumps over the lazy dog while we plan tomorrow's release together`;
+      const content = messageText(i);
       // The send time (ms since the epoch, this machine's clock) leads the client message id, so the
       // server side can split each ack latency into its parts (see `measureParley`).
       const clientMessageId = `${(performance.timeOrigin + start).toFixed(3)}|${randomUUID()}`;
@@ -135,26 +162,8 @@ async function clientProcess(): Promise<void> {
         }
         case 'open': {
           delivered = 0;
-          const latencies: number[] = [];
-          let failed = 0;
-          const pending: Promise<void>[] = [];
-          const total = Math.round((command.rate * command.durationMs) / 1000);
           const start = performance.now();
-          let sent = 0;
-          // Sends are due at fixed times (open loop): a slow ack never delays the next send.
-          await new Promise<void>((resolve) => {
-            const tick = () => {
-              const due = Math.min(total, Math.floor(((performance.now() - start) * command.rate) / 1000) + 1);
-              while (sent < due) {
-                const i = sent++;
-                pending.push(send(clients[i % clients.length]!, command.sessionId, i).then((l) => void (l < 0 ? failed++ : latencies.push(l))));
-              }
-              if (sent >= total) resolve();
-              else setTimeout(tick, 1);
-            };
-            tick();
-          });
-          await Promise.all(pending);
+          const { latencies, failed } = await openLoop(command.rate, command.durationMs, (i) => send(clients[i % clients.length]!, command.sessionId, i));
           await deliveredAtLeast(latencies.length * clients.length);
           return reply({ type: 'sent', elapsedMs: performance.now() - start, acked: latencies.length, failed, latenciesMs: latencies });
         }
@@ -469,32 +478,13 @@ async function measureParley(storage: StorageAdapter): Promise<SendResult> {
   }
 }
 
-/** One window of sends due at fixed times (as the client process's open loop), straight into the engine. */
+/** One window of the open loop straight into the engine. */
 async function engineOpenLoop(engine: ChatEngine, sessionId: string, users: string[], rate: number): Promise<OpenWindow> {
-  const latencies: number[] = [];
-  const pending: Promise<void>[] = [];
-  const total = Math.round((rate * OPEN_MS) / 1000);
-  const start = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
-      while (sent < due) {
-        const i = sent++;
-        const content = `message ${i}: the quick brown fox jumps over the lazy dog while we plan tomorrow's release together`;
-        const begun = performance.now();
-        pending.push(
-          engine
-            .createMessage({ sessionId, userId: users[i % users.length]!, content, clientMessageId: randomUUID() })
-            .then(() => void latencies.push(performance.now() - begun)),
-        );
-      }
-      if (sent >= total) resolve();
-      else setTimeout(tick, 1);
-    };
-    tick();
+  const { latencies } = await openLoop(rate, OPEN_MS, async (i) => {
+    const begun = performance.now();
+    await engine.createMessage({ sessionId, userId: users[i % users.length]!, content: messageText(i), clientMessageId: randomUUID() });
+    return performance.now() - begun;
   });
-  await Promise.all(pending);
   const { p50, p99 } = summarize(latencies);
   return { p50, p99 };
 }

@@ -1329,11 +1329,6 @@ function kyselyRunner(db: Kysely<any>): StatementRunner {
   };
 }
 
-/**
- * What Postgres' one-statement insert handles: top-level messages (reply counts stay on the
- * transaction path), each client id at most once in the batch and with a user (NULL user ids never
- * meet in the unique index, so only the transaction path's lock can de-duplicate them).
- */
 /** A batch's message columns as the arrays the Postgres batch statements unnest, in input order. */
 function messageColumns(batch: readonly NewMessage[]): Values {
   return {
@@ -1350,6 +1345,11 @@ function messageColumns(batch: readonly NewMessage[]): Values {
   };
 }
 
+/**
+ * What Postgres' one-statement insert handles: top-level messages (reply counts stay on the
+ * transaction path), each client id at most once in the batch and with a user (NULL user ids never
+ * meet in the unique index, so only the transaction path's lock can de-duplicate them).
+ */
 function fitsOneStatement(batch: readonly NewMessage[]): boolean {
   const keys = new Set<string>();
   for (const m of batch) {

@@ -12,6 +12,17 @@ import { defineStatement, memberCheck, NOT_WHOLE, type HotStatementSet, type Sta
 const statement = (build: (p: (name: string) => string) => string, options?: { prepared?: boolean }): Statement =>
   defineStatement('numbered', build, options);
 
+/** The columns every message insert writes, in the order of its select list. */
+const INSERT_COLUMNS = `id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
+  seq, change_seq, client_message_id, is_edited, edited_at, is_deleted, deleted_at, created_at, updated_at`;
+
+/**
+ * The result of a one-statement insert whose `ins` CTE returns `id, seq`: its rows when it
+ * stored `expected` messages, else an error on purpose (NOT_WHOLE), which rolls all of it back.
+ */
+const storedWhole = (expected: string) => `select ins.id, ins.seq from ins
+      where (select (case when count(*) = ${expected} then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`;
+
 export function postgresStatements(t: TableNames): HotStatementSet {
   const sessions = t.quoted('sessions');
   const members = t.quoted('session_members');
@@ -166,16 +177,14 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         returning last_seq
       ),
       ins as (
-        insert into ${messages} (id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
-          seq, change_seq, client_message_id, is_edited, edited_at, is_deleted, deleted_at, created_at, updated_at)
+        insert into ${messages} (${INSERT_COLUMNS})
         select ${p('id')}, ${p('session')}, ${p('user')}, ${p('agent')}, ${p('role')}, ${p('content')}, ${p('metadata')}::jsonb, ${p('tokens')}::int4, null, 0,
           b.last_seq, b.last_seq, ${p('clientId')}, false, null, false, null, ${p('at')}::timestamptz, ${p('at')}::timestamptz
         from b
         on conflict (session_id, user_id, client_message_id) do nothing
         returning id, seq
       )
-      select ins.id, ins.seq from ins
-      where (select (case when count(*) = 1 then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`,
+      ${storedWhole('1')}`,
     ),
 
     // `insertBatch` for messages of ONE session without attachments — every batch of a busy
@@ -195,8 +204,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         returning s.last_seq
       ),
       ins as (
-        insert into ${messages} (id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
-          seq, change_seq, client_message_id, is_edited, edited_at, is_deleted, deleted_at, created_at, updated_at)
+        insert into ${messages} (${INSERT_COLUMNS})
         select v.id, ${p('session')}, v.user_id, v.agent_id, v.role, v.content, v.metadata, v.tokens, null, 0,
           b.last_seq - ${p('count')}::int8 + v.ord, b.last_seq - ${p('count')}::int8 + v.ord, v.client_message_id, false, null, false, null, v.at, v.at
         from b cross join unnest(
@@ -207,8 +215,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         on conflict (session_id, user_id, client_message_id) do nothing
         returning id, seq
       )
-      select ins.id, ins.seq from ins
-      where (select (case when count(*) = ${p('count')}::int8 then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`,
+      ${storedWhole(`${p('count')}::int8`)}`,
     ),
 
     // A whole insertMessages batch (top-level messages, sessions existing, client ids new) as ONE
@@ -257,8 +264,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         from v join bumped b on b.id = v.session_id
       ),
       ins as (
-        insert into ${messages} (id, session_id, user_id, agent_id, role, content, metadata, tokens, parent_message_id, reply_count,
-          seq, change_seq, client_message_id, is_edited, edited_at, is_deleted, deleted_at, created_at, updated_at)
+        insert into ${messages} (${INSERT_COLUMNS})
         select id, session_id, user_id, agent_id, role, content, metadata, tokens, null, 0,
           seq, seq, client_message_id, false, null, false, null, at, at
         from numbered order by ord
@@ -276,8 +282,7 @@ export function postgresStatements(t: TableNames): HotStatementSet {
         where a.message_id in (select id from ins)
         order by a.ord
       )
-      select ins.id, ins.seq from ins
-      where (select (case when count(*) = (select count(*) from v) then '0' else '${NOT_WHOLE}' end)::int = 0 from ins)`,
+      ${storedWhole('(select count(*) from v)')}`,
     ),
   };
 }
