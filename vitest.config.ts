@@ -7,13 +7,13 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^parley\/testing$/, replacement: here('./src/testing/index.ts') },
-      { find: /^parley\/sqlite$/, replacement: here('./adapters/storage/sqlite/index.ts') },
-      { find: /^parley\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
-      { find: /^parley\/socket\.io$/, replacement: here('./adapters/socket.io/index.ts') },
-      { find: /^parley\/express$/, replacement: here('./adapters/express/index.ts') },
-      { find: /^parley\/openai$/, replacement: here('./adapters/llm/openai/index.ts') },
-      { find: /^parley$/, replacement: here('./src/index.ts') },
+      { find: /^parley-chat\/testing$/, replacement: here('./src/testing/index.ts') },
+      { find: /^parley-chat\/sqlite$/, replacement: here('./adapters/storage/sqlite/index.ts') },
+      { find: /^parley-chat\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
+      { find: /^parley-chat\/socket\.io$/, replacement: here('./adapters/socket.io/index.ts') },
+      { find: /^parley-chat\/express$/, replacement: here('./adapters/express/index.ts') },
+      { find: /^parley-chat\/openai$/, replacement: here('./adapters/llm/openai/index.ts') },
+      { find: /^parley-chat$/, replacement: here('./src/index.ts') },
     ],
   },
   test: {

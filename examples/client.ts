@@ -11,8 +11,8 @@
  * the answer completes, 1 on any failure. Everything is typed by parley's own event maps.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { AckResponse, ClientToServerEvents, ServerToClientEvents } from 'parley/socket.io';
-import type { Session } from 'parley';
+import type { AckResponse, ClientToServerEvents, ServerToClientEvents } from 'parley-chat/socket.io';
+import type { Session } from 'parley-chat';
 
 const baseUrl = (process.argv[2] ?? process.env.PARLEY_URL ?? 'http://localhost:3000').replace(/\/+$/, '');
 const name = process.env.PARLEY_NAME ?? 'Integration Example';

@@ -1,5 +1,5 @@
 /**
- * parley — embeddable real-time chat with LLM streaming. The core: the engine, its model and
+ * parley-chat — embeddable real-time chat with LLM streaming. The core: the engine, its model and
  * errors, the ports adapters implement, and the in-memory storage.
  */
 export { ChatEngine, searchTerms, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';

@@ -66,7 +66,7 @@ export function sendError(req: Request, res: Response, value: unknown, logger: R
   const { error, status } = toWireError(value);
   if (status >= 500) {
     // The cause (driver error, bug) goes to the server log only; the Authorization header never does.
-    logger.error(`[parley/express] ${req.method} ${req.originalUrl} failed with ${error.code}`, {
+    logger.error(`[parley-chat/express] ${req.method} ${req.originalUrl} failed with ${error.code}`, {
       status,
       error: error.cause ?? error,
     });

@@ -42,7 +42,7 @@ function assertParamsMatchPath(route: ChatRoute): void {
   const inPath = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]).sort();
   const inSchema = Object.keys(route.params.shape).sort();
   if (inPath.join() !== inSchema.join()) {
-    throw new Error(`parley/express: route ${route.operationId} has params [${inSchema.join()}] for path ${route.path}`);
+    throw new Error(`parley-chat/express: route ${route.operationId} has params [${inSchema.join()}] for path ${route.path}`);
   }
 }
 
@@ -56,8 +56,8 @@ function assertParamsMatchPath(route: ChatRoute): void {
  *
  * ```ts
  * import express from 'express';
- * import { ChatEngine, MemoryStorage, jwtAuthenticator } from 'parley';
- * import { createChatRouter } from 'parley/express';
+ * import { ChatEngine, MemoryStorage, jwtAuthenticator } from 'parley-chat';
+ * import { createChatRouter } from 'parley-chat/express';
  *
  * const engine = new ChatEngine({ storage: new MemoryStorage() });
  * await engine.init();

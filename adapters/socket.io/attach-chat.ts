@@ -51,7 +51,7 @@ export interface ChatBinding extends Transport {
 const ATTACHED = Symbol.for('parley.socket.io.attached');
 
 const defaultReporter: ErrorReporter = (error, context) => {
-  console.error(`[parley/socket.io] ${context.what}`, error);
+  console.error(`[parley-chat/socket.io] ${context.what}`, error);
 };
 
 /**
@@ -72,8 +72,8 @@ const defaultReporter: ErrorReporter = (error, context) => {
  *
  * ```ts
  * import { Server } from 'socket.io';
- * import { ChatEngine, MemoryStorage, jwtAuthenticator } from 'parley';
- * import { attachChat } from 'parley/socket.io';
+ * import { ChatEngine, MemoryStorage, jwtAuthenticator } from 'parley-chat';
+ * import { attachChat } from 'parley-chat/socket.io';
  *
  * const engine = new ChatEngine({ storage: new MemoryStorage() });
  * await engine.init();

@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { io, type Socket } from 'socket.io-client';
- * import type { ClientToServerEvents, ServerToClientEvents } from 'parley/socket.io';
+ * import type { ClientToServerEvents, ServerToClientEvents } from 'parley-chat/socket.io';
  *
  * const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io('https://chat.example.com/chat', {
  *   auth: { token: await getJwt() },

@@ -19,11 +19,11 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { Server, type ServerOptions } from 'socket.io';
 import { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createRedisStreamsAdapter } from '@socket.io/redis-streams-adapter';
-import { ChatEngine, jwtAuthenticator, ScriptedProvider, type LlmProvider, type RateLimitConfig } from 'parley';
-import { PostgresStorage } from 'parley/postgres';
-import { attachChat, type ChatBinding } from 'parley/socket.io';
-import { createChatRouter } from 'parley/express';
-import { OpenAICompatibleProvider } from 'parley/openai';
+import { ChatEngine, jwtAuthenticator, ScriptedProvider, type LlmProvider, type RateLimitConfig } from 'parley-chat';
+import { PostgresStorage } from 'parley-chat/postgres';
+import { attachChat, type ChatBinding } from 'parley-chat/socket.io';
+import { createChatRouter } from 'parley-chat/express';
+import { OpenAICompatibleProvider } from 'parley-chat/openai';
 
 export type SocketAdapterKind = 'redis' | 'redis-streams';
 

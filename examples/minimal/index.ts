@@ -18,11 +18,11 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server } from 'socket.io';
-import { ChatEngine, jwtAuthenticator, ScriptedProvider } from 'parley';
-import { SqliteStorage } from 'parley/sqlite'; // or PostgresStorage from 'parley/postgres', MemoryStorage from 'parley'
-import { attachChat } from 'parley/socket.io';
-import { createChatRouter } from 'parley/express';
-// import { OpenAICompatibleProvider } from 'parley/openai';
+import { ChatEngine, jwtAuthenticator, ScriptedProvider } from 'parley-chat';
+import { SqliteStorage } from 'parley-chat/sqlite'; // or PostgresStorage from 'parley-chat/postgres', MemoryStorage from 'parley-chat'
+import { attachChat } from 'parley-chat/socket.io';
+import { createChatRouter } from 'parley-chat/express';
+// import { OpenAICompatibleProvider } from 'parley-chat/openai';
 
 // Your app's JWT secret; a random one (and a printed token) when unset, so the file runs as is.
 const demoSecret = process.env.JWT_SECRET ? null : randomBytes(32).toString('hex');

@@ -13,11 +13,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler } from 'express';
 import { Server } from 'socket.io';
-import { ChatEngine, jwtAuthenticator, ScriptedProvider, type LlmProvider, type StorageAdapter } from 'parley';
-import { SqliteStorage } from 'parley/sqlite';
-import { attachChat } from 'parley/socket.io';
-import { createChatRouter } from 'parley/express';
-import { OpenAICompatibleProvider } from 'parley/openai';
+import { ChatEngine, jwtAuthenticator, ScriptedProvider, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { SqliteStorage } from 'parley-chat/sqlite';
+import { attachChat } from 'parley-chat/socket.io';
+import { createChatRouter } from 'parley-chat/express';
+import { OpenAICompatibleProvider } from 'parley-chat/openai';
 import type { AppConfig } from './config.js';
 import { demoSignInRouter, randomSecret } from './demo-auth.js';
 
@@ -148,7 +148,7 @@ async function buildStorage(options: AppOptions): Promise<{ storage: StorageAdap
   if (options.storageAdapter) return { storage: options.storageAdapter, describeStorage: options.storageAdapter.name };
   if (options.storage.kind === 'postgres') {
     // Imported only when asked for, so the app runs without `pg` installed.
-    const { PostgresStorage } = await import('parley/postgres');
+    const { PostgresStorage } = await import('parley-chat/postgres');
     const url = new URL(options.storage.connectionString);
     return {
       storage: new PostgresStorage({ connectionString: options.storage.connectionString }),

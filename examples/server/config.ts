@@ -4,7 +4,7 @@
  * naming the variable (the seed's variables are validated by parley's own `configFromEnv()`).
  */
 import { resolve } from 'node:path';
-import { configFromEnv, type EnvConfig } from 'parley';
+import { configFromEnv, type EnvConfig } from 'parley-chat';
 
 /** Which model answers "Ask the assistant". */
 export type LlmConfig =

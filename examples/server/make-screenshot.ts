@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ScriptedProvider } from 'parley';
+import { ScriptedProvider } from 'parley-chat';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 

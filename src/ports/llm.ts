@@ -1,6 +1,6 @@
 /**
  * The LLM port (DESIGN §3): anything that streams text for a list of messages. Parley ships an
- * OpenAI-compatible provider (`parley/openai`) and a `ScriptedProvider` for demos and tests.
+ * OpenAI-compatible provider (`parley-chat/openai`) and a `ScriptedProvider` for demos and tests.
  */
 
 export interface LlmMessage {

@@ -19,7 +19,7 @@ import type {
  * Everything durable in Parley goes through this interface (DESIGN §3). The engine has already
  * validated, authorized and moderated every input; an adapter stores and reads, nothing more.
  *
- * The contract, for adapter authors (the conformance suite in `parley/testing` checks it):
+ * The contract, for adapter authors (the conformance suite in `parley-chat/testing` checks it):
  * - Every id (session, user, message, reaction, attachment) is given by the caller; adapters never
  *   invent ids. Every `at` is the engine's clock.
  * - Every session has a counter `lastSeq`. Each committed change in the session — a message

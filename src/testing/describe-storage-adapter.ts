@@ -26,7 +26,7 @@ const SLOW = 60_000;
  * @example
  * ```ts
  * // test/my-storage.test.ts
- * import { describeStorageAdapter } from 'parley/testing';
+ * import { describeStorageAdapter } from 'parley-chat/testing';
  * import { MyStorage } from '../src/my-storage.js';
  *
  * describeStorageAdapter({

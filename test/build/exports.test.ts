@@ -6,22 +6,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Every subpath of package.json "exports" builds and imports from the built package, in ESM and in
- * CJS, from a project that depends on parley the way a user's does (node_modules/parley).
+ * CJS, from a project that depends on parley-chat the way a user's does (node_modules/parley-chat).
  */
 const root = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-const specifier = (subpath: string) => (subpath === '.' ? 'parley' : `parley/${subpath.slice(2)}`);
+const specifier = (subpath: string) => (subpath === '.' ? 'parley-chat' : `parley-chat/${subpath.slice(2)}`);
 
 // What each entry must export at run time.
 const EXPECTED: Record<string, string[]> = {
-  parley: ['ChatEngine', 'ChatError', 'MemoryStorage', 'jwtAuthenticator', 'configFromEnv', 'ProfanityFilter', 'schemas', 'ScriptedProvider'],
-  'parley/testing': ['describeStorageAdapter'],
-  'parley/sqlite': ['SqliteStorage'],
-  'parley/postgres': ['PostgresStorage'],
-  'parley/socket.io': ['attachChat'],
-  'parley/express': ['createChatRouter'],
-  'parley/openai': ['OpenAICompatibleProvider'],
+  'parley-chat': ['ChatEngine', 'ChatError', 'MemoryStorage', 'jwtAuthenticator', 'configFromEnv', 'ProfanityFilter', 'schemas', 'ScriptedProvider'],
+  'parley-chat/testing': ['describeStorageAdapter'],
+  'parley-chat/sqlite': ['SqliteStorage'],
+  'parley-chat/postgres': ['PostgresStorage'],
+  'parley-chat/socket.io': ['attachChat'],
+  'parley-chat/express': ['createChatRouter'],
+  'parley-chat/openai': ['OpenAICompatibleProvider'],
 };
 
 let project: string;
@@ -29,7 +29,7 @@ beforeAll(() => {
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
   project = mkdtempSync(join(tmpdir(), 'parley-consumer-'));
   mkdirSync(join(project, 'node_modules'));
-  symlinkSync(root, join(project, 'node_modules', 'parley'), 'dir');
+  symlinkSync(root, join(project, 'node_modules', 'parley-chat'), 'dir');
 }, 180_000);
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
@@ -46,15 +46,15 @@ describe('built package', () => {
 
   for (const subpath of subpaths) {
     const name = specifier(subpath);
-    if (name === 'parley/testing') {
+    if (name === 'parley-chat/testing') {
       // Its code calls vitest's describe/it at import, which only works inside a vitest run: check
       // that both conditions resolve to built files that define the suite.
       it(`${name} resolves for ESM and CJS to the built suite`, () => {
         const files = run(
           'resolve.mjs',
           `import { createRequire } from 'node:module'; import { fileURLToPath } from 'node:url';
-           const esm = fileURLToPath(import.meta.resolve('parley/testing'));
-           const cjs = createRequire(import.meta.url).resolve('parley/testing');
+           const esm = fileURLToPath(import.meta.resolve('parley-chat/testing'));
+           const cjs = createRequire(import.meta.url).resolve('parley-chat/testing');
            console.log(JSON.stringify([esm, cjs]));`,
         );
         expect(files.map((f) => f.replace(/^.*\/dist\//, 'dist/'))).toEqual(['dist/testing.js', 'dist/testing.cjs']);
@@ -82,7 +82,7 @@ describe('built package', () => {
         const m = await engine.createMessage({ sessionId: s.id, userId: 'a', content: 'hello' });
         console.log(JSON.stringify([m.content, m.seq]));
       })();`;
-    expect(run('e2e.cjs', script(`const { ChatEngine, MemoryStorage } = require('parley');`))).toEqual(['hello', 1]);
-    expect(run('e2e.mjs', script(`import { ChatEngine, MemoryStorage } from 'parley';`))).toEqual(['hello', 1]);
+    expect(run('e2e.cjs', script(`const { ChatEngine, MemoryStorage } = require('parley-chat');`))).toEqual(['hello', 1]);
+    expect(run('e2e.mjs', script(`import { ChatEngine, MemoryStorage } from 'parley-chat';`))).toEqual(['hello', 1]);
   });
 });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScriptedProvider } from 'parley';
+import { ScriptedProvider } from 'parley-chat';
 import { createApp, type ParleyApp } from '../../examples/server/app.js';
 import { loadConfig } from '../../examples/server/config.js';
 

@@ -1,4 +1,4 @@
-import { ChatEngine, MemoryStorage, type AuthorizeContext } from 'parley';
+import { ChatEngine, MemoryStorage, type AuthorizeContext } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { expectChatError, memoryEngine, NO_RATE_LIMITS, storedState } from '../support/engine.js';
 

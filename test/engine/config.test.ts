@@ -1,4 +1,4 @@
-import { ChatEngine, ChatError, configFromEnv, MemoryStorage } from 'parley';
+import { ChatEngine, ChatError, configFromEnv, MemoryStorage } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 
 describe('configFromEnv', () => {

@@ -1,4 +1,4 @@
-import type { ChatEvents } from 'parley';
+import type { ChatEvents } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { memoryEngine } from '../support/engine.js';
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
-import { jwtAuthenticator } from 'parley';
+import { jwtAuthenticator } from 'parley-chat';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectChatError } from '../support/engine.js';
 

@@ -1,4 +1,4 @@
-import { ChatEngine, ChatError, MemoryStorage, type RateLimiterStoreOptions } from 'parley';
+import { ChatEngine, ChatError, MemoryStorage, type RateLimiterStoreOptions } from 'parley-chat';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { describe, expect, it } from 'vitest';
 import { expectChatError } from '../support/engine.js';

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChatEngine, MemoryStorage, type StorageAdapter } from 'parley';
-import { PostgresStorage } from 'parley/postgres';
-import { SqliteStorage } from 'parley/sqlite';
+import { ChatEngine, MemoryStorage, type StorageAdapter } from 'parley-chat';
+import { PostgresStorage } from 'parley-chat/postgres';
+import { SqliteStorage } from 'parley-chat/sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
 

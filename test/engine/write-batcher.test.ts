@@ -1,4 +1,4 @@
-import { ChatError, WriteBatcher } from 'parley';
+import { ChatError, WriteBatcher } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 
 describe('WriteBatcher (group commit)', () => {

@@ -1,5 +1,5 @@
-import { ChatEngine, ChatError, MemoryStorage, type StorageAdapter } from 'parley';
-import { createChatRouter } from 'parley/express';
+import { ChatEngine, ChatError, MemoryStorage, type StorageAdapter } from 'parley-chat';
+import { createChatRouter } from 'parley-chat/express';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NO_RATE_LIMITS, storedState } from '../support/engine.js';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { responseSchemas } from 'parley/express';
+import { responseSchemas } from 'parley-chat/express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedState } from '../support/engine.js';
 import { startChatApp, type ChatApp, type Client, type Reply } from './harness.js';

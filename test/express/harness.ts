@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { SignJWT } from 'jose';
-import { ChatEngine, jwtAuthenticator, MemoryStorage, type ChatEngineOptions } from 'parley';
-import { createChatRouter, type ChatRouterOptions } from 'parley/express';
+import { ChatEngine, jwtAuthenticator, MemoryStorage, type ChatEngineOptions } from 'parley-chat';
+import { createChatRouter, type ChatRouterOptions } from 'parley-chat/express';
 import { expect } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
 

@@ -1,6 +1,6 @@
 import express from 'express';
 import express4 from 'express4';
-import { chatErrorHandler, createChatRouter } from 'parley/express';
+import { chatErrorHandler, createChatRouter } from 'parley-chat/express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate, call, clientFor, expectError, listen, memoryEngine, tokenFor } from './harness.js';
 

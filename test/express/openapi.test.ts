@@ -1,6 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { ScriptedProvider } from 'parley';
-import { chatOpenApiDocument } from 'parley/express';
+import { ScriptedProvider } from 'parley-chat';
+import { chatOpenApiDocument } from 'parley-chat/express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, memoryEngine, startChatApp, tokenFor, type ChatApp } from './harness.js';
 

@@ -1,5 +1,5 @@
-import { ChatEngine, ScriptedProvider, type StorageAdapter } from 'parley';
-import { responseSchemas } from 'parley/express';
+import { ChatEngine, ScriptedProvider, type StorageAdapter } from 'parley-chat';
+import { responseSchemas } from 'parley-chat/express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
 import { startChatApp, type ChatApp, type Client } from './harness.js';

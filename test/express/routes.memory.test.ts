@@ -1,4 +1,4 @@
-import { MemoryStorage } from 'parley';
+import { MemoryStorage } from 'parley-chat';
 import { describeRestRoutes } from './route-suite.js';
 
 describeRestRoutes('MemoryStorage', () => new MemoryStorage());

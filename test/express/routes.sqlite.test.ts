@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStorage } from 'parley/sqlite';
+import { SqliteStorage } from 'parley-chat/sqlite';
 import { afterAll } from 'vitest';
 import { describeRestRoutes } from './route-suite.js';
 

@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { ChatEngine, Message } from 'parley';
-import { createChatRouter } from 'parley/express';
-import { attachChat } from 'parley/socket.io';
+import type { ChatEngine, Message } from 'parley-chat';
+import { createChatRouter } from 'parley-chat/express';
+import { attachChat } from 'parley-chat/socket.io';
 import { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { OpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from 'parley/openai';
+import { OpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from 'parley-chat/openai';
 import { LlmProviderError, type LlmDelta, type LlmRequest } from '../../src/ports/llm.js';
 import { startFakeOpenAI, type FakeOpenAI, type Transcript } from '../support/fake-openai.js';
 import {

@@ -1,4 +1,4 @@
-import { MemoryStorage, type Message } from 'parley';
+import { MemoryStorage, type Message } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, sleep, startChat, until, type ChatFixture, type FixtureOptions, type Tab } from './harness.js';
 import { inProcessCluster } from './in-process-cluster-adapter.js';

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { jwtAuthenticator } from 'parley';
-import { attachChat } from 'parley/socket.io';
+import { jwtAuthenticator } from 'parley-chat';
+import { attachChat } from 'parley-chat/socket.io';
 import { closeAll, SECRET, startChat, tokenFor } from './harness.js';
 
 afterEach(() => {

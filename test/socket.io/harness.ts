@@ -1,8 +1,8 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
-import { ChatEngine, jwtAuthenticator, MemoryStorage, type ChatEngineOptions, type StorageAdapter } from 'parley';
-import { attachChat, type AttachChatOptions, type ChatBinding, type ClientToServerEvents, type ServerToClientEvents } from 'parley/socket.io';
+import { ChatEngine, jwtAuthenticator, MemoryStorage, type ChatEngineOptions, type StorageAdapter } from 'parley-chat';
+import { attachChat, type AttachChatOptions, type ChatBinding, type ClientToServerEvents, type ServerToClientEvents } from 'parley-chat/socket.io';
 import { Server, type ServerOptions } from 'socket.io';
 import { io as connectClient, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from 'socket.io-client';
 import { NO_RATE_LIMITS } from '../support/engine.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { CHAT_ERROR_CODES, type Message } from 'parley';
-import type { ClientToServerEvents } from 'parley/socket.io';
+import { CHAT_ERROR_CODES, type Message } from 'parley-chat';
+import type { ClientToServerEvents } from 'parley-chat/socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedState } from '../support/engine.js';
 import { closeAll, startChat, type ChatFixture, type Tab } from './harness.js';

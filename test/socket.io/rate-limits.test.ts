@@ -1,4 +1,4 @@
-import { DEFAULT_RATE_LIMITS } from 'parley';
+import { DEFAULT_RATE_LIMITS } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, startChat } from './harness.js';
 

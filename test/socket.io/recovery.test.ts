@@ -1,4 +1,4 @@
-import { ChatError, jwtAuthenticator } from 'parley';
+import { ChatError, jwtAuthenticator } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, SECRET, startChat, tokenFor, until } from './harness.js';
 

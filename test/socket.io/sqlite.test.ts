@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Message } from 'parley';
-import { SqliteStorage } from 'parley/sqlite';
+import type { Message } from 'parley-chat';
+import { SqliteStorage } from 'parley-chat/sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, startChat, until, type ChatFixture } from './harness.js';
 

@@ -1,4 +1,4 @@
-import { MemoryStorage, ScriptedProvider } from 'parley';
+import { MemoryStorage, ScriptedProvider } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, startChat, until, type ChatFixture, type Tab } from './harness.js';
 import { inProcessCluster } from './in-process-cluster-adapter.js';

@@ -1,5 +1,5 @@
-import type { Message } from 'parley';
-import type { AckResponse, MessageDeletedEvent, SessionJoinAck } from 'parley/socket.io';
+import type { Message } from 'parley-chat';
+import type { AckResponse, MessageDeletedEvent, SessionJoinAck } from 'parley-chat/socket.io';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { closeAll, startChat } from './harness.js';
 

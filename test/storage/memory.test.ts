@@ -1,4 +1,4 @@
-import { MemoryStorage } from 'parley';
-import { describeStorageAdapter } from 'parley/testing';
+import { MemoryStorage } from 'parley-chat';
+import { describeStorageAdapter } from 'parley-chat/testing';
 
 describeStorageAdapter({ name: 'memory', create: () => new MemoryStorage() });

@@ -1,5 +1,5 @@
-import { isChatError, newId, type NewMessage } from 'parley';
-import { PostgresStorage } from 'parley/postgres';
+import { isChatError, newId, type NewMessage } from 'parley-chat';
+import { PostgresStorage } from 'parley-chat/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';

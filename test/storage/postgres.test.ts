@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
-import { isChatError, newId } from 'parley';
-import { PostgresStorage } from 'parley/postgres';
-import { describeStorageAdapter } from 'parley/testing';
+import { isChatError, newId } from 'parley-chat';
+import { PostgresStorage } from 'parley-chat/postgres';
+import { describeStorageAdapter } from 'parley-chat/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';

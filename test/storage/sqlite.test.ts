@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { isChatError } from 'parley';
-import { SqliteStorage } from 'parley/sqlite';
+import { isChatError } from 'parley-chat';
+import { SqliteStorage } from 'parley-chat/sqlite';
 import { startCheckpointer } from '../../adapters/storage/sqlite/checkpointer.js';
-import { describeStorageAdapter } from 'parley/testing';
+import { describeStorageAdapter } from 'parley-chat/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { caught, draft, newSession } from '../support/storage-fixtures.js';
 

@@ -10,7 +10,7 @@ import {
   type LlmProvider,
   type LlmRequest,
   type StreamChunk,
-} from 'parley';
+} from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectChatError, NO_RATE_LIMITS } from '../support/engine.js';
 

@@ -1,5 +1,5 @@
-import { ChatEngine, MemoryStorage, type StreamChunk } from 'parley';
-import { OpenAICompatibleProvider } from 'parley/openai';
+import { ChatEngine, MemoryStorage, type StreamChunk } from 'parley-chat';
+import { OpenAICompatibleProvider } from 'parley-chat/openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
 import { startFakeOpenAI, type FakeOpenAI, type Transcript } from '../support/fake-openai.js';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ModerationPipeline } from 'parley';
+import { ModerationPipeline } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { StreamOutputFilter } from '../../src/streams/output-filter.js';
 

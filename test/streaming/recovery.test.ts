@@ -1,4 +1,4 @@
-import { ChatEngine, MemoryStorage, newId, type LlmProvider, type StorageAdapter } from 'parley';
+import { ChatEngine, MemoryStorage, newId, type LlmProvider, type StorageAdapter } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
 

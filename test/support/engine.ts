@@ -1,4 +1,4 @@
-import { ChatEngine, ChatError, MemoryStorage, type ChatEngineOptions, type RateLimitConfig, type StorageAdapter } from 'parley';
+import { ChatEngine, ChatError, MemoryStorage, type ChatEngineOptions, type RateLimitConfig, type StorageAdapter } from 'parley-chat';
 import { expect } from 'vitest';
 
 /** Every budget switched off (points 0), for tests about something else. */

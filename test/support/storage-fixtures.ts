@@ -1,4 +1,4 @@
-import { newId, type NewMessage, type StorageAdapter } from 'parley';
+import { newId, type NewMessage, type StorageAdapter } from 'parley-chat';
 
 /** A message as the engine would hand it to `insertMessages`, with `fields` overriding. */
 export const draft = (sessionId: string, fields: Partial<NewMessage> = {}): NewMessage => ({

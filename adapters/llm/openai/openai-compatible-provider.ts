@@ -98,7 +98,7 @@ const DONE: ParsedEvent = { done: true };
  *
  * @example OpenAI
  * ```ts
- * import { OpenAICompatibleProvider } from 'parley/openai';
+ * import { OpenAICompatibleProvider } from 'parley-chat/openai';
  *
  * const provider = new OpenAICompatibleProvider({
  *   baseURL: 'https://api.openai.com/v1',

@@ -74,7 +74,7 @@ type InsertPlan = { kind: 'existing'; record: MessageRecord } | { kind: 'firstIn
  *
  * @example
  * ```ts
- * import { ChatEngine, MemoryStorage } from 'parley';
+ * import { ChatEngine, MemoryStorage } from 'parley-chat';
  *
  * const engine = new ChatEngine({ storage: new MemoryStorage() });
  * await engine.init();

@@ -39,7 +39,7 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
  *
  * @example
  * ```ts
- * import { PostgresStorage } from 'parley/postgres';
+ * import { PostgresStorage } from 'parley-chat/postgres';
  * const storage = new PostgresStorage({ connectionString: process.env.DATABASE_URL!, schema: 'chat' });
  * const engine = new ChatEngine({ storage });
  * await engine.init(); // creates or migrates the tables; safe on every start, from every node

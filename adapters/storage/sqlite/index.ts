@@ -47,7 +47,7 @@ export type SqliteStorageOptions = SqliteStorageCommonOptions &
  *
  * @example
  * ```ts
- * import { SqliteStorage } from 'parley/sqlite';
+ * import { SqliteStorage } from 'parley-chat/sqlite';
  * const engine = new ChatEngine({ storage: new SqliteStorage({ filename: 'chat.db' }) });
  * await engine.init(); // creates or migrates the tables
  * ```
