@@ -83,6 +83,13 @@ export interface ChatEngineOptions {
   streamFlushIntervalMs?: number;
   /** Recent session messages sent as context (default 20). */
   contextMessages?: number;
+  /**
+   * Where an answer is cut off, in characters (UTF-16 code units, as the user content cap counts
+   * them), unless its agent sets its own (default 32,000, about 8,000 tokens of English: more than a
+   * chat answer needs, while a runaway or hostile upstream cannot store and broadcast megabytes).
+   * The upstream request is aborted and the answer completes with finish reason `length`.
+   */
+  maxAnswerChars?: number;
   /** When set, a request may only name one of these models; otherwise any model name is passed on. */
   allowedModels?: string[];
   /** Retries of upstream failures before the first token (default 3 attempts within ~10 s). */
@@ -104,6 +111,8 @@ export interface AgentConfig {
   systemPrompt?: string;
   temperature?: number;
   maxTokens?: number;
+  /** This agent's answer length cap in characters (default: the engine's `maxAnswerChars`). */
+  maxAnswerChars?: number;
 }
 
 /** What `requestStream` answers (the `stream:request` ack). */
@@ -750,6 +759,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         const agent = await this.agentFor(agentId);
         const provider = agent.provider ?? this.options.llm;
         if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
+        const maxAnswerChars = answerCap(agent, this.options.maxAnswerChars);
         const model = data.config?.model ?? agent.model ?? provider.defaultModel ?? null;
         if (data.config?.model !== undefined && this.options.allowedModels && !this.options.allowedModels.includes(data.config.model)) {
           throw new ChatError('VALIDATION', `Model ${data.config.model} is not allowed`, { details: { allowed: this.options.allowedModels } });
@@ -809,6 +819,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
             now: this.now,
             delayMs: this.options.streamDelayMs ?? 50,
             flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,
+            maxAnswerChars,
             retry: { attempts: retry.attempts ?? 3, baseDelayMs: retry.baseDelayMs ?? 1000, maxTotalMs: retry.maxTotalMs ?? 10_000 },
             onChunk: (chunk) => {
               this.publish('stream.chunk', chunk);
@@ -1073,6 +1084,16 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       else console.error(`[parley] a listener of ${event} threw`, error);
     }
   }
+}
+
+/** Default of `maxAnswerChars`. */
+const DEFAULT_MAX_ANSWER_CHARS = 32_000;
+
+/** An agent's answer length cap: its own, else the engine's, else the default; checked before anything is stored. */
+function answerCap(agent: AgentConfig, engineCap: number | undefined): number {
+  const cap = agent.maxAnswerChars ?? engineCap ?? DEFAULT_MAX_ANSWER_CHARS;
+  if (!Number.isSafeInteger(cap) || cap < 1) throw new ChatError('INTERNAL', 'The assistant is misconfigured: maxAnswerChars must be a positive integer');
+  return cap;
 }
 
 function safeCall(fn: () => void, onError: (error: unknown) => void): void {
