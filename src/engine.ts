@@ -427,7 +427,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Sends a message as `input.userId`. A retry with the same `clientMessageId` returns the first
-   * message instead of storing a second one.
+   * message instead of storing a second one. One user's sends into one session are stored (in `seq`
+   * order) in the order this method was called, however long each one's checks take.
    * ```ts
    * const message = await engine.createMessage({ sessionId, userId: 'alice', content: 'Hello!', clientMessageId: 'c-1' });
    * ```
@@ -737,7 +738,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Starts an LLM answer: stores the prompt as `userId`'s message and an empty assistant message
-   * (status `streaming`), then streams into it. The `stream:request` ack is the result.
+   * (status `streaming`), then streams into it. The `stream:request` ack is the result. The prompt
+   * takes its place among the user's sends into the session like a `createMessage`; their earlier
+   * sends are in the model's context.
    */
   requestStream(input: StreamRequestInput, callbacks: StreamCallbacks = {}): Promise<StreamStart> {
     return this.run(async () => {
