@@ -34,6 +34,7 @@ import {
   type StreamConfig,
   type StreamRequestInput,
 } from './schemas.js';
+import { SendOrder } from './send-order.js';
 import { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
 import type { LlmMessage, LlmProvider } from './ports/llm.js';
 import {
@@ -82,6 +83,13 @@ export interface ChatEngineOptions {
   streamFlushIntervalMs?: number;
   /** Recent session messages sent as context (default 20). */
   contextMessages?: number;
+  /**
+   * Where an answer is cut off, in characters (UTF-16 code units, as the user content cap counts
+   * them), unless its agent sets its own (default 32,000, about 8,000 tokens of English: more than a
+   * chat answer needs, while a runaway or hostile upstream cannot store and broadcast megabytes).
+   * The upstream request is aborted and the answer completes with finish reason `length`.
+   */
+  maxAnswerChars?: number;
   /** When set, a request may only name one of these models; otherwise any model name is passed on. */
   allowedModels?: string[];
   /** Retries of upstream failures before the first token (default 3 attempts within ~10 s). */
@@ -103,6 +111,8 @@ export interface AgentConfig {
   systemPrompt?: string;
   temperature?: number;
   maxTokens?: number;
+  /** This agent's answer length cap in characters (default: the engine's `maxAnswerChars`). */
+  maxAnswerChars?: number;
 }
 
 /** What `requestStream` answers (the `stream:request` ack). */
@@ -198,6 +208,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   readonly moderation: ModerationPipeline;
   private readonly authorizeFn: AuthorizeFn;
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
+  /** Keeps each user's sends into a session in call order (sends and stream prompts). */
+  private readonly sendOrder = new SendOrder();
   private readonly now: () => Date;
   /** The policy when it is one of Parley's (whose rule for a send storage can apply itself), else null. */
   private readonly builtInPolicy: 'members' | 'open' | null;
@@ -415,7 +427,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Sends a message as `input.userId`. A retry with the same `clientMessageId` returns the first
-   * message instead of storing a second one.
+   * message instead of storing a second one. One user's sends into one session are stored (in `seq`
+   * order) in the order this method was called, however long each one's checks take.
    * ```ts
    * const message = await engine.createMessage({ sessionId, userId: 'alice', content: 'Hello!', clientMessageId: 'c-1' });
    * ```
@@ -423,38 +436,48 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   createMessage(input: CreateMessageInput, options: CallOptions = {}): Promise<Message> {
     return this.run(async () => {
       const data = parseInput(this.schemas.createMessage, input, 'message');
-      if (!options.trusted) await this.rateLimiter.consume('message:send', data.userId);
-      // A top-level send under a built-in policy is authorized by the insert itself (membership
-      // checked in the batch's statement or transaction; the session's existence by the insert),
-      // which saves a storage round trip per send. A reply needs its parent looked up, and a
-      // custom policy or a beforeMessage hook must see only authorized sends, so those check first.
-      const authorizedByInsert = !options.trusted && this.builtInPolicy !== null && data.parentMessageId === undefined && !this.moderation.hasHook;
-      if (!authorizedByInsert) await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
-      if (data.parentMessageId !== undefined) {
-        const parent = await this.storage.getMessage(data.parentMessageId);
-        if (!parent || parent.sessionId !== data.sessionId) {
-          throw new ChatError('NOT_FOUND', 'Parent message not found in this session');
+      // Taken at call time: the user's sends into a session are stored in the order they were made.
+      // The preparation below overlaps that of the sends around it; only the enqueue waits its turn.
+      const turn = this.sendOrder.take(data.sessionId, data.userId);
+      let inserted: Promise<InsertedMessage>;
+      try {
+        if (!options.trusted) await this.rateLimiter.consume('message:send', data.userId);
+        // A top-level send under a built-in policy is authorized by the insert itself (membership
+        // checked in the batch's statement or transaction; the session's existence by the insert),
+        // which saves a storage round trip per send. A reply needs its parent looked up, and a
+        // custom policy or a beforeMessage hook must see only authorized sends, so those check first.
+        const authorizedByInsert = !options.trusted && this.builtInPolicy !== null && data.parentMessageId === undefined && !this.moderation.hasHook;
+        if (!authorizedByInsert) await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
+        if (data.parentMessageId !== undefined) {
+          const parent = await this.storage.getMessage(data.parentMessageId);
+          if (!parent || parent.sessionId !== data.sessionId) {
+            throw new ChatError('NOT_FOUND', 'Parent message not found in this session');
+          }
         }
+        const content = await this.moderation.moderate(
+          { kind: 'message', sessionId: data.sessionId, userId: data.userId },
+          data.content,
+        );
+        if (!turn.isNext) await turn.wait();
+        inserted = this.writes.push({
+          id: newId(),
+          sessionId: data.sessionId,
+          userId: data.userId,
+          agentId: null,
+          role: 'user',
+          content,
+          metadata: data.metadata ?? null,
+          tokens: null,
+          parentMessageId: data.parentMessageId ?? null,
+          clientMessageId: data.clientMessageId ?? null,
+          attachments: (data.attachments ?? []).map((a) => ({ id: newId(), ...a, metadata: a.metadata ?? null })),
+          at: this.now(),
+          ...(authorizedByInsert && this.builtInPolicy === 'members' && { requireMembership: true }),
+        });
+      } finally {
+        turn.release(); // enqueued, or failed: either way the next send need not wait for this one
       }
-      const content = await this.moderation.moderate(
-        { kind: 'message', sessionId: data.sessionId, userId: data.userId },
-        data.content,
-      );
-      const { message, created } = await this.writes.push({
-        id: newId(),
-        sessionId: data.sessionId,
-        userId: data.userId,
-        agentId: null,
-        role: 'user',
-        content,
-        metadata: data.metadata ?? null,
-        tokens: null,
-        parentMessageId: data.parentMessageId ?? null,
-        clientMessageId: data.clientMessageId ?? null,
-        attachments: (data.attachments ?? []).map((a) => ({ id: newId(), ...a, metadata: a.metadata ?? null })),
-        at: this.now(),
-        ...(authorizedByInsert && this.builtInPolicy === 'members' && { requireMembership: true }),
-      });
+      const { message, created } = await inserted;
       if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
       return message;
     });
@@ -715,94 +738,110 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Starts an LLM answer: stores the prompt as `userId`'s message and an empty assistant message
-   * (status `streaming`), then streams into it. The `stream:request` ack is the result.
+   * (status `streaming`), then streams into it. The `stream:request` ack is the result. The prompt
+   * takes its place among the user's sends into the session like a `createMessage`; their earlier
+   * sends are in the model's context.
    */
   requestStream(input: StreamRequestInput, callbacks: StreamCallbacks = {}): Promise<StreamStart> {
     return this.run(async () => {
       const data = parseInput(this.schemas.streamRequest, input, 'stream');
-      await this.rateLimiter.consume('stream:request', data.userId);
-      await this.access(data.sessionId, data.userId, 'stream:request');
-      const maxStreams = this.options.maxConcurrentStreams ?? 10;
-      if (this.streams.size >= maxStreams) {
-        throw new ChatError('LIMIT_EXCEEDED', `Too many answers streaming (at most ${maxStreams} at once); try again shortly`);
-      }
-      const perUser = this.options.maxStreamsPerUser ?? 3;
-      if ([...this.streams.values()].filter((s) => s.record.userId === data.userId).length >= perUser) {
-        throw new ChatError('LIMIT_EXCEEDED', `You already have ${perUser} answers streaming; stop one or wait`);
-      }
-      const agentId = data.agentId ?? null;
-      const agent = await this.agentFor(agentId);
-      const provider = agent.provider ?? this.options.llm;
-      if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
-      const model = data.config?.model ?? agent.model ?? provider.defaultModel ?? null;
-      if (data.config?.model !== undefined && this.options.allowedModels && !this.options.allowedModels.includes(data.config.model)) {
-        throw new ChatError('VALIDATION', `Model ${data.config.model} is not allowed`, { details: { allowed: this.options.allowedModels } });
-      }
-      const prompt = await this.moderation.moderate({ kind: 'message', sessionId: data.sessionId, userId: data.userId }, data.prompt);
-      const contextSize = this.options.contextMessages ?? 20;
-      const context =
-        contextSize > 0
-          ? await this.storage.getHistory(data.sessionId, { limit: contextSize, offset: 0, parentMessageId: null })
-          : { messages: [] };
+      // The prompt is one of the user's sends and keeps its place among them (see below).
+      const turn = this.sendOrder.take(data.sessionId, data.userId);
+      try {
+        await this.rateLimiter.consume('stream:request', data.userId);
+        await this.access(data.sessionId, data.userId, 'stream:request');
+        const maxStreams = this.options.maxConcurrentStreams ?? 10;
+        if (this.streams.size >= maxStreams) {
+          throw new ChatError('LIMIT_EXCEEDED', `Too many answers streaming (at most ${maxStreams} at once); try again shortly`);
+        }
+        const perUser = this.options.maxStreamsPerUser ?? 3;
+        if ([...this.streams.values()].filter((s) => s.record.userId === data.userId).length >= perUser) {
+          throw new ChatError('LIMIT_EXCEEDED', `You already have ${perUser} answers streaming; stop one or wait`);
+        }
+        const agentId = data.agentId ?? null;
+        const agent = await this.agentFor(agentId);
+        const provider = agent.provider ?? this.options.llm;
+        if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
+        const maxAnswerChars = answerCap(agent, this.options.maxAnswerChars);
+        const model = data.config?.model ?? agent.model ?? provider.defaultModel ?? null;
+        if (data.config?.model !== undefined && this.options.allowedModels && !this.options.allowedModels.includes(data.config.model)) {
+          throw new ChatError('VALIDATION', `Model ${data.config.model} is not allowed`, { details: { allowed: this.options.allowedModels } });
+        }
+        const prompt = await this.moderation.moderate({ kind: 'message', sessionId: data.sessionId, userId: data.userId }, data.prompt);
+        // The prompt is stored in its turn and after the commit of what is already queued for the
+        // session, so the user's earlier sends come before it and are in the model's context (say
+        // something, then ask the assistant about it). The turn is held until the prompt is stored,
+        // so their later sends come after it; the prompt does not go through the write batcher.
+        if (!turn.isNext) await turn.wait();
+        await this.writes.whenSettled(data.sessionId);
+        const contextSize = this.options.contextMessages ?? 20;
+        const context =
+          contextSize > 0
+            ? await this.storage.getHistory(data.sessionId, { limit: contextSize, offset: 0, parentMessageId: null })
+            : { messages: [] };
 
-      const at = this.now();
-      const streamId = newId();
-      const promptMessageId = newId();
-      const messageId = newId();
-      const maxTokens = data.config?.maxTokens ?? agent.maxTokens ?? null;
-      const metadata = { status: 'streaming', streamId };
-      const base = { sessionId: data.sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
-      const { stream: record, messages } = await this.storage.createStream({
-        stream: { id: streamId, sessionId: data.sessionId, messageId, promptMessageId, userId: data.userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
-        messages: [
-          { ...base, id: promptMessageId, userId: data.userId, agentId: null, role: 'user', content: prompt, metadata: null },
-          { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
-        ],
-      });
-      for (const { message, created } of messages) {
-        if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
-      }
+        const at = this.now();
+        const streamId = newId();
+        const promptMessageId = newId();
+        const messageId = newId();
+        const maxTokens = data.config?.maxTokens ?? agent.maxTokens ?? null;
+        const metadata = { status: 'streaming', streamId };
+        const base = { sessionId: data.sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
+        const { stream: record, messages } = await this.storage.createStream({
+          stream: { id: streamId, sessionId: data.sessionId, messageId, promptMessageId, userId: data.userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
+          messages: [
+            { ...base, id: promptMessageId, userId: data.userId, agentId: null, role: 'user', content: prompt, metadata: null },
+            { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
+          ],
+        });
+        for (const { message, created } of messages) {
+          if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
+        }
 
-      const llmMessages: LlmMessage[] = [];
-      if (agent.systemPrompt) llmMessages.push({ role: 'system', content: agent.systemPrompt });
-      for (const m of context.messages) {
-        if (m.isDeleted || !m.content) continue;
-        llmMessages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
+        const llmMessages: LlmMessage[] = [];
+        if (agent.systemPrompt) llmMessages.push({ role: 'system', content: agent.systemPrompt });
+        for (const m of context.messages) {
+          if (m.isDeleted || !m.content) continue;
+          llmMessages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
+        }
+        llmMessages.push({ role: 'user', content: prompt });
+        const temperature = data.config?.temperature ?? agent.temperature;
+        const retry = this.options.streamRetry ?? {};
+        const stream = new ActiveStream(
+          record,
+          provider,
+          {
+            messages: llmMessages,
+            ...(model !== null && { model }),
+            ...(temperature !== undefined && { temperature }),
+            ...(maxTokens !== null && { maxTokens }),
+          },
+          {
+            storage: this.storage,
+            moderation: this.moderation,
+            now: this.now,
+            delayMs: this.options.streamDelayMs ?? 50,
+            flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,
+            maxAnswerChars,
+            retry: { attempts: retry.attempts ?? 3, baseDelayMs: retry.baseDelayMs ?? 1000, maxTotalMs: retry.maxTotalMs ?? 10_000 },
+            onChunk: (chunk) => {
+              this.publish('stream.chunk', chunk);
+              safeCall(() => callbacks.onChunk?.(chunk), (e) => this.report(e, 'onChunk callback'));
+            },
+            onEnd: (end) => {
+              this.streams.delete(streamId); // the slot is free before anyone hears of the end
+              this.streamEnded(end, callbacks);
+            },
+            onFailure: (error, context) => this.report(error, context),
+          },
+        );
+        stream.messageMetadata = metadata;
+        this.streams.set(streamId, stream);
+        void stream.run().finally(() => this.streams.delete(streamId));
+        return { streamId, messageId, promptMessageId };
+      } finally {
+        turn.release();
       }
-      llmMessages.push({ role: 'user', content: prompt });
-      const temperature = data.config?.temperature ?? agent.temperature;
-      const retry = this.options.streamRetry ?? {};
-      const stream = new ActiveStream(
-        record,
-        provider,
-        {
-          messages: llmMessages,
-          ...(model !== null && { model }),
-          ...(temperature !== undefined && { temperature }),
-          ...(maxTokens !== null && { maxTokens }),
-        },
-        {
-          storage: this.storage,
-          moderation: this.moderation,
-          now: this.now,
-          delayMs: this.options.streamDelayMs ?? 50,
-          flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,
-          retry: { attempts: retry.attempts ?? 3, baseDelayMs: retry.baseDelayMs ?? 1000, maxTotalMs: retry.maxTotalMs ?? 10_000 },
-          onChunk: (chunk) => {
-            this.publish('stream.chunk', chunk);
-            safeCall(() => callbacks.onChunk?.(chunk), (e) => this.report(e, 'onChunk callback'));
-          },
-          onEnd: (end) => {
-            this.streams.delete(streamId); // the slot is free before anyone hears of the end
-            this.streamEnded(end, callbacks);
-          },
-          onFailure: (error, context) => this.report(error, context),
-        },
-      );
-      stream.messageMetadata = metadata;
-      this.streams.set(streamId, stream);
-      void stream.run().finally(() => this.streams.delete(streamId));
-      return { streamId, messageId, promptMessageId };
     });
   }
 
@@ -1048,6 +1087,16 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       else console.error(`[parley] a listener of ${event} threw`, error);
     }
   }
+}
+
+/** Default of `maxAnswerChars`. */
+const DEFAULT_MAX_ANSWER_CHARS = 32_000;
+
+/** An agent's answer length cap: its own, else the engine's, else the default; checked before anything is stored. */
+function answerCap(agent: AgentConfig, engineCap: number | undefined): number {
+  const cap = agent.maxAnswerChars ?? engineCap ?? DEFAULT_MAX_ANSWER_CHARS;
+  if (!Number.isSafeInteger(cap) || cap < 1) throw new ChatError('INTERNAL', 'The assistant is misconfigured: maxAnswerChars must be a positive integer');
+  return cap;
 }
 
 function safeCall(fn: () => void, onError: (error: unknown) => void): void {

@@ -25,6 +25,8 @@ interface Pending<I, O> {
   item: I;
   resolve: (value: O) => void;
   reject: (error: unknown) => void;
+  /** Called once the item is settled (see `whenSettled`). */
+  onSettled?: (() => void)[];
 }
 
 /**
@@ -55,8 +57,8 @@ export class WriteBatcher<I, O> {
   private idleWaiters: (() => void)[] = [];
   private pumpScheduled = false;
   private readonly keyOf: ((item: I) => string) | undefined;
-  /** Keys with a batch in flight (only with `keyOf`). */
-  private readonly busyKeys = new Set<string>();
+  /** Keys with a batch in flight, each with its last item in that batch (only with `keyOf`). */
+  private readonly busyKeys = new Map<string, Pending<I, O>>();
 
   constructor(
     private readonly write: (items: I[]) => Promise<O[]>,
@@ -87,6 +89,18 @@ export class WriteBatcher<I, O> {
         });
       }
     });
+  }
+
+  /**
+   * Resolves once every item of `key` pushed so far has been written or has failed (items pushed
+   * later are not waited for). Items of one key are settled in push order, so this waits for the
+   * last one only. Without `keyOf` it waits for everything, like {@link drain}.
+   */
+  whenSettled(key: string): Promise<void> {
+    if (!this.keyOf) return this.drain();
+    const last = this.waiting.get(key)?.at(-1) ?? this.busyKeys.get(key);
+    if (last === undefined) return Promise.resolve();
+    return new Promise((resolve) => (last.onSettled ??= []).push(resolve));
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -125,7 +139,7 @@ export class WriteBatcher<I, O> {
         for (const p of list.splice(0, room)) batch.push(p);
       }
       if (this.keyOf) {
-        this.busyKeys.add(key);
+        this.busyKeys.set(key, batch[batch.length - 1]!);
         keys.push(key);
       }
       if (batch.length >= this.maxBatchSize) break;
@@ -153,6 +167,7 @@ export class WriteBatcher<I, O> {
       await this.settleFailed(batch, failure);
       this.release(keys);
     }
+    for (const p of batch) if (p.onSettled) for (const notify of p.onSettled) notify();
     if (this.inFlight === 0 && this.queued === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -60,6 +60,8 @@ export interface StreamHost {
   now(): Date;
   delayMs: number;
   flushIntervalMs: number;
+  /** The answer ends at this many characters (see `AgentConfig.maxAnswerChars`). */
+  maxAnswerChars: number;
   retry: { attempts: number; baseDelayMs: number; maxTotalMs: number };
   onChunk(chunk: StreamChunk): void;
   onEnd(end: StreamEnd): void;
@@ -95,6 +97,8 @@ export class ActiveStream {
   /** Storage writes are serialised: a flush never races the final commit. */
   private writes: Promise<unknown> = Promise.resolve();
   private stopReason: 'stopped' | 'shutdown' | null = null;
+  /** The answer reached `maxAnswerChars`: the upstream was cut off and the answer is complete. */
+  private capped = false;
   readonly done: Promise<StreamEnd>;
   private resolveDone!: (end: StreamEnd) => void;
 
@@ -165,7 +169,9 @@ export class ActiveStream {
         break;
       }
     }
-    const status = this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
+    const status = this.capped ? 'completed' : this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
+    this.append(this.output.end()); // the held-back tail is whole now; it may reach the cap too
+    if (this.capped && status === 'completed') this.finishReason = 'length';
     if (status === 'stopped' && !this.finishReason) this.finishReason = this.stopReason === 'shutdown' ? 'shutdown' : 'stopped';
     const end = await this.finish(status, failure);
     this.resolveDone(end);
@@ -180,7 +186,7 @@ export class ActiveStream {
     if (this.firstTokenAt === null) this.firstTokenAt = this.host.now();
     else this.tokenGap = now - this.lastTokenAt;
     this.lastTokenAt = now;
-    this.pending += this.output.push(text);
+    this.append(this.output.push(text));
     if (!this.pending) return;
     const due = this.lastChunkAt + this.host.delayMs;
     if (this.index === 0 || now >= due) return this.emitChunk();
@@ -189,6 +195,24 @@ export class ActiveStream {
     // upstream: it fires a token gap (at most half a delay) after `due`, so a steady stream never
     // reaches it and no token waits longer than about `delayMs` (plus that gap in a pause).
     this.chunkTimer ??= setTimeout(this.onChunkTimer, due - now + Math.min(this.tokenGap + 1, this.host.delayMs / 2));
+  }
+
+  /**
+   * Adds filtered text to the next chunk, up to `maxAnswerChars` in all. Past it the answer is
+   * complete: it ends exactly at the cap (one character short rather than half a surrogate pair)
+   * and the upstream request is aborted, so nothing more is paid for or kept in memory.
+   */
+  private append(text: string): void {
+    if (this.capped || text === '') return;
+    const room = this.host.maxAnswerChars - this.emitted.length - this.pending.length;
+    if (text.length <= room) {
+      this.pending += text;
+      return;
+    }
+    const end = room > 0 && isHighSurrogate(text.charCodeAt(room - 1)) ? room - 1 : room;
+    this.pending += text.slice(0, end);
+    this.capped = true;
+    this.controller.abort(new ChatError('LIMIT_EXCEEDED', 'The answer reached its length cap'));
   }
 
   private readonly onChunkTimer = (): void => {
@@ -246,8 +270,6 @@ export class ActiveStream {
   }
 
   private async finish(status: StreamEnd['status'], failure: unknown): Promise<StreamEnd> {
-    // The held-back tail is whole now.
-    this.pending += this.output.end();
     if (status === 'completed') this.emitChunk(true);
     else this.emitChunk(); // a stopped or failed stream sends no final chunk, but nothing is lost
     const error = failure === null ? undefined : toStreamError(failure);
@@ -351,6 +373,10 @@ export class ActiveStream {
 }
 
 const RUNNING: readonly StreamStatus[] = ['pending', 'streaming'];
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
 
 /** Matched by name too: a provider from a second copy of the package has its own class. */
 function isProviderError(error: unknown): error is LlmProviderError {

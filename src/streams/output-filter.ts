@@ -37,10 +37,12 @@ export class StreamOutputFilter {
       tail = cut === tail.length ? '' : tail.slice(cut);
     }
     // Early release only after an ASCII character, which nothing the next piece starts with joins
-    // (a ZWJ after it is stray either way; an emoji sequence or a non-ASCII letter waits for its
-    // whitespace) — except a combining mark, which then stays apart from the letter it follows. The
-    // held text is kept raw: normalising it now could drop a ZWJ that the next piece would keep.
-    if (tail !== '' && tail.charCodeAt(tail.length - 1) < 0x80) {
+    // (a ZWJ or variation selector after it is stray either way; an emoji sequence or a non-ASCII
+    // letter waits for its whitespace) — except a combining mark, which then stays apart from the
+    // letter it follows, and a keycap's `#`, `*` or digit, whose emoji selector and keycap may come
+    // next (1️⃣). The held text is kept raw: normalising it now could drop a ZWJ that the next piece
+    // would keep.
+    if (tail !== '' && releasesEarly(tail.charCodeAt(tail.length - 1))) {
       const normalized = normalize(tail);
       const start = trailingRunStart(normalized);
       const continues = this.inSafeWord && start === 0; // all of it extends a word already released
@@ -74,6 +76,11 @@ export class StreamOutputFilter {
 function normalize(text: string): string {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return normalizeText(text);
   return text;
+}
+
+/** An ASCII character other than a keycap's base (`#`, `*`, a digit): see `push`. */
+function releasesEarly(c: number): boolean {
+  return c < 0x80 && c !== 35 && c !== 42 && !(c >= 48 && c <= 57);
 }
 
 /** ASCII letter or digit: what the profanity filter's word tokens are made of (`_` splits them too). */

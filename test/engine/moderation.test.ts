@@ -15,6 +15,30 @@ describe('moderation pipeline', () => {
     expect(stored.content).toBe('you are a **** person');
   });
 
+  it('sees through the other invisible characters too, and stores text without bidi overrides', async () => {
+    const engine = await memoryEngine();
+    const session = await engine.createSession({ createdBy: 'alice' });
+    const hidden = {
+      'variation selector 16': '\uFE0F',
+      'a tag character': '\u{E0073}',
+      'the Hangul fillers': '\u3164\u115F\u1160\uFFA0',
+      'a right-to-left override': '\u202E',
+      'an isolate': '\u2066',
+      'a left-to-right mark': '\u200E',
+    };
+    for (const [what, chars] of Object.entries(hidden)) {
+      const message = await engine.createMessage({ sessionId: session.id, userId: 'alice', content: `sh${chars}it happens` });
+      expect(message.content, what).toBe('**** happens');
+    }
+    // U+202E would show "invoice_exe.jpg"; what is stored is what it really says.
+    const spoof = await engine.createMessage({ sessionId: session.id, userId: 'alice', content: 'invoice_\u202Egpj.exe' });
+    expect(spoof.content).toBe('invoice_gpj.exe');
+    expect((await engine.getMessage(spoof.id, 'alice')).content).toBe('invoice_gpj.exe');
+    expect((await engine.editMessage(spoof.id, 'report\u2067fdp.exe\u2069', 'alice')).content).toBe('reportfdp.exe');
+    const emoji = '🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F} 1\uFE0F\u20E3 ™\uFE0F 👩🏽\u200D💻 ❤\uFE0F\u200D🔥';
+    expect((await engine.createMessage({ sessionId: session.id, userId: 'alice', content: emoji })).content).toBe(emoji);
+  });
+
   it('filters edits too, and leaves clean text and emoji sequences alone', async () => {
     const engine = await memoryEngine();
     const session = await engine.createSession({ createdBy: 'alice' });

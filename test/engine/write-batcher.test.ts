@@ -148,4 +148,33 @@ describe('WriteBatcher (group commit)', () => {
     expect(outage.every((r) => r.status === 'rejected')).toBe(true);
     expect(calls).toBe(1); // [1,2,3] in one batch: no per-item retries during an outage
   });
+  it('whenSettled(key) waits for the items of that key pushed so far, queued or in flight, and for nothing else', async () => {
+    type Item = { key: string; n: number };
+    const releases: (() => void)[] = [];
+    const batcher = new WriteBatcher<Item, Item>(
+      (items) => new Promise((resolve) => releases.push(() => resolve(items))),
+      { concurrency: 2 },
+      { keyOf: (item) => item.key },
+    );
+    const log: string[] = [];
+    const push = (key: string, n: number) => void batcher.push({ key, n }).then(() => log.push(`${key}${n}`));
+    push('a', 0);
+    await new Promise((r) => setImmediate(r)); // a0 in flight
+    push('a', 1); // queued behind it
+    push('b', 0);
+    const settled = batcher.whenSettled('a').then(() => log.push('a settled'));
+    push('a', 2); // pushed after the call: not waited for
+    expect(await Promise.race([batcher.whenSettled('c').then(() => 'at once'), new Promise((r) => setImmediate(() => r('later')))])).toBe('at once');
+    await new Promise((r) => setImmediate(r)); // b0 leaves with the free slot
+    releases.shift()!(); // a0 commits; a1 and a2 leave
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['a0']);
+    releases.shift()!(); // b0
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['a0', 'b0']);
+    releases.shift()!(); // a1 and a2, one batch
+    await settled;
+    expect(log).toEqual(['a0', 'b0', 'a1', 'a2', 'a settled']);
+    await batcher.drain();
+  });
 });

@@ -40,6 +40,11 @@ describe('StreamOutputFilter', () => {
     expect(released.join('') + end).toBe(`look ${family} ok`);
   });
 
+  it('does not split a keycap across pieces: its base digit waits for what follows', () => {
+    const { released, end } = feed(['step 1', '\uFE0F\u20E3 then 2', '024 then #', '\uFE0F\u20E3.']);
+    expect(released.join('') + end).toBe('step 1\uFE0F\u20E3 then 2024 then #\uFE0F\u20E3.');
+  });
+
   it('gives what filtering the whole ASCII text gives, however the text is split', () => {
     const word = fc.constantFrom('shit', 'sh', 'it', 'Han', 'cock', 'hello', 'hell', 'ass', 'assess', 'class', 'a', 'FUCK', 'fu', 'ck', 'b00b', 'x_y');
     const sep = fc.constantFrom(' ', '', ', ', '.', '\n', '_', '-', '!');
