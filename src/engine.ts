@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { resolvePolicy, type AuthorizeContext, type AuthorizeFn, type AuthorizePolicy, type SessionAction } from './authorization.js';
-import { ChatError, isChatError, toChatError } from './errors.js';
+import { ChatError, isChatError, toChatError, UNAVAILABLE_RETRY_AFTER_MS, withRetryAfter } from './errors.js';
 import type { ChatEventListeners, ChatEventName, ChatEvents } from './events.js';
 import { newId } from './ids.js';
 import type {
@@ -46,6 +46,7 @@ import {
   type StreamStatusView,
 } from './streams/active-stream.js';
 import { hostname } from 'node:os';
+import { consoleLogger, isLogger, log, type Logger, type LogLevel } from './logger.js';
 
 export interface ChatEngineOptions {
   storage: StorageAdapter;
@@ -94,6 +95,14 @@ export interface ChatEngineOptions {
    * partial text (checked at `init()` and then every `streamLeaseMs`). 0 turns the sweep off.
    */
   streamLeaseMs?: number;
+  /**
+   * Where failures nobody else hears about go — an upstream that cannot be reached, a storage
+   * write that failed, a listener that threw — with their detail (members get only a code and a
+   * generic message). pino-shaped: `{ error(obj, msg?), warn(obj, msg?), info?(obj, msg?) }`;
+   * default: `console`. The Express router and the Socket.io binding log here too unless told
+   * otherwise.
+   */
+  logger?: Logger;
 }
 
 /** An assistant persona: which provider and model answer, with what instructions. */
@@ -207,6 +216,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly streams = new Map<string, ActiveStream>();
   private leaseTimer: NodeJS.Timeout | null = null;
   readonly nodeId: string;
+  /** Where the engine reports failures (the `logger` option, else `console`); bindings default to it. */
+  readonly logger: Logger;
 
   constructor(options: ChatEngineOptions) {
     super();
@@ -222,6 +233,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.now = options.now ?? (() => new Date());
     this.options = options;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new ChatError('VALIDATION', 'ChatEngine: `logger` needs `error` and `warn` methods');
+    }
+    this.logger = options.logger ?? consoleLogger;
   }
 
   /** Runs the storage migrations and closes streams abandoned by dead processes. Idempotent; call it on every start. */
@@ -229,10 +244,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     await this.run(() => this.storage.init());
     const lease = this.options.streamLeaseMs ?? 30_000;
     if (lease > 0 && !this.leaseTimer) {
-      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
+      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
       this.leaseTimer = setInterval(() => {
         for (const stream of this.streams.values()) stream.heartbeat(lease / 3);
-        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
+        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
       }, Math.max(50, Math.floor(lease / 3)));
       this.leaseTimer.unref();
     }
@@ -796,7 +811,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
             this.streams.delete(streamId); // the slot is free before anyone hears of the end
             this.streamEnded(end, callbacks);
           },
-          onFailure: (error, context) => this.report(error, context),
+          onFailure: (error, context, level) => this.report(error, context, level),
         },
       );
       stream.messageMetadata = metadata;
@@ -907,9 +922,19 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     }
   }
 
-  private report(error: unknown, context: string): void {
-    if (this.listenerCount('error') > 0) this.emit('error', { event: context, error });
-    else console.error(`[parley] ${context}:`, error instanceof Error ? error.message : error);
+  /**
+   * A failure nobody awaits: to the logger with its detail (the error under `err`), and to `error`
+   * listeners. Never to members: they get a code and a generic message.
+   */
+  private report(error: unknown, context: string, level: LogLevel = 'error', event = context): void {
+    log(this.logger, level, { err: error }, context);
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', { event, error });
+      } catch (listenerError) {
+        log(this.logger, 'error', { err: listenerError }, 'a listener of error threw');
+      }
+    }
   }
 
   // ---- joining and replay (DESIGN §5) ----------------------------------------------------------
@@ -980,11 +1005,11 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /** Every public method runs here: closed engines refuse, and anything thrown becomes a ChatError. */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new ChatError('UNAVAILABLE', 'The chat engine is closed');
+    if (this.closed) throw new ChatError('UNAVAILABLE', 'The chat engine is closed', { retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS });
     try {
       return await fn();
     } catch (error) {
-      throw isChatError(error) ? error : toChatError(error);
+      throw withRetryAfter(isChatError(error) ? error : toChatError(error));
     }
   }
 
@@ -1044,8 +1069,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     try {
       (this.emit as (event: K, payload: ChatEvents[K]) => boolean)(event, payload);
     } catch (error) {
-      if (this.listenerCount('error') > 0) this.emit('error', { event, error });
-      else console.error(`[parley] a listener of ${event} threw`, error);
+      this.report(error, `a listener of ${event} threw`, 'error', event);
     }
   }
 }

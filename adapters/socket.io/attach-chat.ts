@@ -1,7 +1,8 @@
 import type { Server } from 'socket.io';
 import type { Authenticate } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
-import { ChatError } from '../../src/errors.js';
+import { ChatError, isServerFault } from '../../src/errors.js';
+import { log } from '../../src/logger.js';
 import type { PresenceStatus } from '../../src/model.js';
 import type { Transport } from '../../src/ports/transport.js';
 import type { BindingContext, ChatNamespace, ChatSocket, ErrorReporter } from './context.js';
@@ -36,7 +37,7 @@ export interface AttachChatOptions {
    * node sends nothing.
    */
   nodeHeartbeatMs?: number;
-  /** Failures nobody else hears about (default: `console.error`). Never given a token. */
+  /** Failures nobody else hears about (default: the engine's `logger`). Never given a token. */
   onError?: ErrorReporter;
 }
 
@@ -50,9 +51,11 @@ export interface ChatBinding extends Transport {
 
 const ATTACHED = Symbol.for('parley.socket.io.attached');
 
-const defaultReporter: ErrorReporter = (error, context) => {
-  console.error(`[parley-chat/socket.io] ${context.what}`, error);
-};
+/** The engine's logger, unless the host gave `onError`: one place for every failure's detail. */
+const reporterFor =
+  (engine: ChatEngine): ErrorReporter =>
+  (error, context) =>
+    log(engine.logger, 'error', { err: error, ...context }, `[parley-chat/socket.io] ${context.what} failed`);
 
 /**
  * Serves Parley's chat protocol (DESIGN §6) on the host's own Socket.io server, in one namespace:
@@ -89,7 +92,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
   const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
-  const report = options.onError ?? defaultReporter;
+  const report = options.onError ?? reporterFor(engine);
   const { authenticate } = options;
 
   const nsp = io.of(namespace) as unknown as ChatNamespace & { [ATTACHED]?: true };
@@ -159,7 +162,11 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
         verified.add(socket);
         next();
       },
-      (error: unknown) => next(connectError(error)),
+      (error: unknown) => {
+        // The host's authenticate failing (its JWKS unreachable, a bug) is not the client's fault.
+        if (isServerFault(error)) report(error, { what: 'handshake', socketId: socket.id });
+        next(connectError(error));
+      },
     );
   });
 
