@@ -41,12 +41,22 @@ function fromBodyParser(value: unknown): WireError | null {
   }
 }
 
+/**
+ * Express decodes path parameters while matching routes, before any handler (authentication
+ * included) runs; a malformed percent-encoding (`/sessions/%E0%A4%A`) fails there with a URIError
+ * carrying status 400 (Express 4 and 5 alike). It is bad input, not a server fault.
+ */
+function fromParamDecoding(value: unknown): WireError | null {
+  if (!(value instanceof URIError) || (value as { status?: unknown }).status !== 400) return null;
+  return { error: new ChatError('VALIDATION', 'Malformed percent-encoding in the request path'), status: 400 };
+}
+
 function toWireError(value: unknown): WireError {
   if (isChatError(value)) {
     const error = toChatError(value);
     return { error, status: HTTP_STATUS[error.code] };
   }
-  const parsed = fromBodyParser(value);
+  const parsed = fromBodyParser(value) ?? fromParamDecoding(value);
   if (parsed) return parsed;
   const error = toChatError(value);
   return { error, status: HTTP_STATUS[error.code] };
