@@ -51,6 +51,11 @@ export interface ChatBinding extends Transport {
 
 const ATTACHED = Symbol.for('parley.socket.io.attached');
 
+/** How long the node running a stream waits for its final commit before answering a remote stop. */
+const STOP_COMMIT_WAIT_MS = 1000;
+/** How long a stop waits for another node to claim the stream (longer than the wait above). */
+const STOP_CLAIM_TIMEOUT_MS = 1500;
+
 /** The engine's logger, unless the host gave `onError`: one place for every failure's detail. */
 const reporterFor =
   (engine: ChatEngine): ErrorReporter =>
@@ -225,9 +230,15 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     }
   });
 
-  // A stop for a stream this node runs, sent by the node that received it (any adapter).
-  nsp.on('parley:stream-stop', (streamId: unknown) => {
-    if (typeof streamId === 'string') engine.stopLocalStream(streamId);
+  // A stop for a stream this node may run, sent by the node that received it (any adapter). The
+  // answer says whether this node ran it, once its final status is committed.
+  nsp.on('parley:stream-stop', (streamId: unknown, answer?: unknown) => {
+    const ack = typeof answer === 'function' ? (answer as (claimed: boolean) => void) : () => {};
+    if (typeof streamId !== 'string') return ack(false);
+    engine.stopLocalStreamAndWait(streamId, STOP_COMMIT_WAIT_MS).then(ack, (error: unknown) => {
+      report(error, { what: 'stream stop from another node' });
+      ack(false);
+    });
   });
 
   const binding: ChatBinding = {
@@ -235,7 +246,19 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     getPresence: (userIds) => presence.getPresence(userIds),
     requestStop: async (streamId) => {
       // The in-memory adapter has no other nodes (and warns on serverSideEmit): only cluster adapters.
-      if ((await nsp.adapter.serverCount()) > 1) nsp.serverSideEmit('parley:stream-stop', streamId);
+      if ((await nsp.adapter.serverCount()) <= 1) return false;
+      // An adapter waits for every node it counts, 5 s by default, and a node that died may still be
+      // counted until its heartbeats time out: give up sooner and let the engine take the stream over.
+      const answers = nsp.serverSideEmitWithAck('parley:stream-stop', streamId);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, STOP_CLAIM_TIMEOUT_MS, null)));
+      try {
+        const claims = await Promise.race([answers.catch((error: { responses?: unknown }) => error?.responses ?? null), late]);
+        return Array.isArray(claims) && claims.some((claimed) => claimed === true);
+      } finally {
+        clearTimeout(timer);
+        answers.catch(() => {}); // settles later, when the adapter gives up on silent nodes
+      }
     },
     close: async () => {
       ctx.closed = true;

@@ -93,6 +93,8 @@ export class ActiveStream {
   /** ms between the last two tokens (see `receive`). */
   private tokenGap = 0;
   private lastFlushAt = 0;
+  /** Last write of the row, flush or heartbeat (a heartbeat must not postpone the next flush). */
+  private lastWriteAt = 0;
   /** Storage writes are serialised: a flush never races the final commit. */
   private writes: Promise<unknown> = Promise.resolve();
   private stopReason: 'stopped' | 'shutdown' | null = null;
@@ -108,6 +110,7 @@ export class ActiveStream {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.output = new StreamOutputFilter(host.moderation);
     this.lastFlushAt = Date.now();
+    this.lastWriteAt = this.lastFlushAt;
   }
 
   get id(): string {
@@ -224,6 +227,7 @@ export class ActiveStream {
   /** Writes the text so far (no seq: a flush is not a change clients replay). */
   private flush(): void {
     this.lastFlushAt = Date.now();
+    this.lastWriteAt = this.lastFlushAt;
     const content = this.emitted;
     const at = this.host.now();
     const { storage } = this.host;
@@ -309,10 +313,14 @@ export class ActiveStream {
     return end;
   }
 
-  /** Keeps the stream's lease: a stalled upstream writes nothing, so touch the row now and then. */
+  /**
+   * Keeps the stream's row fresh while the upstream is silent (no flush writes it then): touches it
+   * when nothing was written for `olderThanMs`. The engine calls it every `olderThanMs`, so the row
+   * is never older than twice that — the guarantee other nodes rely on (see streamLeaseTimings).
+   */
   heartbeat(olderThanMs: number): void {
-    if (Date.now() - this.lastFlushAt < olderThanMs) return;
-    this.lastFlushAt = Date.now();
+    if (Date.now() - this.lastWriteAt < olderThanMs) return;
+    this.lastWriteAt = Date.now();
     const at = this.host.now();
     this.writes = this.writes
       .then(() =>
