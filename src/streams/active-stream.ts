@@ -379,7 +379,7 @@ function isNetworkError(error: unknown): boolean {
  * is down (`RATE_LIMITED` would tell members to slow down, which would not help). A failure
  * retrying cannot fix (a rejected API key, an unknown model) is `INTERNAL`.
  */
-export function toStreamError(error: unknown): ChatError {
+function toStreamError(error: unknown): ChatError {
   if (error instanceof ChatError) return error;
   if (isProviderError(error) && !error.retryable) {
     return new ChatError('INTERNAL', 'The assistant could not answer', { cause: error });
