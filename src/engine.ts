@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { resolvePolicy, type AuthorizeContext, type AuthorizeFn, type AuthorizePolicy, type SessionAction } from './authorization.js';
-import { ChatError, isChatError, toChatError } from './errors.js';
+import { ChatError, isChatError, toChatError, UNAVAILABLE_RETRY_AFTER_MS, withRetryAfter } from './errors.js';
 import type { ChatEventListeners, ChatEventName, ChatEvents } from './events.js';
 import { newId } from './ids.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   Session,
   SessionMember,
   SessionSummary,
+  StreamRecord,
 } from './model.js';
 import { ModerationPipeline, type ModerationOptions } from './moderation/pipeline.js';
 import { normalizeText } from './moderation/normalize.js';
@@ -47,6 +48,8 @@ import {
   type StreamStatusView,
 } from './streams/active-stream.js';
 import { hostname } from 'node:os';
+import { consoleLogger, isLogger, log, type Logger, type LogLevel } from './logger.js';
+import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace, streamLeaseTimings, type StreamLeaseTimings } from './streams/remote-streams.js';
 
 export interface ChatEngineOptions {
   storage: StorageAdapter;
@@ -97,11 +100,22 @@ export interface ChatEngineOptions {
   /** This process's id in `chat_streams` (default host:pid:random). */
   nodeId?: string;
   /**
-   * A running stream's row is touched at least every third of this (default 30 s). A stream not
-   * touched for this long belongs to a process that died: any node closes it as `error` with its
-   * partial text (checked at `init()` and then every `streamLeaseMs`). 0 turns the sweep off.
+   * A running stream's row is written at least every tenth of this (default 30 s, so every 3 s),
+   * even while its upstream is silent. A joining member is offered a stream of another node only
+   * while its row is that fresh (two of those intervals); a stream not touched for the whole lease
+   * belongs to a process that died, and any node closes it as `error` with its partial text
+   * (checked at `init()` and then every third of the lease). 0 turns heartbeats, the freshness
+   * check and the sweep off.
    */
   streamLeaseMs?: number;
+  /**
+   * Where failures nobody else hears about go — an upstream that cannot be reached, a storage
+   * write that failed, a listener that threw — with their detail (members get only a code and a
+   * generic message). pino-shaped: `{ error(obj, msg?), warn(obj, msg?), info?(obj, msg?) }`;
+   * default: `console`. The Express router and the Socket.io binding log here too unless told
+   * otherwise.
+   */
+  logger?: Logger;
 }
 
 /** An assistant persona: which provider and model answer, with what instructions. */
@@ -217,8 +231,12 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private closed = false;
   private readonly options: ChatEngineOptions;
   private readonly streams = new Map<string, ActiveStream>();
-  private leaseTimer: NodeJS.Timeout | null = null;
+  private leaseTimers: NodeJS.Timeout[] = [];
+  /** Null when `streamLeaseMs` is 0 (no heartbeats, no sweep). */
+  private readonly lease: StreamLeaseTimings | null;
   readonly nodeId: string;
+  /** Where the engine reports failures (the `logger` option, else `console`); bindings default to it. */
+  readonly logger: Logger;
 
   constructor(options: ChatEngineOptions) {
     super();
@@ -234,19 +252,31 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.now = options.now ?? (() => new Date());
     this.options = options;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new ChatError('VALIDATION', 'ChatEngine: `logger` needs `error` and `warn` methods');
+    }
+    this.logger = options.logger ?? consoleLogger;
+    const leaseMs = options.streamLeaseMs ?? 30_000;
+    this.lease = leaseMs > 0 ? streamLeaseTimings(leaseMs) : null;
   }
 
   /** Runs the storage migrations and closes streams abandoned by dead processes. Idempotent; call it on every start. */
   async init(): Promise<void> {
     await this.run(() => this.storage.init());
-    const lease = this.options.streamLeaseMs ?? 30_000;
-    if (lease > 0 && !this.leaseTimer) {
-      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
-      this.leaseTimer = setInterval(() => {
-        for (const stream of this.streams.values()) stream.heartbeat(lease / 3);
-        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery'));
-      }, Math.max(50, Math.floor(lease / 3)));
-      this.leaseTimer.unref();
+    const lease = this.lease;
+    if (lease && this.leaseTimers.length === 0) {
+      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
+      // A tick every half heartbeat, touching rows not written for half a heartbeat: no running
+      // stream's row gets older than one heartbeat (see streamLeaseTimings).
+      const heartbeat = setInterval(() => {
+        for (const stream of this.streams.values()) stream.heartbeat(lease.tickMs);
+      }, lease.tickMs);
+      const sweep = setInterval(() => {
+        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
+      }, lease.sweepMs);
+      heartbeat.unref();
+      sweep.unref();
+      this.leaseTimers = [heartbeat, sweep];
     }
   }
 
@@ -264,11 +294,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       for (const record of stale) {
         if (this.streams.has(record.id)) continue;
         const message = 'The server streaming this answer stopped; the partial answer is kept';
-        const result = await this.storage.updateStream(
-          record.id,
-          { status: 'error', finishReason: 'node-lost', errorMessage: message, completedAt: now, expectedStatuses: ['pending', 'streaming'], at: now },
-          { patch: { metadata: { status: 'error', streamId: record.id }, at: now }, bumpSeq: true },
-        );
+        const result = await closeRemoteStream(this.storage, record, { status: 'error', finishReason: 'node-lost', errorMessage: message }, now);
         if (!result) continue; // another node got there first
         closed++;
         this.publish('stream.error', {
@@ -289,7 +315,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    for (const timer of this.leaseTimers) clearInterval(timer);
     // Running answers stop and keep their partial text (status 'stopped', finish reason 'shutdown').
     const running = [...this.streams.values()];
     for (const stream of running) stream.stop('shutdown');
@@ -832,7 +858,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
               this.streams.delete(streamId); // the slot is free before anyone hears of the end
               this.streamEnded(end, callbacks);
             },
-            onFailure: (error, context) => this.report(error, context),
+            onFailure: (error, context, level) => this.report(error, context, level),
           },
         );
         stream.messageMetadata = metadata;
@@ -847,7 +873,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Stops a stream and keeps its partial answer; the requester or a session owner may. A stream
-   * running on another node is stopped through the transport. Stopping a finished stream is a no-op.
+   * running on another node is stopped there (through the transport); one whose node is gone —
+   * no node claims it — is committed as stopped here, with the text it last flushed. Answers the
+   * stream's status, `stopped` once it ended. Stopping a finished stream is a no-op.
    */
   stopStream(streamId: string, userId?: string): Promise<StreamStatusView> {
     return this.run(async () => {
@@ -858,9 +886,35 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         local.stop();
         return statusView((await local.done).record);
       }
-      if (record.status === 'pending' || record.status === 'streaming') await this.transport?.requestStop?.(record.id);
-      return statusView(record);
+      if (!RUNNING_STATUSES.includes(record.status)) return statusView(record);
+      return statusView(await this.stopRemoteStream(record));
     });
+  }
+
+  /**
+   * Asks the node running the stream to stop it; when none claims it (its node is gone, or there
+   * is no other node), takes it over and commits it as stopped, announcing `stream.stopped` as a
+   * local stop would.
+   */
+  private async stopRemoteStream(record: StreamRecord): Promise<StreamRecord> {
+    let claimed = false;
+    if (record.nodeId !== this.nodeId && this.transport?.requestStop) {
+      try {
+        claimed = (await this.transport.requestStop(record.id)) === true;
+      } catch (error) {
+        this.report(error, `stream ${record.id}: asking the other nodes to stop it failed; stopping it here`, 'warn');
+      }
+    }
+    if (!claimed) {
+      const closed = await closeRemoteStream(this.storage, record, { status: 'stopped', finishReason: 'stopped' }, this.now());
+      if (closed) {
+        log(this.logger, 'info', { streamId: record.id, nodeId: record.nodeId }, `stream ${record.id}: no node claimed it; stopped in its place`);
+        this.publish('stream.stopped', stoppedInPlace(record, closed.message));
+        return closed.stream;
+      }
+    }
+    // Claimed (its node answers once it committed), or ended meanwhile: the row has the final word.
+    return (await this.storage.getStream(record.id)) ?? record;
   }
 
   /** Stops a stream if this node runs it (called by the transport for a stop sent to another node). */
@@ -868,6 +922,21 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     const local = this.streams.get(streamId);
     local?.stop();
     return local !== undefined;
+  }
+
+  /**
+   * Like {@link stopLocalStream}, and resolves once the stream's final status is committed, or
+   * after `maxWaitMs` if that takes longer (storage trouble): a transport answers the node that
+   * asked only then, so that node can read the final status. False when this node does not run it.
+   */
+  async stopLocalStreamAndWait(streamId: string, maxWaitMs: number): Promise<boolean> {
+    const local = this.streams.get(streamId);
+    if (!local) return false;
+    local.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([local.done, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)))]);
+    clearTimeout(timer);
+    return true;
   }
 
   /** `{ streamId, sessionId, messageId, status, progress, tokensGenerated, finishReason?, startedAt, completedAt? }`, during and after the stream. */
@@ -889,19 +958,23 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   /**
    * The answers streaming in a session right now, with their text so far — what a socket joining
    * mid-stream receives as `stream:snapshot`. Streams of other nodes answer from storage (text as of
-   * their last flush).
+   * their last flush), and only while their row is fresh: a running stream writes its row at least
+   * every heartbeat, so one not written for two is taken for orphaned (its node is gone) and left
+   * out; the lease sweep or a stop closes it.
    */
   getStreamSnapshots(sessionId: string, userId?: string): Promise<StreamSnapshot[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      const records = await this.storage.listStreams(sessionId, ['pending', 'streaming']);
+      const records = await this.storage.listStreams(sessionId, RUNNING_STATUSES);
       const snapshots: StreamSnapshot[] = [];
+      const now = this.now();
       for (const record of records) {
         const local = this.streams.get(record.id);
         if (local) {
           snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, ...local.snapshot() });
           continue;
         }
+        if (this.lease && !isFresh(record, now, this.lease)) continue;
         const message = await this.storage.getMessage(record.messageId);
         snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated, index: -1 });
       }
@@ -946,9 +1019,19 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     }
   }
 
-  private report(error: unknown, context: string): void {
-    if (this.listenerCount('error') > 0) this.emit('error', { event: context, error });
-    else console.error(`[parley] ${context}:`, error instanceof Error ? error.message : error);
+  /**
+   * A failure nobody awaits: to the logger with its detail (the error under `err`), and to `error`
+   * listeners. Never to members: they get a code and a generic message.
+   */
+  private report(error: unknown, context: string, level: LogLevel = 'error', event = context): void {
+    log(this.logger, level, { err: error }, context);
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', { event, error });
+      } catch (listenerError) {
+        log(this.logger, 'error', { err: listenerError }, 'a listener of error threw');
+      }
+    }
   }
 
   // ---- joining and replay (DESIGN §5) ----------------------------------------------------------
@@ -1019,11 +1102,11 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /** Every public method runs here: closed engines refuse, and anything thrown becomes a ChatError. */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new ChatError('UNAVAILABLE', 'The chat engine is closed');
+    if (this.closed) throw new ChatError('UNAVAILABLE', 'The chat engine is closed', { retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS });
     try {
       return await fn();
     } catch (error) {
-      throw isChatError(error) ? error : toChatError(error);
+      throw withRetryAfter(isChatError(error) ? error : toChatError(error));
     }
   }
 
@@ -1083,8 +1166,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     try {
       (this.emit as (event: K, payload: ChatEvents[K]) => boolean)(event, payload);
     } catch (error) {
-      if (this.listenerCount('error') > 0) this.emit('error', { event, error });
-      else console.error(`[parley] a listener of ${event} threw`, error);
+      this.report(error, `a listener of ${event} threw`, 'error', event);
     }
   }
 }

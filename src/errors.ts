@@ -19,7 +19,10 @@ export type ChatErrorCode = (typeof CHAT_ERROR_CODES)[number];
 
 export interface ChatErrorOptions {
   details?: unknown;
-  /** For RATE_LIMITED: how long until the budget allows the action again. */
+  /**
+   * For RATE_LIMITED: how long until the budget allows the action again. For UNAVAILABLE: how long
+   * a client should wait before trying again (the engine sets {@link UNAVAILABLE_RETRY_AFTER_MS}).
+   */
   retryAfterMs?: number;
   cause?: unknown;
 }
@@ -84,6 +87,30 @@ export function toChatError(value: unknown): ChatError {
     });
   }
   return new ChatError('INTERNAL', 'Internal error', { cause: value });
+}
+
+/**
+ * What an `UNAVAILABLE` answer tells a client to wait before retrying. Storage gives up on a hung
+ * statement after seconds (see the storage adapters' timeouts); a client that comes back a second
+ * later, then backs off further while it keeps failing, neither hammers a struggling database nor
+ * leaves a member waiting long after it recovered.
+ */
+export const UNAVAILABLE_RETRY_AFTER_MS = 1000;
+
+/** An `UNAVAILABLE` error without a `retryAfterMs` gets the default; anything else is returned as is. */
+export function withRetryAfter(error: ChatError): ChatError {
+  if (error.code !== 'UNAVAILABLE' || error.retryAfterMs !== undefined) return error;
+  return new ChatError(error.code, error.message, { details: error.details, retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS, cause: error.cause });
+}
+
+/**
+ * True when something broke on the server's side: `INTERNAL`, or `UNAVAILABLE` caused by a driver
+ * or upstream error (not a deliberate refusal such as a closed engine or a full queue). What
+ * bindings write to the log, with the cause, while the client gets only the code and message.
+ */
+export function isServerFault(error: unknown): boolean {
+  const chatError = toChatError(error);
+  return chatError.code === 'INTERNAL' || (chatError.code === 'UNAVAILABLE' && chatError.cause !== undefined);
 }
 
 /** The single table from error code to HTTP status, shared by every HTTP binding. */

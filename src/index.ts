@@ -19,6 +19,7 @@ export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, typ
 export { ScriptedProvider, type ScriptedProviderOptions } from './providers/scripted-provider.js';
 export * from './model.js';
 export * from './errors.js';
+export { consoleLogger, type Logger } from './logger.js';
 export type { ChatEvents, ChatEventName } from './events.js';
 export type * from './ports/storage.js';
 export { assertSessionAccess } from './ports/storage.js';

@@ -1,10 +1,12 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { ChatError, HTTP_STATUS, isChatError, toChatError } from '../../src/errors.js';
+import { consoleLogger, log, type Logger } from '../../src/logger.js';
 
-/** Where the router reports unexpected failures (5xx). `console` by default. */
-export interface RouterLogger {
-  error(message: string, meta?: unknown): void;
-}
+/**
+ * Where the router reports failures that are the server's (5xx): the engine's {@link Logger}, of
+ * which it needs only `error(obj, msg?)` (pino-shaped: the object, with the cause under `err`, first).
+ */
+export type RouterLogger = Pick<Logger, 'error'>;
 
 /** An error on its way to the wire, with the status when it is not the code's usual one. */
 interface WireError {
@@ -39,12 +41,22 @@ function fromBodyParser(value: unknown): WireError | null {
   }
 }
 
+/**
+ * Express decodes path parameters while matching routes, before any handler (authentication
+ * included) runs; a malformed percent-encoding (`/sessions/%E0%A4%A`) fails there with a URIError
+ * carrying status 400 (Express 4 and 5 alike). It is bad input, not a server fault.
+ */
+function fromParamDecoding(value: unknown): WireError | null {
+  if (!(value instanceof URIError) || (value as { status?: unknown }).status !== 400) return null;
+  return { error: new ChatError('VALIDATION', 'Malformed percent-encoding in the request path'), status: 400 };
+}
+
 function toWireError(value: unknown): WireError {
   if (isChatError(value)) {
     const error = toChatError(value);
     return { error, status: HTTP_STATUS[error.code] };
   }
-  const parsed = fromBodyParser(value);
+  const parsed = fromBodyParser(value) ?? fromParamDecoding(value);
   if (parsed) return parsed;
   const error = toChatError(value);
   return { error, status: HTTP_STATUS[error.code] };
@@ -65,17 +77,16 @@ export function errorBody(error: ChatError): { error: { code: string; message: s
 export function sendError(req: Request, res: Response, value: unknown, logger: RouterLogger): void {
   const { error, status } = toWireError(value);
   if (status >= 500) {
-    // The cause (driver error, bug) goes to the server log only; the Authorization header never does.
-    logger.error(`[parley-chat/express] ${req.method} ${req.originalUrl} failed with ${error.code}`, {
-      status,
-      error: error.cause ?? error,
-    });
+    // The cause (driver error, upstream, bug) goes to the server log only; the client gets the code
+    // and a generic message; the Authorization header is never logged.
+    log(logger, 'error', { err: error.cause ?? error, status, code: error.code, method: req.method, url: req.originalUrl }, `[parley-chat/express] ${req.method} ${req.originalUrl} failed with ${error.code}`);
   }
   if (res.headersSent) {
     res.end();
     return;
   }
-  if (error.retryAfterMs !== undefined && status === 429) {
+  // 429 (a budget) and 503 (storage or upstream trouble) say when to come back, in whole seconds.
+  if (error.retryAfterMs !== undefined && (status === 429 || status === 503)) {
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   }
   res.status(status).json(errorBody(error));
@@ -93,6 +104,6 @@ export function sendError(req: Request, res: Response, value: unknown, logger: R
  * ```
  */
 export function chatErrorHandler(options: { logger?: RouterLogger } = {}): ErrorRequestHandler {
-  const logger = options.logger ?? console;
+  const logger = options.logger ?? consoleLogger;
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => sendError(req, res, error, logger);
 }

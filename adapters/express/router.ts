@@ -29,7 +29,7 @@ export interface ChatRouterOptions {
    * while this package resolves Express 5). Default: the `express` this package resolves.
    */
   express?: ExpressModule;
-  /** Where unexpected failures (5xx) are logged; default `console`. */
+  /** Where failures that are the server's (5xx) are logged, with their cause; default: the engine's `logger`. */
   logger?: RouterLogger;
   /** `info` of the OpenAPI document. */
   openapi?: { title?: string; version?: string };
@@ -84,7 +84,7 @@ export function createChatRouter(engine: ChatEngine, options: ChatRouterOptions)
     throw new ChatError('VALIDATION', 'createChatRouter: `maxBodyBytes` must be a positive integer');
   }
   const host = options.express ?? (express as unknown as ExpressModule);
-  const logger = options.logger ?? console;
+  const logger = options.logger ?? engine.logger;
   const identify = requestAuthenticator(authenticate, authenticateRequest);
   const routes = buildRoutes(engine.schemas);
   routes.forEach(assertParamsMatchPath);

@@ -1,7 +1,8 @@
 import type { Server } from 'socket.io';
 import type { Authenticate } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
-import { ChatError } from '../../src/errors.js';
+import { ChatError, isServerFault } from '../../src/errors.js';
+import { log } from '../../src/logger.js';
 import type { PresenceStatus } from '../../src/model.js';
 import type { Transport } from '../../src/ports/transport.js';
 import type { BindingContext, ChatNamespace, ChatSocket, ErrorReporter } from './context.js';
@@ -36,7 +37,7 @@ export interface AttachChatOptions {
    * node sends nothing.
    */
   nodeHeartbeatMs?: number;
-  /** Failures nobody else hears about (default: `console.error`). Never given a token. */
+  /** Failures nobody else hears about (default: the engine's `logger`). Never given a token. */
   onError?: ErrorReporter;
 }
 
@@ -50,9 +51,16 @@ export interface ChatBinding extends Transport {
 
 const ATTACHED = Symbol.for('parley.socket.io.attached');
 
-const defaultReporter: ErrorReporter = (error, context) => {
-  console.error(`[parley-chat/socket.io] ${context.what}`, error);
-};
+/** How long the node running a stream waits for its final commit before answering a remote stop. */
+const STOP_COMMIT_WAIT_MS = 1000;
+/** How long a stop waits for another node to claim the stream (longer than the wait above). */
+const STOP_CLAIM_TIMEOUT_MS = 1500;
+
+/** The engine's logger, unless the host gave `onError`: one place for every failure's detail. */
+const reporterFor =
+  (engine: ChatEngine): ErrorReporter =>
+  (error, context) =>
+    log(engine.logger, 'error', { err: error, ...context }, `[parley-chat/socket.io] ${context.what} failed`);
 
 /**
  * Serves Parley's chat protocol (DESIGN §6) on the host's own Socket.io server, in one namespace:
@@ -89,7 +97,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
   const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
-  const report = options.onError ?? defaultReporter;
+  const report = options.onError ?? reporterFor(engine);
   const { authenticate } = options;
 
   const nsp = io.of(namespace) as unknown as ChatNamespace & { [ATTACHED]?: true };
@@ -159,7 +167,11 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
         verified.add(socket);
         next();
       },
-      (error: unknown) => next(connectError(error)),
+      (error: unknown) => {
+        // The host's authenticate failing (its JWKS unreachable, a bug) is not the client's fault.
+        if (isServerFault(error)) report(error, { what: 'handshake', socketId: socket.id });
+        next(connectError(error));
+      },
     );
   });
 
@@ -218,9 +230,15 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     }
   });
 
-  // A stop for a stream this node runs, sent by the node that received it (any adapter).
-  nsp.on('parley:stream-stop', (streamId: unknown) => {
-    if (typeof streamId === 'string') engine.stopLocalStream(streamId);
+  // A stop for a stream this node may run, sent by the node that received it (any adapter). The
+  // answer says whether this node ran it, once its final status is committed.
+  nsp.on('parley:stream-stop', (streamId: unknown, answer?: unknown) => {
+    const ack = typeof answer === 'function' ? (answer as (claimed: boolean) => void) : () => {};
+    if (typeof streamId !== 'string') return ack(false);
+    engine.stopLocalStreamAndWait(streamId, STOP_COMMIT_WAIT_MS).then(ack, (error: unknown) => {
+      report(error, { what: 'stream stop from another node' });
+      ack(false);
+    });
   });
 
   const binding: ChatBinding = {
@@ -228,7 +246,19 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     getPresence: (userIds) => presence.getPresence(userIds),
     requestStop: async (streamId) => {
       // The in-memory adapter has no other nodes (and warns on serverSideEmit): only cluster adapters.
-      if ((await nsp.adapter.serverCount()) > 1) nsp.serverSideEmit('parley:stream-stop', streamId);
+      if ((await nsp.adapter.serverCount()) <= 1) return false;
+      // An adapter waits for every node it counts, 5 s by default, and a node that died may still be
+      // counted until its heartbeats time out: give up sooner and let the engine take the stream over.
+      const answers = nsp.serverSideEmitWithAck('parley:stream-stop', streamId);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, STOP_CLAIM_TIMEOUT_MS, null)));
+      try {
+        const claims = await Promise.race([answers.catch((error: { responses?: unknown }) => error?.responses ?? null), late]);
+        return Array.isArray(claims) && claims.some((claimed) => claimed === true);
+      } finally {
+        clearTimeout(timer);
+        answers.catch(() => {}); // settles later, when the adapter gives up on silent nodes
+      }
     },
     close: async () => {
       ctx.closed = true;

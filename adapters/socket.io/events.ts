@@ -282,7 +282,8 @@ export type AckDataOf<E extends ClientEventName> = Parameters<ClientToServerEven
 
 /** Between nodes (`serverSideEmit`, through the host's adapter). */
 export interface InterServerEvents {
-  'parley:stream-stop': (streamId: string) => void;
+  /** A stop for a stream this node may run; the answer is true when it ran it (see `Transport.requestStop`). */
+  'parley:stream-stop': (streamId: string, claimed: (claimed: boolean) => void) => void;
   /** A node's heartbeat: the users it holds sockets for and the sessions those joined (see NodeRoster). */
   'parley:roster': (nodeId: string, roster: [userId: string, sessionIds: string[]][]) => void;
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ChatError, toChatError } from '../../src/errors.js';
+import { ChatError, isServerFault, toChatError } from '../../src/errors.js';
 import { parseInput } from '../../src/schemas.js';
 import type { BindingContext, ChatSocket, SocketState } from './context.js';
 import { stateOf } from './context.js';
@@ -104,7 +104,8 @@ export function dispatch(ctx: BindingContext, socket: ChatSocket, event: ClientE
     (data) => reply({ ok: true, data }),
     (error: unknown) => {
       const chatError = toChatError(error);
-      if (chatError.code === 'INTERNAL') ctx.report(error, { what: event, socketId: socket.id, userId: socket.data.userId });
+      // The client gets the code and a generic message; the cause (driver, upstream) goes to the log.
+      if (isServerFault(chatError)) ctx.report(error, { what: event, socketId: socket.id, userId: socket.data.userId });
       reply({ ok: false, error: chatError.toJSON() });
     },
   );

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ChatError } from '../errors.js';
+import { ChatError, UNAVAILABLE_RETRY_AFTER_MS } from '../errors.js';
 import { externalIdSchema } from '../schemas.js';
 
 /** Who a verified token says the caller is. Identity comes only from here, never from a payload. */
@@ -68,6 +68,11 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
         ...(options.audience !== undefined && { audience: options.audience }),
       }));
     } catch (error) {
+      // The key set could not be fetched (unreachable, timed out, not a key set): the token may be
+      // fine, so this is not the client's fault. No URL or network detail in the message.
+      if (jwksUrl !== undefined && isKeySetFailure(error)) {
+        throw new ChatError('UNAVAILABLE', 'Sign-in cannot be checked right now; try again shortly', { cause: error, retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS });
+      }
       // jose's codes (ERR_JWT_EXPIRED, …) are safe to show; the token itself never is.
       const reason = (error as { code?: string }).code ?? 'ERR_JWT_INVALID';
       throw new ChatError('UNAUTHORIZED', reason === 'ERR_JWT_EXPIRED' ? 'Token expired' : 'Invalid token', {
@@ -80,4 +85,12 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
     const name = payload[nameClaim];
     return typeof name === 'string' && name.length > 0 ? { userId: userId.data, name: name.slice(0, 100) } : { userId: userId.data };
   };
+}
+
+/** jose's codes for a key set that could not be had; a fetch that failed outright has no code. */
+const KEY_SET_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC', 'ERR_JWKS_INVALID']);
+
+function isKeySetFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code !== 'string' || !code.startsWith('ERR_') || KEY_SET_FAILURES.has(code);
 }

@@ -65,7 +65,8 @@ export interface StreamHost {
   retry: { attempts: number; baseDelayMs: number; maxTotalMs: number };
   onChunk(chunk: StreamChunk): void;
   onEnd(end: StreamEnd): void;
-  onFailure(error: unknown, context: string): void;
+  /** A failure for the host's log, with its detail (never sent to members). */
+  onFailure(error: unknown, context: string, level: 'error' | 'warn'): void;
 }
 
 /**
@@ -94,6 +95,8 @@ export class ActiveStream {
   /** ms between the last two tokens (see `receive`). */
   private tokenGap = 0;
   private lastFlushAt = 0;
+  /** Last write of the row, flush or heartbeat (a heartbeat must not postpone the next flush). */
+  private lastWriteAt = 0;
   /** Storage writes are serialised: a flush never races the final commit. */
   private writes: Promise<unknown> = Promise.resolve();
   private stopReason: 'stopped' | 'shutdown' | null = null;
@@ -111,6 +114,7 @@ export class ActiveStream {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.output = new StreamOutputFilter(host.moderation);
     this.lastFlushAt = Date.now();
+    this.lastWriteAt = this.lastFlushAt;
   }
 
   get id(): string {
@@ -161,7 +165,7 @@ export class ActiveStream {
         const delay = this.host.retry.baseDelayMs * 2 ** (attempt - 1);
         const withinBudget = Date.now() - started + delay <= this.host.retry.maxTotalMs;
         if (this.firstTokenAt === null && retryable && attempt < this.host.retry.attempts && withinBudget) {
-          this.host.onFailure(error, `stream ${this.id}: attempt ${attempt} failed; retrying in ${delay} ms`);
+          this.host.onFailure(error, `stream ${this.id}: attempt ${attempt} failed; retrying in ${delay} ms`, 'warn');
           if (await this.sleep(delay)) continue;
           break; // stopped while waiting
         }
@@ -247,6 +251,7 @@ export class ActiveStream {
   /** Writes the text so far (no seq: a flush is not a change clients replay). */
   private flush(): void {
     this.lastFlushAt = Date.now();
+    this.lastWriteAt = this.lastFlushAt;
     const content = this.emitted;
     const at = this.host.now();
     const { storage } = this.host;
@@ -266,13 +271,15 @@ export class ActiveStream {
         // it has been committed as failed, so stop rather than write over it.
         if (!running) this.stop();
       })
-      .catch((error) => this.host.onFailure(error, `stream ${this.id}: flush failed`));
+      .catch((error) => this.host.onFailure(error, `stream ${this.id}: flush failed`, 'warn'));
   }
 
   private async finish(status: StreamEnd['status'], failure: unknown): Promise<StreamEnd> {
     if (status === 'completed') this.emitChunk(true);
     else this.emitChunk(); // a stopped or failed stream sends no final chunk, but nothing is lost
     const error = failure === null ? undefined : toStreamError(failure);
+    // Members get the generic error; the upstream's detail (host, status, body) goes to the log.
+    if (failure !== null) this.host.onFailure(failure, `stream ${this.id} failed after ${this.errors} attempt(s)`, 'error');
     const at = this.host.now();
     const patch: StreamPatch = {
       status,
@@ -300,7 +307,7 @@ export class ActiveStream {
       committed = await write;
       superseded = committed === null;
     } catch (writeError) {
-      this.host.onFailure(writeError, `stream ${this.id}: final commit failed`);
+      this.host.onFailure(writeError, `stream ${this.id}: final commit failed`, 'error');
     }
     const record: StreamRecord = committed?.stream ?? {
       ...this.record,
@@ -328,10 +335,14 @@ export class ActiveStream {
     return end;
   }
 
-  /** Keeps the stream's lease: a stalled upstream writes nothing, so touch the row now and then. */
+  /**
+   * Keeps the stream's row fresh while the upstream is silent (no flush writes it then): touches it
+   * when nothing was written for `olderThanMs`. The engine calls it every `olderThanMs`, so the row
+   * is never older than twice that — the guarantee other nodes rely on (see streamLeaseTimings).
+   */
   heartbeat(olderThanMs: number): void {
-    if (Date.now() - this.lastFlushAt < olderThanMs) return;
-    this.lastFlushAt = Date.now();
+    if (Date.now() - this.lastWriteAt < olderThanMs) return;
+    this.lastWriteAt = Date.now();
     const at = this.host.now();
     this.writes = this.writes
       .then(() =>
@@ -344,7 +355,7 @@ export class ActiveStream {
       .then((result) => {
         if (result === null) this.stop();
       })
-      .catch((error) => this.host.onFailure(error, `stream ${this.id}: heartbeat failed`));
+      .catch((error) => this.host.onFailure(error, `stream ${this.id}: heartbeat failed`, 'warn'));
   }
 
   /** Metadata of the answer message, kept when the final status is written. */
@@ -387,14 +398,19 @@ function isNetworkError(error: unknown): boolean {
   return error instanceof TypeError || (typeof error === 'object' && error !== null && 'code' in error && /^E[A-Z]+/.test(String((error as { code: unknown }).code)));
 }
 
-/** What a client may see of an upstream failure: a code and a short message, never the upstream body. */
+/**
+ * What members see of an upstream failure: a code and a fixed message — never the upstream's
+ * host, port, error number, HTTP status or body, which the engine logs. An upstream 429 is the
+ * operator's quota running out, not the member's budget: it is `UNAVAILABLE` like an upstream that
+ * is down (`RATE_LIMITED` would tell members to slow down, which would not help). A failure
+ * retrying cannot fix (a rejected API key, an unknown model) is `INTERNAL`.
+ */
 function toStreamError(error: unknown): ChatError {
   if (error instanceof ChatError) return error;
-  if (isProviderError(error)) {
-    const code = error.status === 429 ? 'RATE_LIMITED' : error.retryable ? 'UNAVAILABLE' : 'INTERNAL';
-    return new ChatError(code, `The language model failed${error.status ? ` (HTTP ${error.status})` : ''}: ${error.message}`.slice(0, 500), { cause: error });
+  if (isProviderError(error) && !error.retryable) {
+    return new ChatError('INTERNAL', 'The assistant could not answer', { cause: error });
   }
-  return new ChatError('UNAVAILABLE', 'The language model could not be reached', { cause: error });
+  return new ChatError('UNAVAILABLE', 'The assistant is unavailable right now', { cause: error });
 }
 
 export function statusView(record: StreamRecord): StreamStatusView {

@@ -301,9 +301,9 @@ describe('REST faults', () => {
       expectError(reply, 500, 'INTERNAL');
       expect(reply.body).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
       expect(logger.error).toHaveBeenCalledTimes(1);
-      const [message, meta] = logger.error.mock.calls[0]!;
+      const [meta, message] = logger.error.mock.calls[0]!;
       expect(message).toContain('GET');
-      expect(String((meta as { error: Error }).error.message)).toContain('disk on fire');
+      expect(String((meta as { err: Error }).err.message)).toContain('disk on fire');
       const logged = JSON.stringify(logger.error.mock.calls, (_k, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack } : v));
       expect(logged).not.toContain(token);
       expect(logged.toLowerCase()).not.toContain('authorization');

@@ -81,4 +81,50 @@ describe('abandoned streams', () => {
     await runner.stopStream(streamId, 'alice');
     expect((await storage.getStream(streamId))!.status).toBe('stopped');
   });
+
+  it('a stalled stream on a live engine stays fresh (offered to joiners elsewhere); a row its node stopped writing does not', async () => {
+    const storage = new MemoryStorage();
+    const stalled: LlmProvider = {
+      name: 'stalled',
+      async *stream(_request, signal) {
+        yield { text: 'thinking ' };
+        await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      },
+    };
+    // Lease 6 s: a running stream's row is written at least every 600 ms; older than 1.2 s is not fresh.
+    const runner = engineOn(storage, { llm: stalled, streamLeaseMs: 6000 });
+    await runner.init();
+    const watcher = engineOn(storage, { streamLeaseMs: 6000 });
+    await watcher.init();
+    const session = await runner.createSession({ createdBy: 'alice' });
+    const { streamId } = await runner.requestStream({ sessionId: session.id, prompt: 'x', userId: 'alice' });
+    await abandonedStream(storage, session.id, 2000); // past freshness, within the lease (the sweep closes it later)
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 250)); // 2.5 s in all: twice the freshness window
+      expect((await watcher.getStreamSnapshots(session.id, 'alice')).map((s) => s.streamId)).toEqual([streamId]);
+    }
+    await runner.stopStream(streamId, 'alice');
+  });
+
+  it('heartbeats more frequent than flushes never hold a flush back: the text reaches storage while tokens flow', async () => {
+    const storage = new MemoryStorage();
+    const steady: LlmProvider = {
+      name: 'steady',
+      async *stream(_request, signal) {
+        for (let i = 0; !signal.aborted; i++) {
+          yield { text: `w${i} ` };
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      },
+    };
+    // Lease 600 ms: a heartbeat tick every 30 ms, while the text is flushed every 200 ms.
+    const engine = engineOn(storage, { llm: steady, streamLeaseMs: 600, streamFlushIntervalMs: 200 });
+    await engine.init();
+    const session = await engine.createSession({ createdBy: 'alice' });
+    const { streamId, messageId } = await engine.requestStream({ sessionId: session.id, prompt: 'x', userId: 'alice' });
+    for (let i = 0; i < 300 && !(await storage.getMessage(messageId))!.content; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await storage.getMessage(messageId))!.content).toMatch(/^w0 w1 /);
+    expect((await storage.getStream(streamId))!.status).toBe('streaming');
+    await engine.stopStream(streamId, 'alice');
+  });
 });

@@ -34,9 +34,9 @@ const UNAVAILABLE_SQLSTATES = new Set([
   '58030', // io_error
 ]);
 
-// pg and Kysely report a dead connection in words, without a code.
+// pg and Kysely report a dead connection or a missed deadline in words, without a code.
 const UNAVAILABLE_MESSAGE =
-  /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|has been discarded|driver has already been destroyed|after calling end on the pool|terminating connection|the database system is|server closed the connection|socket hang up/i;
+  /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|query read timeout|has been discarded|driver has already been destroyed|after calling end on the pool|terminating connection|the database system is|server closed the connection|socket hang up/i;
 
 /** Every printable ASCII character that is not a letter or digit, as an E'' literal (a constant, not input). */
 const ASCII_PUNCTUATION = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i))

@@ -1,16 +1,35 @@
-import { Kysely, PostgresDialect, sql, type PostgresPool } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import type { Pool, PoolClient, PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import { KyselyStorage } from '../kysely/kysely-storage.js';
 import type { ChatDatabase } from '../kysely/schema.js';
 import type { Statement, StatementRunner } from '../kysely/statements.js';
 import { postgresDialect } from './dialect.js';
+import { TimedPool } from './timed-pool.js';
 
 export interface PostgresStorageCommonOptions {
   /** Prefix of every table, so they sit beside the host's own (default `'chat_'`). */
   tablePrefix?: string;
   /** Postgres schema for the tables; created by `init()` when missing. Default: the search path's (usually `public`). */
   schema?: string;
+  /**
+   * The longest a statement may take before the call fails with `UNAVAILABLE` (default 5000 ms; 0
+   * = none). A chat statement takes milliseconds (a search on a million messages, tens): one still
+   * running after seconds means a server that froze, a lost network or a lock held by a stuck
+   * transaction, and failing lets clients back off instead of every send queueing behind it. It
+   * matches SQLite's busy timeout. The client gives up on the statement and discards its
+   * connection (it may still be running); for Postgres to cancel it too, add `statement_timeout`
+   * to `poolConfig`. Migrations (`init()`) have no deadline. Not applied with `{ db }`: set
+   * `query_timeout` on your pool.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * The longest a call waits for a pool connection, opening a new one included (default 5000 ms;
+   * 0 = none): past it, `UNAVAILABLE`. Every connection busy for that long, or a server that
+   * does not accept connections, will not clear up within a request. Not applied with `{ db }`:
+   * set `connectionTimeoutMillis` on your pool.
+   */
+  acquireTimeoutMs?: number;
 }
 
 export type PostgresStorageOptions = PostgresStorageCommonOptions &
@@ -46,6 +65,8 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
  * ```
  */
 export class PostgresStorage extends KyselyStorage {
+  readonly #pool: TimedPool | undefined;
+
   constructor(options: PostgresStorageOptions) {
     const { db, destroy, pool } = connect(options);
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
@@ -65,18 +86,39 @@ export class PostgresStorage extends KyselyStorage {
         return rows[0]?.schema ?? undefined;
       },
     });
+    this.#pool = pool;
+  }
+
+  /** Migrations may rewrite large tables or wait for another node's: no statement deadline meanwhile. */
+  override async init(): Promise<void> {
+    if (this.#pool) this.#pool.suspended = true;
+    try {
+      await super.init();
+    } finally {
+      if (this.#pool) this.#pool.suspended = false;
+    }
   }
 }
 
-function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: () => Promise<void>; pool?: Pool } {
+function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: () => Promise<void>; pool?: TimedPool } {
   if ('db' in options && options.db) return { db: options.db };
+  const timeouts = {
+    statementTimeoutMs: milliseconds(options.statementTimeoutMs, 5000, 'statementTimeoutMs'),
+    acquireTimeoutMs: milliseconds(options.acquireTimeoutMs, 5000, 'acquireTimeoutMs'),
+  };
   let pool: Pool;
   let owned: boolean;
   if ('pool' in options && options.pool) {
     pool = options.pool;
     owned = false;
   } else if ('connectionString' in options && options.connectionString) {
-    pool = new pg.Pool({ max: 10, ...options.poolConfig, connectionString: options.connectionString });
+    pool = new pg.Pool({
+      max: 10,
+      // pg-pool's own deadline for a checkout also tears down a connection attempt that hangs.
+      ...(timeouts.acquireTimeoutMs > 0 && { connectionTimeoutMillis: timeouts.acquireTimeoutMs }),
+      ...options.poolConfig,
+      connectionString: options.connectionString,
+    });
     // An idle client whose server went away is dropped by the pool, which then emits 'error':
     // without a listener that would crash the process. The next query simply opens a new client.
     pool.on('error', () => {});
@@ -84,16 +126,17 @@ function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: 
   } else {
     throw new TypeError('PostgresStorage needs one of { connectionString }, { pool } or { db }');
   }
-  // Every client the pool opens gets a listener for its whole life: a backend that dies while the
-  // client is between owners (handed out, not yet ours) would otherwise crash the process.
-  pool.on('connect', (client) => {
-    if (!withListener.has(client)) {
-      withListener.add(client);
-      client.on('error', ignore);
-    }
-  });
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: guarded(pool, owned) }) });
-  return { db, destroy: () => db.destroy(), pool };
+  const timed = new TimedPool(pool, owned, timeouts);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: timed }) });
+  return { db, destroy: () => db.destroy(), pool: timed };
+}
+
+function milliseconds(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`PostgresStorage: \`${name}\` must be a number of milliseconds ≥ 0`);
+  }
+  return value;
 }
 
 /**
@@ -102,52 +145,15 @@ function connect(options: PostgresStorageOptions): { db: Kysely<any>; destroy?: 
  * of Node CPU + ~120 µs of server CPU to ~80 + ~43 µs. A statement with an empty name (search)
  * runs unnamed: planned for its values every time.
  */
-function namedStatements(pool: Pool): StatementRunner {
+function namedStatements(pool: TimedPool): StatementRunner {
   return {
     async query<R>(statement: Statement, values: readonly unknown[]): Promise<R[]> {
       const client = await pool.connect();
-      if (!withListener.has(client)) {
-        withListener.add(client);
-        client.on('error', ignore);
-      }
-      let broken: Error | undefined;
       try {
-        const config = { text: statement.text, values: values as unknown[], ...(statement.name && { name: statement.name }) };
-        return (await client.query(config)).rows as R[];
-      } catch (error) {
-        // An error the server reported for this statement (a unique violation) leaves the connection
-        // and its prepared statements usable; anything else (a lost connection) discards it.
-        if (!(error instanceof pg.DatabaseError) || postgresDialect.classifyError(error)?.kind === 'unavailable') broken = error as Error;
-        throw error;
+        return (await client.run<R>(statement.text, values, statement.name || undefined)).rows;
       } finally {
-        client.release(broken);
+        client.release();
       }
-    },
-  };
-}
-
-const withListener = new WeakSet<PoolClient>();
-const ignore = () => {};
-
-/**
- * The pool as Kysely sees it. A checked-out client whose connection dies between two queries
- * (e.g. mid-transaction, server restart) emits 'error'; pg-pool only listens while the client is
- * idle, so we add a listener to every client we use. The failure still reaches the caller through
- * the next query (mapped to `UNAVAILABLE`), and pg-pool discards the dead client on release.
- * `end()` ends only a pool we opened.
- */
-function guarded(pool: Pool, owned: boolean): PostgresPool {
-  return {
-    async connect() {
-      const client = await pool.connect();
-      if (!withListener.has(client)) {
-        withListener.add(client);
-        client.on('error', ignore);
-      }
-      return client;
-    },
-    async end() {
-      if (owned) await pool.end();
     },
   };
 }

@@ -89,8 +89,9 @@ export const sqliteDialect: SqlDialect = {
     if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return { kind: 'unique', detail: message };
     if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { kind: 'foreign_key', detail: message };
     if (UNAVAILABLE_CODE.test(code)) return { kind: 'unavailable' };
-    // better-sqlite3 after close(), or a database that went away.
-    if (/database connection is not open|database is locked|driver has already been destroyed/i.test(message)) return { kind: 'unavailable' };
+    // better-sqlite3 after close(), a database that went away, or a file it cannot open (its
+    // directory is missing: a TypeError without a code).
+    if (/database connection is not open|database is locked|driver has already been destroyed|cannot open database/i.test(message)) return { kind: 'unavailable' };
     return null;
   },
 };
