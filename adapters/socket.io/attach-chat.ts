@@ -9,12 +9,13 @@ import { background, joinedAtOf, markJoined, SocketState, sessionRoom, setState,
 import { changeOf, deliverDomainEvents } from './delivery.js';
 import type { ClientEventName } from './events.js';
 import { CLIENT_EVENTS, dispatch } from './handlers.js';
-import { adopt, connectError, verifyHandshake } from './handshake.js';
+import { adopt, connectError, verifyHandshake, type VerifiedUser } from './handshake.js';
 import { ConnectionGate, SessionCursor, type GatedConnection } from './outbound-gate.js';
 import { buildPayloadSchemas } from './payloads.js';
 import { NodeRoster } from './node-roster.js';
 import { PresenceTracker } from './presence.js';
 import { socketDisconnected } from './sessions.js';
+import { TokenExpiry } from './token-expiry.js';
 import { TypingTracker } from './typing.js';
 
 export interface AttachChatOptions {
@@ -36,6 +37,13 @@ export interface AttachChatOptions {
    * node sends nothing.
    */
   nodeHeartbeatMs?: number;
+  /**
+   * How long a socket whose token expired stays connected to send `auth:refresh` with a new one
+   * (default 30000 ms). From the expiry on, every other event is refused with UNAUTHORIZED and the
+   * socket gets `auth:expired`; when the grace ends without a refresh it is disconnected. A grace
+   * lets a client that was asleep or offline at its refresh time recover without reconnecting.
+   */
+  authExpiryGraceMs?: number;
   /** Failures nobody else hears about (default: `console.error`). Never given a token. */
   onError?: ErrorReporter;
 }
@@ -89,6 +97,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
   const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
+  const authExpiryGraceMs = nonNegative(options.authExpiryGraceMs, 30_000, 'authExpiryGraceMs');
   const report = options.onError ?? defaultReporter;
   const { authenticate } = options;
 
@@ -100,6 +109,17 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const ctx: BindingContext = {
     engine,
     nsp,
+    authenticate,
+    expiry: new TokenExpiry(authExpiryGraceMs, {
+      expired: (state) => {
+        state.socket.emit('auth:expired', { expiredAt: new Date(state.authExpiresAt).toISOString() });
+      },
+      // A namespace disconnect: the client learns it was the server ("io server disconnect") and
+      // does not reconnect on its own with the token that expired.
+      graceOver: (state) => {
+        state.socket.disconnect();
+      },
+    }),
     schemas: buildPayloadSchemas(engine.schemas),
     maxPayloadBytes,
     typingTimeoutMs,
@@ -148,25 +168,29 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     // Still in its rooms here; the clean-up runs after Socket.io took it out of them (same tick).
     const state = stateOf(this);
     if (!state) return;
+    ctx.expiry.forget(state);
     background(ctx, 'disconnect', socketDisconnected(ctx, state, reason, new Set(this.rooms)), { userId: state.userId });
   }
 
-  const verified = new WeakSet<object>();
+  // From the middleware to the connection handler; the entry goes once the socket is set up.
+  const verified = new WeakMap<object, VerifiedUser>();
   nsp.use((socket, next) => {
     verifyHandshake(ctx, authenticate, socket).then(
       (user) => {
         adopt(socket, user);
-        verified.add(socket);
+        verified.set(socket, user);
         next();
       },
       (error: unknown) => next(connectError(error)),
     );
   });
 
-  const setup = (socket: ChatSocket) => {
+  const setup = (socket: ChatSocket, user: VerifiedUser) => {
     const gate = ConnectionGate.of(socket.conn as unknown as GatedConnection);
     const state = new SocketState(socket, gate);
     setState(socket, state);
+    // Also on a recovered connection: the expiry is the token's it presented now.
+    ctx.expiry.set(state, user.expiresAt);
     gate.join(state.sessions);
     socket.onAnyOutgoing(tagOutgoing as (...args: any[]) => void);
     compact(socket as unknown as Record<string, unknown>, '_anyOutgoingListeners');
@@ -201,14 +225,18 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
 
   nsp.on('connection', (socket) => {
     try {
-      if (verified.has(socket)) return setup(socket);
+      const user = verified.get(socket);
+      if (user) {
+        verified.delete(socket);
+        return setup(socket, user);
+      }
       // The middleware was skipped (connection state recovery with `skipMiddlewares: true`): check
       // the token anyway. A refusal is a namespace disconnect ("io server disconnect"), after which
       // a client does not retry on its own: it needs a new token.
       verifyHandshake(ctx, authenticate, socket).then(
         (user) => {
           adopt(socket, user);
-          if (socket.connected) setup(socket);
+          if (socket.connected) setup(socket, user);
         },
         () => socket.disconnect(),
       );
@@ -235,6 +263,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
       unsubscribe();
       roster.stop();
       ctx.typing.close();
+      ctx.expiry.close();
     },
   };
   engine.useTransport(binding);
@@ -249,6 +278,14 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
 function compact(target: Record<string, unknown>, field: string): void {
   const value = target[field];
   if (Array.isArray(value)) target[field] = value.slice();
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ChatError('VALIDATION', `attachChat: \`${name}\` must be a number of 0 or more`);
+  }
+  return value;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {
