@@ -11,6 +11,7 @@ import type { ClientEventName } from './events.js';
 import { CLIENT_EVENTS, dispatch } from './handlers.js';
 import { adopt, connectError, verifyHandshake, type VerifiedUser } from './handshake.js';
 import { ConnectionGate, SessionCursor, type GatedConnection } from './outbound-gate.js';
+import { OutboundLimit, type LimitedConnection } from './outbound-limit.js';
 import { buildPayloadSchemas } from './payloads.js';
 import { NodeRoster } from './node-roster.js';
 import { PresenceTracker } from './presence.js';
@@ -44,6 +45,13 @@ export interface AttachChatOptions {
    * lets a client that was asleep or offline at its refresh time recover without reconnecting.
    */
   authExpiryGraceMs?: number;
+  /**
+   * Most bytes the server may hold queued for one connection (default 8 MiB); past it the
+   * connection is closed and what was queued for it freed. A client that stops reading would
+   * otherwise make the server hold everything sent to it. The default fits a slow client catching
+   * up a full replay (100 messages of 10,000 characters, even in 3-byte scripts, is ~3 MB) with room to spare.
+   */
+  maxBufferedBytes?: number;
   /** Failures nobody else hears about (default: `console.error`). Never given a token. */
   onError?: ErrorReporter;
 }
@@ -98,6 +106,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
   const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
   const authExpiryGraceMs = nonNegative(options.authExpiryGraceMs, 30_000, 'authExpiryGraceMs');
+  const maxBufferedBytes = positive(options.maxBufferedBytes, 8 * 1024 * 1024, 'maxBufferedBytes');
   const report = options.onError ?? defaultReporter;
   const { authenticate } = options;
 
@@ -128,6 +137,16 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     report,
     closed: false,
   };
+  const outboundLimit = new OutboundLimit(maxBufferedBytes, (conn, heldBytes, maxBytes) => {
+    // Not an error of the server's nor one the other members hear of: the log says who and why.
+    for (const socket of nsp.sockets.values()) {
+      if ((socket.conn as unknown as LimitedConnection) !== conn) continue;
+      report(
+        new ChatError('LIMIT_EXCEEDED', `Disconnected a client that is not reading: ${heldBytes} bytes queued for it, over maxBufferedBytes (${maxBytes})`),
+        { what: 'outbound limit', socketId: socket.id, userId: socket.data.userId },
+      );
+    }
+  });
   const unsubscribe = deliverDomainEvents(ctx);
   const roster = new NodeRoster(ctx, nodeHeartbeatMs);
   roster.start();
@@ -187,6 +206,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
 
   const setup = (socket: ChatSocket, user: VerifiedUser) => {
     const gate = ConnectionGate.of(socket.conn as unknown as GatedConnection);
+    gate.limitTo(outboundLimit);
     const state = new SocketState(socket, gate);
     setState(socket, state);
     // Also on a recovered connection: the expiry is the token's it presented now.

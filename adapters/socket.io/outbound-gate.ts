@@ -8,7 +8,12 @@
  * connection (`conn.write`, which socket.io calls for every packet: emits, acks and broadcasts from
  * every adapter). Which packet is being written is learnt from `socket.onAnyOutgoing`, which
  * socket.io calls with the decoded packet right before writing it, so this works with any parser.
+ *
+ * The gate also carries the connection's outbound byte counters, so that the cap on a connection
+ * that does not read (`outbound-limit.ts`) costs no allocation of its own.
  */
+
+import type { LimitedConnection, OutboundBacklog, OutboundLimit } from './outbound-limit.js';
 
 /** The delivery state of one socket in one session. */
 export class SessionCursor {
@@ -37,7 +42,7 @@ export class SessionCursor {
 type Write = (data: unknown, options?: unknown, callback?: unknown) => unknown;
 
 /** The slice of an engine.io Socket the gate needs. */
-export interface GatedConnection {
+export interface GatedConnection extends LimitedConnection {
   write: Write;
   on(event: string, listener: (...args: any[]) => void): unknown;
 }
@@ -79,6 +84,12 @@ interface Corkable {
 
 const uncork = (socket: Corkable) => socket.uncork();
 
+/** Every packet queued on a connection, counted against its outbound limit (`this` is the engine.io socket). */
+function onPacketCreate(this: GatedConnection, packet: { data?: unknown }): void {
+  const gate = gates.get(this);
+  if (gate?.outboundLimit) gate.outboundLimit.queued(this, gate, packet);
+}
+
 /**
  * Engine.io writes one packet at a time per connection: while one is being written, the next ones
  * wait in its buffer, and leave together at the next flush — but as one `ws.send` each, so one
@@ -89,6 +100,8 @@ const uncork = (socket: Corkable) => socket.uncork();
  * Only WebSocket transports whose socket can cork; anything else is left alone.
  */
 function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } } }, packets: readonly unknown[]): void {
+  const gate = gates.get(this); // what was queued is now the batch being written (see OutboundLimit)
+  if (gate?.outboundLimit) gate.outboundLimit.flushed(gate);
   if (packets.length < 2) return; // one frame is one write either way
   const socket = this.transport?.socket?._socket;
   if (socket === undefined || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writableCorked) return;
@@ -96,7 +109,7 @@ function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } 
   process.nextTick(uncork, socket as Corkable);
 }
 
-export class ConnectionGate {
+export class ConnectionGate implements OutboundBacklog {
   /** The gate of a connection, installed on first use; shared by the chat sockets multiplexed on it. */
   static of(conn: GatedConnection): ConnectionGate {
     let gate = gates.get(conn);
@@ -105,6 +118,7 @@ export class ConnectionGate {
       gates.set(conn, gate);
       conn.on('heartbeat', onHeartbeat);
       conn.on('flush', onFlush);
+      conn.on('packetCreate', onPacketCreate);
     }
     return gate;
   }
@@ -117,6 +131,10 @@ export class ConnectionGate {
   nextSeq = 0;
   /** Cursor maps of the chat sockets on this connection (one, unless the host attached several chat namespaces). */
   members: ReadonlyMap<string, SessionCursor>[] = NO_MEMBERS;
+  /** The cap on what this connection may queue (the smallest, if several chat namespaces share it). */
+  outboundLimit: OutboundLimit | null = null;
+  queuedBytes = 0;
+  writingBytes = 0;
   private readonly original: Write;
   private holds = 0;
   private bypassing = 0;
@@ -125,6 +143,11 @@ export class ConnectionGate {
   private constructor(private readonly conn: GatedConnection) {
     this.original = conn.write;
     conn.write = (data, options, callback) => this.write(data, options, callback);
+  }
+
+  /** Counts this connection's outbound bytes against `limit` (or a smaller limit it already has). */
+  limitTo(limit: OutboundLimit): void {
+    if (this.outboundLimit === null || limit.maxBytes < this.outboundLimit.maxBytes) this.outboundLimit = limit;
   }
 
   /** Counts a socket's sessions in the heartbeat bookkeeping. */
