@@ -9,8 +9,8 @@
  * every adapter). Which packet is being written is learnt from `socket.onAnyOutgoing`, which
  * socket.io calls with the decoded packet right before writing it, so this works with any parser.
  *
- * The gate also carries the connection's outbound byte counters, so that the cap on a connection
- * that does not read (`outbound-limit.ts`) costs no allocation of its own.
+ * The gate also counts the connection's outbound bytes for the cap on a connection that does not
+ * read (`outbound-limit.ts`), with no allocation or listener of its own.
  */
 
 import type { LimitedConnection, OutboundBacklog, OutboundLimit } from './outbound-limit.js';
@@ -84,12 +84,6 @@ interface Corkable {
 
 const uncork = (socket: Corkable) => socket.uncork();
 
-/** Every packet queued on a connection, counted against its outbound limit (`this` is the engine.io socket). */
-function onPacketCreate(this: GatedConnection, packet: { data?: unknown }): void {
-  const gate = gates.get(this);
-  if (gate?.outboundLimit) gate.outboundLimit.queued(this, gate, packet);
-}
-
 /**
  * Engine.io writes one packet at a time per connection: while one is being written, the next ones
  * wait in its buffer, and leave together at the next flush — but as one `ws.send` each, so one
@@ -118,7 +112,6 @@ export class ConnectionGate implements OutboundBacklog {
       gates.set(conn, gate);
       conn.on('heartbeat', onHeartbeat);
       conn.on('flush', onFlush);
-      conn.on('packetCreate', onPacketCreate);
     }
     return gate;
   }
@@ -171,7 +164,7 @@ export class ConnectionGate implements OutboundBacklog {
     this.held = null;
     for (const w of held) {
       if (w.cursor !== null && !w.cursor.admit(w.seq)) continue;
-      this.original.call(this.conn, w.data, w.options, w.callback);
+      this.pass(w.data, w.options, w.callback);
     }
   }
 
@@ -188,12 +181,23 @@ export class ConnectionGate implements OutboundBacklog {
   private write(data: unknown, options: unknown, callback: unknown): unknown {
     const cursor = this.nextCursor;
     this.nextCursor = null;
-    if (this.bypassing > 0) return this.original.call(this.conn, data, options, callback);
+    if (this.bypassing > 0) return this.pass(data, options, callback);
     if (this.holds > 0) {
       (this.held ??= []).push({ data, options, callback, cursor, seq: this.nextSeq });
       return this.conn;
     }
     if (cursor !== null && !cursor.admit(this.nextSeq)) return this.conn;
+    return this.pass(data, options, callback);
+  }
+
+  /**
+   * Hands a packet to engine.io, counted against the outbound limit first (as engine.io's own
+   * 'packetCreate' would be: before the packet is queued and maybe flushed). Counted here because
+   * every packet socket.io sends goes through this write already; a listener of our own would grow
+   * every connection's listener table.
+   */
+  private pass(data: unknown, options: unknown, callback: unknown): unknown {
+    this.outboundLimit?.queued(this.conn, this, data);
     return this.original.call(this.conn, data, options, callback);
   }
 }

@@ -5,12 +5,14 @@
  * window opens again — never, for a client that does not read. Past the cap the connection is
  * closed, and what was queued for it is freed.
  *
- * Counted with engine.io's public connection API only (`socket.conn`): each 'packetCreate' adds the
- * packet's bytes; 'flush' (emitted only while the transport is writable, that is once the previous
- * batch was written out) hands what was queued to the transport as the batch now being written. A
- * connection holds what is queued plus, while its transport is not writable, that batch. For
- * polling, a batch is written at once as one HTTP response and the transport stays not writable
- * until the client polls again: counting the batch until then errs on the safe side by one batch.
+ * Counted with engine.io's public connection API only (`socket.conn`): each packet socket.io writes
+ * (`conn.write`, seen by the connection's gate) adds its bytes before engine.io queues it; 'flush'
+ * (emitted only while the transport is writable, that is once the previous batch was written out)
+ * hands what was queued to the transport as the batch now being written. A connection holds what
+ * is queued plus, while its transport is not writable, that batch. For polling, a batch is written
+ * at once as one HTTP response and the transport stays not writable until the client polls again:
+ * counting the batch until then errs on the safe side by one batch. Engine.io's own few-byte
+ * packets (ping, noop) are not counted.
  */
 
 /** The counters of one connection (kept on its ConnectionGate: nothing allocated per connection). */
@@ -43,13 +45,13 @@ export class OutboundLimit {
     private readonly exceeded: OutboundLimitExceeded,
   ) {}
 
-  /** A packet is being queued on `conn` (engine.io 'packetCreate'); past the cap, `conn` is closed. */
-  queued(conn: LimitedConnection, backlog: OutboundBacklog, packet: { data?: unknown }): void {
-    backlog.queuedBytes += this.sizeOf(packet.data);
+  /** A packet is about to be queued on `conn`; past the cap, `conn` is closed. */
+  queued(conn: LimitedConnection, backlog: OutboundBacklog, data: unknown): void {
+    backlog.queuedBytes += this.sizeOf(data);
     const held = backlog.queuedBytes + (conn.transport.writable ? 0 : backlog.writingBytes);
     if (held <= this.maxBytes || this.closing.has(conn)) return;
     this.closing.add(conn);
-    // Not from inside 'packetCreate': that runs within socket.io's broadcast to a whole room.
+    // Not from inside the write: that runs within socket.io's broadcast to a whole room.
     process.nextTick(() => {
       if (conn.readyState === 'closed') return;
       this.exceeded(conn, held, this.maxBytes);
