@@ -34,7 +34,8 @@ export type RateLimitAction =
   | 'member:remove'
   | 'typing:stop'
   | 'session:leave'
-  | 'handshake';
+  | 'handshake'
+  | 'auth:refresh';
 
 export type RateLimitConfig = Partial<Record<RateLimitAction | (string & {}), RateLimitRule>> & {
   /** Budget of every action without its own entry (the seed's WS_THROTTLE_LIMIT per WS_THROTTLE_TTL). */
@@ -46,8 +47,9 @@ const MINUTE = 60_000;
 /**
  * The seed's table, plus budgets for events it does not list whose natural rate is above the
  * default 10/min: `message:seen` (a client marks each new message seen), `typing:stop` (pairs with
- * `typing:start`), `session:leave` (pairs with joins across sessions) and `handshake` (reconnects of
- * several tabs).
+ * `typing:start`), `session:leave` (pairs with joins across sessions), `handshake` (reconnects of
+ * several tabs) and `auth:refresh` (like a handshake, one per socket per token lifetime: every tab
+ * refreshes its own socket, and tabs sharing a token refresh in the same minute).
  */
 export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & RateLimitConfig = {
   default: { points: 10, durationMs: MINUTE },
@@ -60,6 +62,7 @@ export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & R
   'typing:stop': { points: 100, durationMs: MINUTE },
   'session:leave': { points: 30, durationMs: MINUTE },
   handshake: { points: 30, durationMs: MINUTE },
+  'auth:refresh': { points: 30, durationMs: MINUTE },
 };
 
 /** Options passed to a rate-limiter-flexible constructor (duration in seconds, as it expects). */

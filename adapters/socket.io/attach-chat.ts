@@ -10,12 +10,14 @@ import { background, joinedAtOf, markJoined, SocketState, sessionRoom, setState,
 import { changeOf, deliverDomainEvents } from './delivery.js';
 import type { ClientEventName } from './events.js';
 import { CLIENT_EVENTS, dispatch } from './handlers.js';
-import { adopt, connectError, verifyHandshake } from './handshake.js';
+import { adopt, connectError, verifyHandshake, type VerifiedUser } from './handshake.js';
 import { ConnectionGate, SessionCursor, type GatedConnection } from './outbound-gate.js';
+import { OutboundLimit, type LimitedConnection } from './outbound-limit.js';
 import { buildPayloadSchemas } from './payloads.js';
 import { NodeRoster } from './node-roster.js';
 import { PresenceTracker } from './presence.js';
 import { socketDisconnected } from './sessions.js';
+import { TokenExpiry } from './token-expiry.js';
 import { TypingTracker } from './typing.js';
 
 export interface AttachChatOptions {
@@ -37,6 +39,20 @@ export interface AttachChatOptions {
    * node sends nothing.
    */
   nodeHeartbeatMs?: number;
+  /**
+   * How long a socket whose token expired stays connected to send `auth:refresh` with a new one
+   * (default 30000 ms). From the expiry on, every other event is refused with UNAUTHORIZED and the
+   * socket gets `auth:expired`; when the grace ends without a refresh it is disconnected. A grace
+   * lets a client that was asleep or offline at its refresh time recover without reconnecting.
+   */
+  authExpiryGraceMs?: number;
+  /**
+   * Most bytes the server may hold queued for one connection (default 8 MiB); past it the
+   * connection is closed and what was queued for it freed. A client that stops reading would
+   * otherwise make the server hold everything sent to it. The default fits a slow client catching
+   * up a full replay (100 messages of 10,000 characters, even in 3-byte scripts, is ~3 MB) with room to spare.
+   */
+  maxBufferedBytes?: number;
   /** Failures nobody else hears about (default: the engine's `logger`). Never given a token. */
   onError?: ErrorReporter;
 }
@@ -97,6 +113,8 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const maxPayloadBytes = positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes');
   const typingTimeoutMs = positive(options.typingTimeoutMs, 5000, 'typingTimeoutMs');
   const nodeHeartbeatMs = positive(options.nodeHeartbeatMs, 10_000, 'nodeHeartbeatMs');
+  const authExpiryGraceMs = nonNegative(options.authExpiryGraceMs, 30_000, 'authExpiryGraceMs');
+  const maxBufferedBytes = positive(options.maxBufferedBytes, 8 * 1024 * 1024, 'maxBufferedBytes');
   const report = options.onError ?? reporterFor(engine);
   const { authenticate } = options;
 
@@ -108,6 +126,17 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const ctx: BindingContext = {
     engine,
     nsp,
+    authenticate,
+    expiry: new TokenExpiry(authExpiryGraceMs, {
+      expired: (state) => {
+        state.socket.emit('auth:expired', { expiredAt: new Date(state.authExpiresAt).toISOString() });
+      },
+      // A namespace disconnect: the client learns it was the server ("io server disconnect") and
+      // does not reconnect on its own with the token that expired.
+      graceOver: (state) => {
+        state.socket.disconnect();
+      },
+    }),
     schemas: buildPayloadSchemas(engine.schemas),
     maxPayloadBytes,
     typingTimeoutMs,
@@ -116,6 +145,16 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     report,
     closed: false,
   };
+  const outboundLimit = new OutboundLimit(maxBufferedBytes, (conn, heldBytes, maxBytes) => {
+    // Not an error of the server's nor one the other members hear of: the log says who and why.
+    for (const socket of nsp.sockets.values()) {
+      if ((socket.conn as unknown as LimitedConnection) !== conn) continue;
+      report(
+        new ChatError('LIMIT_EXCEEDED', `Disconnected a client that is not reading: ${heldBytes} bytes queued for it, over maxBufferedBytes (${maxBytes})`),
+        { what: 'outbound limit', socketId: socket.id, userId: socket.data.userId },
+      );
+    }
+  });
   const unsubscribe = deliverDomainEvents(ctx);
   const roster = new NodeRoster(ctx, nodeHeartbeatMs);
   roster.start();
@@ -156,15 +195,17 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     // Still in its rooms here; the clean-up runs after Socket.io took it out of them (same tick).
     const state = stateOf(this);
     if (!state) return;
+    ctx.expiry.forget(state);
     background(ctx, 'disconnect', socketDisconnected(ctx, state, reason, new Set(this.rooms)), { userId: state.userId });
   }
 
-  const verified = new WeakSet<object>();
+  // From the middleware to the connection handler; the entry goes once the socket is set up.
+  const verified = new WeakMap<object, VerifiedUser>();
   nsp.use((socket, next) => {
     verifyHandshake(ctx, authenticate, socket).then(
       (user) => {
         adopt(socket, user);
-        verified.add(socket);
+        verified.set(socket, user);
         next();
       },
       (error: unknown) => {
@@ -175,10 +216,13 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     );
   });
 
-  const setup = (socket: ChatSocket) => {
+  const setup = (socket: ChatSocket, user: VerifiedUser) => {
     const gate = ConnectionGate.of(socket.conn as unknown as GatedConnection);
+    gate.limitTo(outboundLimit);
     const state = new SocketState(socket, gate);
     setState(socket, state);
+    // Also on a recovered connection: the expiry is the token's it presented now.
+    ctx.expiry.set(state, user.expiresAt);
     gate.join(state.sessions);
     socket.onAnyOutgoing(tagOutgoing as (...args: any[]) => void);
     compact(socket as unknown as Record<string, unknown>, '_anyOutgoingListeners');
@@ -213,14 +257,18 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
 
   nsp.on('connection', (socket) => {
     try {
-      if (verified.has(socket)) return setup(socket);
+      const user = verified.get(socket);
+      if (user) {
+        verified.delete(socket);
+        return setup(socket, user);
+      }
       // The middleware was skipped (connection state recovery with `skipMiddlewares: true`): check
       // the token anyway. A refusal is a namespace disconnect ("io server disconnect"), after which
       // a client does not retry on its own: it needs a new token.
       verifyHandshake(ctx, authenticate, socket).then(
         (user) => {
           adopt(socket, user);
-          if (socket.connected) setup(socket);
+          if (socket.connected) setup(socket, user);
         },
         () => socket.disconnect(),
       );
@@ -265,6 +313,7 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
       unsubscribe();
       roster.stop();
       ctx.typing.close();
+      ctx.expiry.close();
     },
   };
   engine.useTransport(binding);
@@ -279,6 +328,14 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
 function compact(target: Record<string, unknown>, field: string): void {
   const value = target[field];
   if (Array.isArray(value)) target[field] = value.slice();
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ChatError('VALIDATION', `attachChat: \`${name}\` must be a number of 0 or more`);
+  }
+  return value;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

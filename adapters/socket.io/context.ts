@@ -1,10 +1,12 @@
 import type { Namespace, Socket } from 'socket.io';
+import type { Authenticate } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
 import { isChatError } from '../../src/errors.js';
 import type { ChatSocketData, ClientToServerEvents, InterServerEvents, ServerToClientEvents } from './events.js';
 import type { ConnectionGate, SessionCursor } from './outbound-gate.js';
 import type { PayloadSchemas } from './payloads.js';
 import type { PresenceTracker } from './presence.js';
+import type { TokenExpiry } from './token-expiry.js';
 import type { TypingTracker } from './typing.js';
 
 export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ChatSocketData>;
@@ -30,6 +32,8 @@ export type ErrorReporter = (error: unknown, context: { what: string; socketId?:
 export interface BindingContext {
   engine: ChatEngine;
   nsp: ChatNamespace;
+  authenticate: Authenticate;
+  expiry: TokenExpiry;
   schemas: PayloadSchemas;
   maxPayloadBytes: number;
   typingTimeoutMs: number;
@@ -43,6 +47,10 @@ export interface BindingContext {
 export class SocketState {
   /** Sessions this socket joined, with what was delivered to it there. */
   readonly sessions = new Map<string, SessionCursor>();
+  /** When the socket's identity expires, in ms since the epoch (Infinity: never); see TokenExpiry. */
+  authExpiresAt = Number.POSITIVE_INFINITY;
+  /** Whether `auth:expired` went out for the current expiry (the grace is running). */
+  authExpiryNotified = false;
   /** Joins, leaves and the disconnect clean-up of one socket run one after another (null when idle). */
   private chain: Promise<void> | null = null;
   private pending = 0;

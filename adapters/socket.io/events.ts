@@ -27,6 +27,7 @@
 import type { ChatErrorBody } from '../../src/errors.js';
 import type { Attachment, MemberRole, Message, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
 import type {
+  AuthRefreshPayload,
   MessageDeletePayload,
   MessageEditPayload,
   MessageReactionPayload,
@@ -44,6 +45,7 @@ import type { StreamChunk, StreamMetrics, StreamStatusView } from '../../src/str
 
 export type { StreamChunk, StreamMetrics, StreamStart, StreamStatusView };
 export type {
+  AuthRefreshPayload,
   MessageDeletePayload,
   MessageEditPayload,
   MessageReactionPayload,
@@ -195,6 +197,16 @@ export interface StreamErrorEvent {
 }
 
 /**
+ * The socket's identity (its token) expired: every event but `auth:refresh` is now refused with
+ * UNAUTHORIZED, and the socket is disconnected after the binding's grace (`authExpiryGraceMs`)
+ * unless an `auth:refresh` with a new token succeeds first. Sent once per expiry.
+ */
+export interface AuthExpiredEvent {
+  /** ISO date: when the identity stopped being valid. */
+  expiredAt: string;
+}
+
+/**
  * Sent to a socket that joins while an answer streams, after the replay: the engine's snapshot
  * (`content` so far; chunks with a lower `index` are already in it; -1 for a stream on another node).
  */
@@ -218,6 +230,12 @@ export interface MessageSeenAck {
 export interface MessageReactionAck {
   added: boolean;
   reactions: Reaction[];
+}
+
+export interface AuthRefreshAck {
+  userId: string;
+  /** ISO date: when the new identity expires on this socket (null: never). */
+  expiresAt: string | null;
 }
 
 export interface TypingStartAck {
@@ -252,6 +270,7 @@ export interface ServerToClientEvents {
   'stream:stopped': (event: StreamStoppedEvent) => void;
   'stream:error': (event: StreamErrorEvent) => void;
   'stream:snapshot': (event: StreamSnapshotEvent) => void;
+  'auth:expired': (event: AuthExpiredEvent) => void;
 }
 
 /**
@@ -272,6 +291,11 @@ export interface ClientToServerEvents {
   'stream:request': (payload: StreamRequestPayload, ack: AckCallback<StreamStart>) => void;
   /** Stop an answer (the requester or a session owner), on whichever node it runs. */
   'stream:stop': (payload: StreamStopPayload, ack: AckCallback<StreamStatusView>) => void;
+  /**
+   * A new token for this socket, before or after its identity expires: same user only. Also set
+   * it as the client's `auth` so that a reconnect presents it.
+   */
+  'auth:refresh': (payload: AuthRefreshPayload, ack: AckCallback<AuthRefreshAck>) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;

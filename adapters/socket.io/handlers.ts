@@ -4,6 +4,7 @@ import { parseInput } from '../../src/schemas.js';
 import type { BindingContext, ChatSocket, SocketState } from './context.js';
 import { stateOf } from './context.js';
 import type { AckDataOf, AckResponse, ClientEventName } from './events.js';
+import { verifyToken } from './handshake.js';
 import { assertPayloadSize, type PayloadSchemas } from './payloads.js';
 import { joinSession, leaveSession } from './sessions.js';
 
@@ -70,6 +71,18 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
   'stream:request': (ctx, state, input) => ctx.engine.requestStream({ ...input, userId: state.userId }),
 
   'stream:stop': (ctx, state, { streamId }) => ctx.engine.stopStream(streamId, state.userId),
+
+  // The one event an expired socket may send (see dispatch). Changes nothing unless the token is
+  // valid and names the same user: a socket never changes identity.
+  'auth:refresh': async (ctx, state, { token }) => {
+    await ctx.engine.consumeRateLimit('auth:refresh', state.userId);
+    const user = await verifyToken(ctx.authenticate, token);
+    if (user.userId !== state.userId) throw new ChatError('UNAUTHORIZED', 'The token belongs to another user');
+    if (!state.socket.connected) throw new ChatError('UNAVAILABLE', 'The socket disconnected');
+    if (user.name !== undefined) state.socket.data.name = user.name;
+    ctx.expiry.set(state, user.expiresAt);
+    return { userId: user.userId, expiresAt: Number.isFinite(user.expiresAt) ? new Date(user.expiresAt).toISOString() : null };
+  },
 };
 
 export const CLIENT_EVENTS = Object.keys(handlers) as ClientEventName[];
@@ -96,6 +109,11 @@ export function dispatch(ctx: BindingContext, socket: ChatSocket, event: ClientE
   const run = async (): Promise<unknown> => {
     const state = stateOf(socket);
     if (!state || ctx.closed) throw new ChatError('UNAVAILABLE', 'Chat is not available on this connection');
+    // Checked here, not only by the expiry timer: an event never acts on an expired identity.
+    if (event !== 'auth:refresh') {
+      const refusal = ctx.expiry.refusal(state);
+      if (refusal) throw refusal;
+    }
     assertPayloadSize(payload, ctx.maxPayloadBytes);
     const input = parseInput(ctx.schemas[event], payload, 'payload');
     return (handlers[event] as Handler<ClientEventName>)(ctx, state, input as never, reply as never);

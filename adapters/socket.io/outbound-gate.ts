@@ -8,7 +8,12 @@
  * connection (`conn.write`, which socket.io calls for every packet: emits, acks and broadcasts from
  * every adapter). Which packet is being written is learnt from `socket.onAnyOutgoing`, which
  * socket.io calls with the decoded packet right before writing it, so this works with any parser.
+ *
+ * The gate also counts the connection's outbound bytes for the cap on a connection that does not
+ * read (`outbound-limit.ts`), with no allocation or listener of its own.
  */
+
+import type { LimitedConnection, OutboundBacklog, OutboundLimit } from './outbound-limit.js';
 
 /** The delivery state of one socket in one session. */
 export class SessionCursor {
@@ -37,7 +42,7 @@ export class SessionCursor {
 type Write = (data: unknown, options?: unknown, callback?: unknown) => unknown;
 
 /** The slice of an engine.io Socket the gate needs. */
-export interface GatedConnection {
+export interface GatedConnection extends LimitedConnection {
   write: Write;
   on(event: string, listener: (...args: any[]) => void): unknown;
 }
@@ -89,6 +94,8 @@ const uncork = (socket: Corkable) => socket.uncork();
  * Only WebSocket transports whose socket can cork; anything else is left alone.
  */
 function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } } }, packets: readonly unknown[]): void {
+  const gate = gates.get(this); // what was queued is now the batch being written (see OutboundLimit)
+  if (gate?.outboundLimit) gate.outboundLimit.flushed(gate);
   if (packets.length < 2) return; // one frame is one write either way
   const socket = this.transport?.socket?._socket;
   if (socket === undefined || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writableCorked) return;
@@ -96,7 +103,7 @@ function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } 
   process.nextTick(uncork, socket as Corkable);
 }
 
-export class ConnectionGate {
+export class ConnectionGate implements OutboundBacklog {
   /** The gate of a connection, installed on first use; shared by the chat sockets multiplexed on it. */
   static of(conn: GatedConnection): ConnectionGate {
     let gate = gates.get(conn);
@@ -117,6 +124,10 @@ export class ConnectionGate {
   nextSeq = 0;
   /** Cursor maps of the chat sockets on this connection (one, unless the host attached several chat namespaces). */
   members: ReadonlyMap<string, SessionCursor>[] = NO_MEMBERS;
+  /** The cap on what this connection may queue (the smallest, if several chat namespaces share it). */
+  outboundLimit: OutboundLimit | null = null;
+  queuedBytes = 0;
+  writingBytes = 0;
   private readonly original: Write;
   private holds = 0;
   private bypassing = 0;
@@ -125,6 +136,11 @@ export class ConnectionGate {
   private constructor(private readonly conn: GatedConnection) {
     this.original = conn.write;
     conn.write = (data, options, callback) => this.write(data, options, callback);
+  }
+
+  /** Counts this connection's outbound bytes against `limit` (or a smaller limit it already has). */
+  limitTo(limit: OutboundLimit): void {
+    if (this.outboundLimit === null || limit.maxBytes < this.outboundLimit.maxBytes) this.outboundLimit = limit;
   }
 
   /** Counts a socket's sessions in the heartbeat bookkeeping. */
@@ -148,7 +164,7 @@ export class ConnectionGate {
     this.held = null;
     for (const w of held) {
       if (w.cursor !== null && !w.cursor.admit(w.seq)) continue;
-      this.original.call(this.conn, w.data, w.options, w.callback);
+      this.pass(w.data, w.options, w.callback);
     }
   }
 
@@ -165,12 +181,23 @@ export class ConnectionGate {
   private write(data: unknown, options: unknown, callback: unknown): unknown {
     const cursor = this.nextCursor;
     this.nextCursor = null;
-    if (this.bypassing > 0) return this.original.call(this.conn, data, options, callback);
+    if (this.bypassing > 0) return this.pass(data, options, callback);
     if (this.holds > 0) {
       (this.held ??= []).push({ data, options, callback, cursor, seq: this.nextSeq });
       return this.conn;
     }
     if (cursor !== null && !cursor.admit(this.nextSeq)) return this.conn;
+    return this.pass(data, options, callback);
+  }
+
+  /**
+   * Hands a packet to engine.io, counted against the outbound limit first (as engine.io's own
+   * 'packetCreate' would be: before the packet is queued and maybe flushed). Counted here because
+   * every packet socket.io sends goes through this write already; a listener of our own would grow
+   * every connection's listener table.
+   */
+  private pass(data: unknown, options: unknown, callback: unknown): unknown {
+    this.outboundLimit?.queued(this.conn, this, data);
     return this.original.call(this.conn, data, options, callback);
   }
 }

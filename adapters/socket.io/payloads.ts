@@ -36,6 +36,8 @@ export function buildPayloadSchemas(s: EngineSchemas = defaultSchemas) {
     'typing:stop': z.strictObject({ sessionId }),
     'stream:request': s.streamRequest.omit({ userId: true }),
     'stream:stop': z.strictObject({ streamId: s.uuid }),
+    // Bounded like the handshake's token (jwtAuthenticator refuses longer ones too); verified by `authenticate`.
+    'auth:refresh': z.strictObject({ token: z.string().min(1).max(8192) }),
   } as const;
 }
 
@@ -55,6 +57,7 @@ export type TypingStartPayload = z.input<PayloadSchemas['typing:start']>;
 export type TypingStopPayload = z.input<PayloadSchemas['typing:stop']>;
 export type StreamRequestPayload = z.input<PayloadSchemas['stream:request']>;
 export type StreamStopPayload = z.input<PayloadSchemas['stream:stop']>;
+export type AuthRefreshPayload = z.input<PayloadSchemas['auth:refresh']>;
 
 /**
  * Refuses a payload whose strings and buffers add up to more than `maxBytes` (UTF-8). It walks the

@@ -6,6 +6,12 @@ import { externalIdSchema } from '../schemas.js';
 export interface AuthenticatedUser {
   userId: string;
   name?: string;
+  /**
+   * When this identity stops being valid: a `Date` or ms since the epoch (`Date.getTime()`, not a
+   * JWT's seconds). A live socket is refused every event from then on, so a token cannot outlive
+   * its expiry by staying connected. Omit it for an identity that does not expire.
+   */
+  expiresAt?: Date | number;
 }
 
 /** Verifies a bearer token; rejects with `ChatError('UNAUTHORIZED')`. Both bindings take one. */
@@ -20,7 +26,10 @@ export interface JwtAuthenticatorOptions {
   algorithms?: string[];
   issuer?: string | string[];
   audience?: string | string[];
-  /** Seconds of clock skew tolerated on `exp`/`nbf` (default 5). */
+  /**
+   * Seconds of clock skew tolerated on `exp`/`nbf` (default 5). The returned `expiresAt` includes
+   * it, so a live socket expires at the same instant a new handshake with the token is refused.
+   */
   clockToleranceSec?: number;
   /** Claim holding the display name (default `name`). */
   nameClaim?: string;
@@ -53,6 +62,7 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
   }
   const algorithms = options.algorithms ?? (secret !== undefined ? ['HS256'] : ['RS256']);
   const nameClaim = options.nameClaim ?? 'name';
+  const clockToleranceSec = options.clockToleranceSec ?? 5;
 
   return async (token: string) => {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
@@ -63,7 +73,7 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
       ({ payload } = await jwtVerify(token, key as Uint8Array, {
         algorithms,
         requiredClaims: ['exp', 'sub'],
-        clockTolerance: options.clockToleranceSec ?? 5,
+        clockTolerance: clockToleranceSec,
         ...(options.issuer !== undefined && { issuer: options.issuer }),
         ...(options.audience !== undefined && { audience: options.audience }),
       }));
@@ -83,7 +93,11 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
     const userId = externalIdSchema.safeParse(payload.sub);
     if (!userId.success) throw new ChatError('UNAUTHORIZED', 'Token subject is not a valid user id');
     const name = payload[nameClaim];
-    return typeof name === 'string' && name.length > 0 ? { userId: userId.data, name: name.slice(0, 100) } : { userId: userId.data };
+    // `exp` is required above, so it is a number here; jose accepts the token until exp + tolerance.
+    const expiresAt = ((payload.exp as number) + clockToleranceSec) * 1000;
+    return typeof name === 'string' && name.length > 0
+      ? { userId: userId.data, name: name.slice(0, 100), expiresAt }
+      : { userId: userId.data, expiresAt };
   };
 }
 

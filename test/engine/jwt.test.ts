@@ -15,8 +15,19 @@ describe('jwtAuthenticator (HS256 secret)', () => {
   const authenticate = jwtAuthenticator({ secret: SECRET, issuer: 'https://id.example', audience: 'chat' });
   const good = { sub: 'alice', name: 'Alice', exp: inAnHour(), iss: 'https://id.example', aud: 'chat' };
 
-  it('returns the user id from sub and the display name', async () => {
-    await expect(authenticate(await sign(good))).resolves.toEqual({ userId: 'alice', name: 'Alice' });
+  it('returns the user id from sub, the display name, and when it expires (exp plus the clock tolerance, in ms)', async () => {
+    await expect(authenticate(await sign(good))).resolves.toEqual({ userId: 'alice', name: 'Alice', expiresAt: (good.exp + 5) * 1000 });
+  });
+
+  it('expiresAt is the instant from which the authenticator itself refuses the token', async () => {
+    const strict = jwtAuthenticator({ secret: SECRET, clockToleranceSec: 0 });
+    const lenient = jwtAuthenticator({ secret: SECRET, clockToleranceSec: 120 });
+    const now = Math.floor(Date.now() / 1000);
+    const recentlyExpired = await sign({ sub: 'alice', exp: now - 60 });
+    await expectChatError(strict(recentlyExpired), 'UNAUTHORIZED');
+    // still inside the lenient tolerance: accepted, and it says so until exp + 120 s
+    await expect(lenient(recentlyExpired)).resolves.toEqual({ userId: 'alice', expiresAt: (now - 60 + 120) * 1000 });
+    await expect(strict(await sign({ sub: 'alice', exp: now + 60 }))).resolves.toEqual({ userId: 'alice', expiresAt: (now + 60) * 1000 });
   });
 
   it.each([
@@ -73,7 +84,7 @@ describe('jwtAuthenticator (JWKS URL)', () => {
   it('verifies RS256 tokens against the key set', async () => {
     const authenticate = jwtAuthenticator({ jwksUrl });
     const token = await new SignJWT({ sub: 'bob', exp: inAnHour() }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey);
-    await expect(authenticate(token)).resolves.toEqual({ userId: 'bob' });
+    await expect(authenticate(token)).resolves.toMatchObject({ userId: 'bob', expiresAt: expect.any(Number) });
     // an HS256 token cannot sneak in against a JWKS authenticator
     await expectChatError(authenticate(await sign({ sub: 'bob', exp: inAnHour() })), 'UNAUTHORIZED');
   });

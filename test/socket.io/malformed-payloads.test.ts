@@ -3,7 +3,7 @@ import { CHAT_ERROR_CODES, type Message } from 'parley-chat';
 import type { ClientToServerEvents } from 'parley-chat/socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedState } from '../support/engine.js';
-import { closeAll, startChat, type ChatFixture, type Tab } from './harness.js';
+import { closeAll, startChat, tokenFor, type ChatFixture, type Tab } from './harness.js';
 
 /**
  * Random and malformed payloads at every client event (DESIGN §10): each one that carries an ack
@@ -17,6 +17,7 @@ let alice: Tab;
 let sessionId: string;
 let message: Message;
 let before: Awaited<ReturnType<typeof storedState>>;
+let token: string;
 
 beforeAll(async () => {
   f = await startChat();
@@ -25,6 +26,7 @@ beforeAll(async () => {
   expect((await alice.call('session:join', { sessionId })).ok).toBe(true);
   message = (await alice.call('message:send', { sessionId, content: 'the only message' })).data;
   before = await storedState(f.engine.storage, sessionId);
+  token = await tokenFor('alice');
 });
 afterAll(closeAll);
 
@@ -53,6 +55,7 @@ const valid = (): Record<EventName, { payload: Record<string, unknown>; required
     required: ['sessionId', 'prompt'],
   },
   'stream:stop': { payload: { streamId: message.id }, required: ['streamId'] },
+  'auth:refresh': { payload: { token }, required: ['token'] },
 });
 const EVENTS: EventName[] = [
   'session:join',
@@ -66,6 +69,7 @@ const EVENTS: EventName[] = [
   'typing:stop',
   'stream:request',
   'stream:stop',
+  'auth:refresh',
 ];
 
 /** A value of the wrong type for `key` (never one the schema could accept). */
