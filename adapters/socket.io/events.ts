@@ -172,6 +172,12 @@ export interface StreamCompleteEvent {
   messageId: string;
   seq: number;
   content: string;
+  /**
+   * The answer's final token count, as stored on its message (`Message.tokens`) and in
+   * `metrics.totalTokens`. Show this once the stream ends: a chunk's `tokens` counts what had arrived
+   * then, and the upstream's own count, when it reports one, replaces it only at the end.
+   */
+  tokens: number;
   metrics: StreamMetrics;
 }
 
@@ -182,6 +188,8 @@ export interface StreamStoppedEvent {
   messageId: string;
   seq: number;
   content: string;
+  /** The partial answer's token count as stored on its message (`Message.tokens`); null if the final write failed. */
+  tokens: number | null;
 }
 
 /** An answer failed; what was streamed is kept. */
@@ -192,6 +200,8 @@ export interface StreamErrorEvent {
   seq: number;
   code: string;
   message: string;
+  /** The kept partial answer's token count as stored on its message (`Message.tokens`); null if it could not be stored. */
+  tokens: number | null;
 }
 
 /**
