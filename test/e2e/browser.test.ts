@@ -5,9 +5,10 @@
  * streams and one stopped half-way (partial text kept), and that a message made of HTML is shown as
  * text with no script run. Screenshots of both views go to test-artifacts/.
  *
- * Under CI=true a missing Chromium is a failure; locally the suite is skipped with the reason.
+ * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
+ * says so.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
@@ -15,9 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedProvider } from 'parley-chat';
 import { createApp, type ParleyApp } from '../../examples/server/app.js';
 import { loadConfig } from '../../examples/server/config.js';
+import { requireService, serviceUrls } from '../support/services.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const CHROMIUM = serviceUrls.chromium();
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 /** The scripted answer: ~57 tokens at 25 tokens/s, so a stream lasts ~2 s, in many chunks. */
@@ -30,20 +31,10 @@ const ANSWER =
 const LONG_ANSWER = Array.from({ length: 6 }, () => ANSWER).join(' ');
 const XSS = '<img src=x onerror=alert(1)>';
 
-if (!HAVE_CHROMIUM) {
-  const reason = `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
-  if (process.env.CI) {
-    describe('browser e2e', () => {
-      it('needs Chromium under CI', () => {
-        throw new Error(reason);
-      });
-    });
-  } else {
-    console.warn(`[e2e] skipping the browser suite: ${reason}`);
-  }
-}
+// Under CI=true a missing Chromium fails the file; locally the suite is skipped, named in the run's last line.
+const skipReason = await requireService('chromium');
 
-describe.skipIf(!HAVE_CHROMIUM)('the reference app in Chromium: two people in one conversation', () => {
+describe.skipIf(skipReason !== null)('the reference app in Chromium: two people in one conversation', () => {
   let app: ParleyApp;
   let url: string;
   let dataDir: string;
