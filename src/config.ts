@@ -18,7 +18,7 @@ export interface EnvConfig {
   streamDelayMs: number;
   /** MAX_CONCURRENT_STREAMS: streams running at once on this node (default 10). */
   maxConcurrentStreams: number;
-  /** JWT_SECRET, when set. */
+  /** JWT_SECRET, when set (at least 32 characters; `openssl rand -hex 32` makes one). */
   jwtSecret?: string;
 }
 
@@ -38,7 +38,7 @@ const envSchema = z.object({
   WS_THROTTLE_LIMIT: int(0, 1_000_000).default(10),
   STREAM_DELAY: int(0, 10_000).default(50),
   MAX_CONCURRENT_STREAMS: int(1, 100_000).default(10),
-  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -hex 32`)').optional(),
 });
 
 /**
