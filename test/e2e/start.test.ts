@@ -133,13 +133,19 @@ async function occupiedPort(): Promise<{ port: number; close: () => Promise<void
   return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-/** Runs a command to its end (within 30 s). */
+/** Kills what is left of a process group (an app that started when it should not have). */
+function killGroup(pid: number | undefined): void {
+  if (pid !== undefined && groupAlive(pid)) process.kill(-pid, 'SIGKILL');
+}
+
+/** Runs a command to its end (within 30 s), in its own process group so nothing it started outlives it. */
 async function runToExit(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; text: string }> {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = collect(child);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const timer = setTimeout(() => killGroup(child.pid), 30_000);
   const { code } = await exited(child);
   clearTimeout(timer);
+  killGroup(child.pid);
   return { code, text: log.text() };
 }
 
@@ -173,7 +179,12 @@ describe('a port already in use', () => {
 describe('examples/minimal', () => {
   it('listens on PORT and answers on its REST routes', async () => {
     const port = await freePort();
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/minimal/index.ts'], { cwd: ROOT, env: cleanEnv({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/minimal/index.ts'], {
+      cwd: ROOT,
+      env: cleanEnv({ PORT: String(port) }),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const log = collect(child);
     try {
       await expect.poll(() => log.text(), { timeout: 15_000 }).toContain(`on http://localhost:${port} (PORT)`);
@@ -189,7 +200,7 @@ describe('examples/minimal', () => {
       });
       expect(created.status).toBe(201);
     } finally {
-      child.kill('SIGTERM');
+      killGroup(child.pid);
       await exited(child);
     }
   }, 30_000);
