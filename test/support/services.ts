@@ -30,10 +30,11 @@ export const serviceUrls = {
 export const SUITES_OF: Record<Service, string> = { postgres: 'Postgres suites', redis: 'Redis suites', chromium: 'browser suite' };
 
 /** What a reader of the skip line should do to run the suite next time. */
-const HOW_TO_FIX: Record<Service, string> = {
-  postgres: 'set PARLEY_PG_URL, or unset it to let the tests start their own',
-  redis: 'start redis-server or set PARLEY_REDIS_URL',
-  chromium: 'apt-get install chromium, or set CHROMIUM_PATH',
+const HOW_TO_FIX: Record<Service, () => string> = {
+  // The global setup sets PARLEY_PG_URL only to a server that answered; set by hand, it may be wrong.
+  postgres: () => (process.env.PARLEY_PG_URL ? 'check PARLEY_PG_URL, or unset it to let the tests start a throw-away Postgres' : 'set PARLEY_PG_URL'),
+  redis: () => 'start redis-server or set PARLEY_REDIS_URL',
+  chromium: () => 'apt-get install chromium, or set CHROMIUM_PATH',
 };
 
 /** Why `url` cannot be used, or null when Postgres answers a query there. */
@@ -90,10 +91,10 @@ export async function serviceProblem(service: Service): Promise<string | null> {
  */
 export async function requireService(service: Service, suite?: string): Promise<string | null> {
   const problem = await serviceProblem(service);
-  suite ??= await currentTestFile();
   if (problem === null) return null;
+  suite ??= await currentTestFile();
   if (process.env.CI) throw new Error(`${suite} needs ${service} under CI, but ${problem}`);
-  const reason = `${problem}; ${HOW_TO_FIX[service]}`;
+  const reason = `${problem}; ${HOW_TO_FIX[service]()}`;
   recordSkip({ service, suite, reason });
   return reason;
 }
