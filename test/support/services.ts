@@ -122,9 +122,10 @@ export function recordSkip(skip: SkipRecord): void {
 /** The run's closing line: every skipped kind of suite once, with its reason; null when nothing was skipped. */
 export function skipSummary(skips: SkipRecord[]): string | null {
   if (skips.length === 0) return null;
-  const byService = new Map<Service, SkipRecord[]>();
-  for (const skip of skips) byService.set(skip.service, [...(byService.get(skip.service) ?? []), skip]);
-  const parts = [...byService].map(([service, records]) => {
+  // A fixed order (Postgres, Redis, browser), whichever file happened to be collected first.
+  const byService = new Map<Service, SkipRecord[]>((Object.keys(SUITES_OF) as Service[]).map((service) => [service, []]));
+  for (const skip of skips) byService.get(skip.service)!.push(skip);
+  const parts = [...byService].filter(([, records]) => records.length > 0).map(([service, records]) => {
     const files = new Set(records.map((r) => r.suite)).size;
     return `${SUITES_OF[service]}${files > 1 ? ` in ${files} files` : ''} (${records[0]!.reason})`;
   });
