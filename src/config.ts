@@ -42,8 +42,8 @@ const envSchema = z.object({
 });
 
 /**
- * Reads the seed's environment variables (and PORT, which hosting platforms set), validated. A bad
- * value throws a `ChatError('VALIDATION')` naming the variable, so start-up stops with a clear message.
+ * Reads Parley's environment variables (see {@link EnvConfig}), validated. A bad value throws a
+ * `ChatError('VALIDATION')` naming the variable, so start-up stops with a clear message.
  *
  * ```ts
  * const config = configFromEnv();

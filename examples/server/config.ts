@@ -1,7 +1,7 @@
 /**
  * The reference app's configuration, read from the environment once at start-up. Everything has a
  * default, so `npm start` works with no variable set; a bad value stops start-up with a message
- * naming the variable (the seed's variables are validated by parley's own `configFromEnv()`).
+ * naming the variable (Parley's own variables are validated by its `configFromEnv()`).
  */
 import { resolve } from 'node:path';
 import { configFromEnv, type EnvConfig } from 'parley-chat';
@@ -27,7 +27,7 @@ export interface AppConfig extends EnvConfig {
 
 /**
  * Reads `process.env` (or the given record):
- * - the seed's variables through `configFromEnv()`: PORT or WEBSOCKET_PORT (the listen port; PORT,
+ * - through parley's `configFromEnv()`: PORT or WEBSOCKET_PORT (the listen port; PORT,
  *   which hosting platforms set, wins), CORS_ORIGIN, WS_THROTTLE_TTL, WS_THROTTLE_LIMIT, STREAM_DELAY,
  *   MAX_CONCURRENT_STREAMS, and JWT_SECRET;
  * - DATABASE_URL=postgres://… switches storage to PostgreSQL; otherwise SQLite in PARLEY_DATA_DIR;
