@@ -13,7 +13,7 @@
 import express from 'express';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,9 @@ try {
 // Your app's JWT secret; a random one (and a printed token) when unset, so the file runs as is.
 const demoSecret = config.jwtSecret ? null : randomBytes(32).toString('hex');
 if (demoSecret) process.env.JWT_SECRET = demoSecret;
-const filename = join(mkdtempSync(join(tmpdir(), 'parley-minimal-')), 'chat.db');
+const dataDir = mkdtempSync(join(tmpdir(), 'parley-minimal-'));
+const filename = join(dataDir, 'chat.db');
+process.once('exit', () => rmSync(dataDir, { recursive: true, force: true })); // a demo's data goes with it
 
 const engine = new ChatEngine({
   storage: new SqliteStorage({ filename }), // PostgresStorage({ connectionString }) | MemoryStorage()

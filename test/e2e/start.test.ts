@@ -200,8 +200,9 @@ describe('examples/minimal', () => {
       });
       expect(created.status).toBe(201);
     } finally {
-      killGroup(child.pid);
+      process.kill(-child.pid!, 'SIGTERM'); // its shutdown removes its temporary SQLite folder
       await exited(child);
+      killGroup(child.pid);
     }
   }, 30_000);
 });
