@@ -12,8 +12,10 @@ export default defineConfig({
     openai: 'adapters/llm/openai/index.ts',
   },
   format: ['esm', 'cjs'],
+  // No source maps (nor declaration maps): they would point at sources the package does not ship, and
+  // made up over half of the tarball. Stack traces still name the built files and functions.
   dts: true,
-  sourcemap: true,
+  sourcemap: false,
   clean: true,
   target: 'node20',
   splitting: true,

@@ -18,6 +18,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Starts a throw-away Postgres when there is none, and ends the run with one line naming what was skipped.
+    globalSetup: ['./test/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -1,5 +1,5 @@
 /**
- * The seed's "Integration Example" as a typed `socket.io-client` script, against a running
+ * The integration example as a typed `socket.io-client` script, against a running
  * reference app (`npm start`, demo mode):
  *
  *   npx tsx examples/client.ts                      # http://localhost:3000

@@ -4,7 +4,11 @@ import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from './rate-limits.js';
 
 /** What `configFromEnv()` returns: spread it into `new ChatEngine({...})` and `attachChat(...)` as is. */
 export interface EnvConfig {
-  /** WEBSOCKET_PORT: the port the host's server listens on (default 3000). */
+  /**
+   * The port the host's server listens on: PORT, else WEBSOCKET_PORT, else 3000. PORT wins because it
+   * is what hosting platforms (Heroku, Render, Fly.io, Cloud Run…) set and route traffic to: a
+   * WEBSOCKET_PORT left in an .env file must not make the app listen where nothing reaches it.
+   */
   port: number;
   /** CORS_ORIGIN: allowed origin(s) for the host's Socket.io server and router (default `*`). */
   corsOrigin: string | string[];
@@ -14,7 +18,7 @@ export interface EnvConfig {
   streamDelayMs: number;
   /** MAX_CONCURRENT_STREAMS: streams running at once on this node (default 10). */
   maxConcurrentStreams: number;
-  /** JWT_SECRET, when set. */
+  /** JWT_SECRET, when set (at least 32 characters; `openssl rand -hex 32` makes one). */
   jwtSecret?: string;
 }
 
@@ -27,18 +31,19 @@ const int = (min: number, max: number) =>
     .pipe(z.number().int().min(min).max(max));
 
 const envSchema = z.object({
-  WEBSOCKET_PORT: int(0, 65_535).default(3000),
+  PORT: int(0, 65_535).optional(),
+  WEBSOCKET_PORT: int(0, 65_535).optional(),
   CORS_ORIGIN: z.string().trim().min(1).default('*'),
   WS_THROTTLE_TTL: int(1, 86_400_000).default(60_000),
   WS_THROTTLE_LIMIT: int(0, 1_000_000).default(10),
   STREAM_DELAY: int(0, 10_000).default(50),
   MAX_CONCURRENT_STREAMS: int(1, 100_000).default(10),
-  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -hex 32`)').optional(),
 });
 
 /**
- * Reads the seed's environment variables, validated. A bad value throws a `ChatError('VALIDATION')`
- * naming the variable, so start-up stops with a clear message.
+ * Reads Parley's environment variables (see {@link EnvConfig}), validated. A bad value throws a
+ * `ChatError('VALIDATION')` naming the variable, so start-up stops with a clear message.
  *
  * ```ts
  * const config = configFromEnv();
@@ -60,7 +65,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   const e = parsed.data;
   const origins = e.CORS_ORIGIN.split(',').map((s) => s.trim()).filter(Boolean);
   return {
-    port: e.WEBSOCKET_PORT,
+    port: e.PORT ?? e.WEBSOCKET_PORT ?? 3000,
     corsOrigin: origins.length === 1 ? origins[0]! : origins,
     rateLimits: { ...DEFAULT_RATE_LIMITS, default: { points: e.WS_THROTTLE_LIMIT, durationMs: e.WS_THROTTLE_TTL } },
     streamDelayMs: e.STREAM_DELAY,

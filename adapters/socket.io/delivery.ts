@@ -72,14 +72,17 @@ export function deliverDomainEvents(ctx: BindingContext): () => void {
     'stream.chunk': (chunk) => {
       toSession(chunk.sessionId).emit('stream:chunk', chunk);
     },
-    'stream.completed': ({ streamId, sessionId, messageId, seq, content, metrics }) => {
-      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, metrics });
+    // The end events carry the token count the answer was stored with, so that every member shows
+    // the same final number as the stored message and the stream's metrics.
+    'stream.completed': ({ streamId, sessionId, messageId, seq, content, metrics, answer }) => {
+      const tokens = answer?.tokens ?? metrics.totalTokens;
+      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, tokens, metrics });
     },
-    'stream.stopped': ({ streamId, sessionId, messageId, seq, content }) => {
-      toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content });
+    'stream.stopped': ({ streamId, sessionId, messageId, seq, content, answer }) => {
+      toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content, tokens: answer?.tokens ?? null });
     },
-    'stream.error': ({ streamId, sessionId, messageId, seq, code, message }) => {
-      toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message });
+    'stream.error': ({ streamId, sessionId, messageId, seq, code, message, answer }) => {
+      toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message, tokens: answer?.tokens ?? null });
     },
     // The session's sockets and every socket of the user concerned (one packet each, joined or not).
     'member.joined': ({ sessionId, userId, role, byUserId }) => {

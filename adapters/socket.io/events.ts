@@ -4,21 +4,29 @@
  *
  * ```ts
  * import { io, type Socket } from 'socket.io-client';
+ * import type { Session } from 'parley-chat';
  * import type { ClientToServerEvents, ServerToClientEvents } from 'parley-chat/socket.io';
  *
- * const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io('https://chat.example.com/chat', {
- *   auth: { token: await getJwt() },
+ * const token = await getJwt();
+ * // A session to join: made over REST (the caller becomes its owner), or by your server.
+ * const created = await fetch('https://chat.example.com/api/chat/sessions', {
+ *   method: 'POST',
+ *   headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+ *   body: JSON.stringify({ title: 'Support' }),
  * });
+ * const { id: sessionId } = (await created.json()) as Session;
+ *
+ * const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io('https://chat.example.com/chat', { auth: { token } });
  * const lastSeq = new Map<string, number>(); // highest seq seen per session: send it back on re-join
  * socket.on('connect', () => {
- *   socket.emit('session:join', { sessionId: 'support', lastSeq: lastSeq.get('support') }, (res) => {
+ *   socket.emit('session:join', { sessionId, lastSeq: lastSeq.get(sessionId) }, (res) => {
  *     if (!res.ok) return console.error(res.error.code, res.error.message);
  *     console.log(res.data.members.length, 'members');
  *   });
  * });
  * socket.on('message:new', (m) => lastSeq.set(m.sessionId, Math.max(lastSeq.get(m.sessionId) ?? 0, m.changeSeq)));
  * socket.on('session:synced', ({ sessionId, seq, gap }) => { lastSeq.set(sessionId, seq); if (gap) loadHistory(sessionId); });
- * const res = await socket.emitWithAck('message:send', { sessionId: 'support', content: 'Hello!', clientMessageId: crypto.randomUUID() });
+ * const res = await socket.emitWithAck('message:send', { sessionId, content: 'Hello!', clientMessageId: crypto.randomUUID() });
  * ```
  *
  * Adding an event is three edits: its payload schema in `payloads.ts`, a
@@ -174,6 +182,12 @@ export interface StreamCompleteEvent {
   messageId: string;
   seq: number;
   content: string;
+  /**
+   * The answer's final token count, as stored on its message (`Message.tokens`) and in
+   * `metrics.totalTokens`. Show this once the stream ends: a chunk's `tokens` counts what had arrived
+   * then, and the upstream's own count, when it reports one, replaces it only at the end.
+   */
+  tokens: number;
   metrics: StreamMetrics;
 }
 
@@ -184,6 +198,8 @@ export interface StreamStoppedEvent {
   messageId: string;
   seq: number;
   content: string;
+  /** The partial answer's token count as stored on its message (`Message.tokens`); null if the final write failed. */
+  tokens: number | null;
 }
 
 /** An answer failed; what was streamed is kept. */
@@ -194,6 +210,8 @@ export interface StreamErrorEvent {
   seq: number;
   code: string;
   message: string;
+  /** The kept partial answer's token count as stored on its message (`Message.tokens`); null if it could not be stored. */
+  tokens: number | null;
 }
 
 /**

@@ -148,7 +148,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     ...(recovery && {
       connectionStateRecovery: {
         maxDisconnectionDuration: typeof recovery === 'object' ? recovery.maxDisconnectionDuration : 2 * 60_000,
-        skipMiddlewares: false, // tokens are checked again on recovery (DESIGN §10)
+        skipMiddlewares: false, // tokens are checked again on recovery
       },
     }),
     ...options.socketServer,

@@ -6,28 +6,38 @@
  *
  * Differences from the README, so it runs with nothing else installed: SQLite in a temporary file,
  * and the ScriptedProvider (canned text, NOT a model) instead of an OpenAI-compatible server — swap
- * in the commented line to use one. Listens on PORT (default 3000). There is no page and no
- * sign-in: your app issues the JWTs (HS256, `sub` = user id). Without JWT_SECRET this file makes a
- * random secret and prints a token for user "alice" so you can call the API at once.
+ * in the commented line to use one. Listens on PORT (or WEBSOCKET_PORT; default 3000). There is no
+ * page and no sign-in: your app issues the JWTs (HS256, `sub` = user id). Without JWT_SECRET this
+ * file makes a random secret and prints a token for user "alice" so you can call the API at once.
  */
 import express from 'express';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server } from 'socket.io';
-import { ChatEngine, jwtAuthenticator, ScriptedProvider } from 'parley-chat';
+import { ChatEngine, configFromEnv, jwtAuthenticator, ScriptedProvider, type EnvConfig } from 'parley-chat';
 import { SqliteStorage } from 'parley-chat/sqlite'; // or PostgresStorage from 'parley-chat/postgres', MemoryStorage from 'parley-chat'
 import { attachChat } from 'parley-chat/socket.io';
 import { createChatRouter } from 'parley-chat/express';
 // import { OpenAICompatibleProvider } from 'parley-chat/openai';
 
+// PORT (or WEBSOCKET_PORT), CORS_ORIGIN, JWT_SECRET…, validated: a bad value stops here, naming it.
+let config: EnvConfig;
+try {
+  config = configFromEnv();
+} catch (error) {
+  console.error(`parley: ${(error as Error).message}`);
+  process.exit(1);
+}
 // Your app's JWT secret; a random one (and a printed token) when unset, so the file runs as is.
-const demoSecret = process.env.JWT_SECRET ? null : randomBytes(32).toString('hex');
-process.env.JWT_SECRET ??= demoSecret!;
-const filename = join(mkdtempSync(join(tmpdir(), 'parley-minimal-')), 'chat.db');
+const demoSecret = config.jwtSecret ? null : randomBytes(32).toString('hex');
+if (demoSecret) process.env.JWT_SECRET = demoSecret;
+const dataDir = mkdtempSync(join(tmpdir(), 'parley-minimal-'));
+const filename = join(dataDir, 'chat.db');
+process.once('exit', () => rmSync(dataDir, { recursive: true, force: true })); // a demo's data goes with it
 
 const engine = new ChatEngine({
   storage: new SqliteStorage({ filename }), // PostgresStorage({ connectionString }) | MemoryStorage()
@@ -42,11 +52,15 @@ const authenticate = jwtAuthenticator({ secret: process.env.JWT_SECRET! }); // H
 const app = express();
 app.use('/api/chat', createChatRouter(engine, { authenticate })); // parses its own JSON bodies
 const server = createServer(app);
-const io = new Server(server, { cors: { origin: process.env.CORS_ORIGIN ?? '*' } });
+const io = new Server(server, { cors: { origin: config.corsOrigin } });
 attachChat(io, engine, { authenticate }); // namespace '/chat'
-const port = Number(process.env.PORT ?? 3000);
+const { port } = config;
+server.once('error', (error: NodeJS.ErrnoException) => {
+  console.error(error.code === 'EADDRINUSE' ? `parley: port ${port} is in use: set PORT=… to another port` : `parley: cannot listen on port ${port}: ${error.message}`);
+  process.exit(1);
+});
 server.listen(port, async () => {
-  console.log(`parley (minimal) on http://localhost:${port} — REST /api/chat, Socket.io /chat; SQLite ${filename}`);
+  console.log(`parley (minimal) on http://localhost:${port} (PORT) — REST /api/chat, Socket.io /chat; SQLite ${filename}`);
   if (demoSecret) {
     // What your login would hand out: a short-lived HS256 JWT whose subject is the user id.
     const token = await new SignJWT({ name: 'Alice' })

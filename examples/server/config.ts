@@ -1,7 +1,7 @@
 /**
  * The reference app's configuration, read from the environment once at start-up. Everything has a
  * default, so `npm start` works with no variable set; a bad value stops start-up with a message
- * naming the variable (the seed's variables are validated by parley's own `configFromEnv()`).
+ * naming the variable (Parley's own variables are validated by its `configFromEnv()`).
  */
 import { resolve } from 'node:path';
 import { configFromEnv, type EnvConfig } from 'parley-chat';
@@ -15,6 +15,8 @@ export type LlmConfig =
 export type StorageConfig = { kind: 'sqlite'; filename: string } | { kind: 'postgres'; connectionString: string };
 
 export interface AppConfig extends EnvConfig {
+  /** Where `port` came from, for the start-up banner: "PORT", "WEBSOCKET_PORT" or "default". */
+  portFrom: 'PORT' | 'WEBSOCKET_PORT' | 'default';
   /** Interface to listen on (default: all). */
   host?: string;
   /** Directory of the embedded SQLite file (PARLEY_DATA_DIR, default ./data). */
@@ -25,8 +27,9 @@ export interface AppConfig extends EnvConfig {
 
 /**
  * Reads `process.env` (or the given record):
- * - the seed's variables through `configFromEnv()`: WEBSOCKET_PORT (the listen port), CORS_ORIGIN,
- *   WS_THROTTLE_TTL, WS_THROTTLE_LIMIT, STREAM_DELAY, MAX_CONCURRENT_STREAMS, and JWT_SECRET;
+ * - through parley's `configFromEnv()`: PORT or WEBSOCKET_PORT (the listen port; PORT,
+ *   which hosting platforms set, wins), CORS_ORIGIN, WS_THROTTLE_TTL, WS_THROTTLE_LIMIT, STREAM_DELAY,
+ *   MAX_CONCURRENT_STREAMS, and JWT_SECRET;
  * - DATABASE_URL=postgres://… switches storage to PostgreSQL; otherwise SQLite in PARLEY_DATA_DIR;
  * - OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL) switches the assistant to an
  *   OpenAI-compatible server; otherwise the scripted demo provider answers (it is not a model).
@@ -64,5 +67,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const host = value('HOST');
-  return { ...base, dataDir, storage, llm, ...(host !== undefined && { host }) };
+  const portFrom = value('PORT') !== undefined ? 'PORT' : value('WEBSOCKET_PORT') !== undefined ? 'WEBSOCKET_PORT' : 'default';
+  return { ...base, portFrom, dataDir, storage, llm, ...(host !== undefined && { host }) };
 }

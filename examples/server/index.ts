@@ -17,10 +17,18 @@ try {
 }
 
 const app = await createApp(config);
-const url = await app.listen();
+let url: string;
+try {
+  url = await app.listen();
+} catch (error) {
+  // One line that says what to do, not a stack trace.
+  console.error(`parley: ${listenFailure(error, config.port)}`);
+  process.exit(1);
+}
 
 console.log('');
 console.log(`  parley reference app  ${url}`);
+console.log(`  port       ${config.port} (${config.portFrom === 'default' ? 'default; set PORT to change it' : `from ${config.portFrom}`})`);
 console.log(`  storage    ${app.describe.storage}`);
 console.log(`  assistant  ${app.describe.llm}`);
 console.log(`  auth       ${app.demo ? 'demo sign-in (random secret, reset on restart)' : 'JWT (HS256, JWT_SECRET)'}`);
@@ -43,6 +51,14 @@ if (config.llm.kind === 'scripted') {
 console.log('');
 console.log(`  Open ${url} in two browser windows and sign in with two names.`);
 console.log('');
+
+/** Why the server could not listen, and what to do about it. */
+function listenFailure(error: unknown, port: number): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EADDRINUSE') return `port ${port} is in use: set PORT=… to another port`;
+  if (code === 'EACCES') return `port ${port} needs more privileges: set PORT=… to a port above 1023`;
+  return `cannot listen on port ${port}: ${error instanceof Error ? error.message : String(error)}`;
+}
 
 /** A warning nobody can miss in a terminal. */
 function shout(lines: string[]): void {

@@ -48,8 +48,15 @@ export interface JwtAuthenticatorOptions {
  */
 export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate {
   const { secret, jwksUrl } = options;
-  if ((secret === undefined) === (jwksUrl === undefined)) {
-    throw new ChatError('VALIDATION', 'jwtAuthenticator needs exactly one of `secret` or `jwksUrl`');
+  if ((secret === undefined) === (jwksUrl === undefined) || secret === '') {
+    // Most often `secret: process.env.JWT_SECRET!` with the variable unset or empty: name it.
+    const missing = secret === '' ? 'empty' : secret === undefined && 'secret' in options ? 'undefined' : null;
+    throw new ChatError(
+      'VALIDATION',
+      missing
+        ? `jwtAuthenticator: \`secret\` is ${missing} — is JWT_SECRET set? (at least 32 characters; \`openssl rand -hex 32\` makes one)`
+        : 'jwtAuthenticator needs exactly one of `secret` or `jwksUrl`',
+    );
   }
   let key: Uint8Array | JWTVerifyGetKey;
   if (secret !== undefined) {

@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { io as connectClient, type Socket } from 'socket.io-client';
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { dropSchema, PG_URL, uniqueSchema } from '../support/postgres.js';
 import { Received } from '../support/received.js';
+import { requireService, serviceUrls } from '../support/services.js';
 
-export const REDIS_URL = process.env.PARLEY_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const REDIS_URL = serviceUrls.redis();
 export const SECRET = 'cluster-test-secret-long-enough-for-hs256!!';
 const key = new TextEncoder().encode(SECRET);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,26 +30,11 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
 
 // ---- services ---------------------------------------------------------------------------------
 
-async function redisAvailable(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch (error) {
-    if (process.env.CI) throw new Error(`Redis is required under CI but ${REDIS_URL} is unreachable: ${String(error)}`);
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** null when Postgres and Redis answer; otherwise why the cluster tests are skipped. Under CI=true: throws. */
 export async function missingServices(): Promise<string | null> {
-  const [pg, redis] = await Promise.all([postgresAvailable(), redisAvailable()]);
-  const missing = [!pg && `Postgres (${PG_URL})`, !redis && `Redis (${REDIS_URL})`].filter(Boolean);
-  return missing.length ? `cluster tests skipped: ${missing.join(' and ')} unreachable (set PARLEY_PG_URL / PARLEY_REDIS_URL; under CI=true this fails)` : null;
+  const reasons = await Promise.all([requireService('postgres'), requireService('redis')]);
+  const missing = reasons.filter((reason) => reason !== null);
+  return missing.length ? `cluster tests skipped: ${missing.join('; ')}` : null;
 }
 
 /** One run's share of Postgres and Redis: created lazily, removed by `dispose()`. */

@@ -1,23 +1,15 @@
 import pg from 'pg';
+import { requireService, serviceUrls } from './services.js';
 
-export const PG_URL = process.env.PARLEY_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The tests' Postgres: PARLEY_PG_URL (which the global setup sets when it starts its own), else the default. */
+export const PG_URL = serviceUrls.postgres();
 
 /**
  * Whether Postgres answers. Under CI=true a missing Postgres is a failure, never a skip
- * (the suite must not pass by testing nothing).
+ * (the suite must not pass by testing nothing); outside CI the skip is named in the run's last line.
  */
-export async function postgresAvailable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch (error) {
-    if (process.env.CI) throw new Error(`Postgres is required under CI but ${PG_URL} is unreachable: ${String(error)}`);
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
+export async function postgresAvailable(suite?: string): Promise<boolean> {
+  return (await requireService('postgres', suite)) === null;
 }
 
 /** A schema name no other run uses. */

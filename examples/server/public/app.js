@@ -297,19 +297,54 @@ async function refreshSessions() {
   for (const summary of sessions) {
     const known = state.sessions.get(summary.id);
     if (!known) {
-      state.sessions.set(summary.id, summary);
+      state.sessions.set(summary.id, withCounts(summary));
       // Join from "now": the listing's unread count already covers everything before it.
       noteSeq(summary.id, summary.lastSeq);
       if (state.socket?.connected) joinSession(summary.id);
     } else {
-      // The server's count wins, except for the open conversation, which we keep read.
-      const unreadCount = summary.id === state.activeId && document.visibilityState === 'visible' ? 0 : summary.unreadCount;
-      Object.assign(known, summary, { unreadCount });
+      adoptListing(known, summary);
     }
   }
   if (state.sessionOrder.length === 0) state.sessionOrder = sessions.map((s) => s.id);
   else for (const s of sessions) if (!state.sessionOrder.includes(s.id)) state.sessionOrder.unshift(s.id);
   renderSessionList();
+}
+
+// ---- message and unread counts ----------------------------------------------------------------
+//
+// Two sources count the same messages: the session listing (GET /sessions, counts as of its
+// `lastSeq`) and message:new events — live ones, and the replay after a reconnect, which races the
+// listing the page re-reads at the same moment. A message is counted by the listing if its `seq` is
+// at most the listing's `lastSeq`, otherwise once, by its event; `counted` keeps those until a
+// listing covers them.
+
+/** A session summary plus what the page counted itself since the listing. */
+function withCounts(summary) {
+  return { ...summary, counted: new Map() }; // messageId → { seq, topLevel, unread }
+}
+
+/** Counts a new message once, unless the listing already has it; true if it was counted now. */
+function countMessage(session, m, unread) {
+  if (m.seq <= session.lastSeq || session.counted.has(m.id)) return false;
+  const topLevel = m.parentMessageId === null;
+  session.counted.set(m.id, { seq: m.seq, topLevel, unread });
+  if (topLevel) session.messageCount += 1;
+  if (unread) session.unreadCount += 1;
+  return true;
+}
+
+/** Takes a fresher listing's counts, plus the messages we counted that it does not cover yet. */
+function adoptListing(known, summary) {
+  const { counted } = known;
+  if (summary.lastSeq < known.lastSeq) return; // an older picture than the one we have
+  const extra = [...counted].filter(([, c]) => c.seq > summary.lastSeq);
+  const reading = summary.id === state.activeId && document.visibilityState === 'visible';
+  Object.assign(known, summary, {
+    counted: new Map(extra),
+    messageCount: summary.messageCount + extra.filter(([, c]) => c.topLevel).length,
+    // The open conversation is read as it arrives.
+    unreadCount: reading ? 0 : summary.unreadCount + extra.filter(([, c]) => c.unread).length,
+  });
 }
 
 /** We were removed from a session: it leaves the list (and the screen, if open). */
@@ -450,7 +485,7 @@ $('new-session-form').addEventListener('submit', async (event) => {
   const memberIds = $('new-session-members').value.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean);
   try {
     const session = await api('/sessions', { method: 'POST', body: { title, ...(memberIds.length > 0 && { memberIds }) } });
-    state.sessions.set(session.id, { ...session, role: 'owner', lastReadSeq: 0, unreadCount: 0 });
+    state.sessions.set(session.id, withCounts({ ...session, role: 'owner', lastReadSeq: 0, unreadCount: 0 }));
     bumpSession(session.id);
     noteSeq(session.id, session.lastSeq);
     $('new-session-form').reset();
@@ -787,11 +822,8 @@ function onMessageNew(m) {
   const session = state.sessions.get(m.sessionId);
   const view = state.views.get(m.sessionId);
   const isNew = !view?.messages.has(m.id);
-  if (isNew && session) {
-    session.messageCount += m.parentMessageId === null ? 1 : 0;
-    const fromOthers = m.userId !== state.me.userId;
-    const reading = m.sessionId === state.activeId && document.visibilityState === 'visible';
-    if (fromOthers && !reading) session.unreadCount += 1;
+  const unread = m.userId !== state.me.userId && !(m.sessionId === state.activeId && document.visibilityState === 'visible');
+  if (session && countMessage(session, m, unread)) {
     bumpSession(m.sessionId);
     renderSessionList();
   }
@@ -1205,6 +1237,9 @@ function onStreamEnd(event, status) {
   if (status === 'error') toast(`The assistant failed: ${event.message}. The partial answer is kept.`);
   patchMessage(sessionId, messageId, (m) => {
     if (typeof event.content === 'string') m.content = event.content;
+    // The stored count, the same for every member; the chunks' running count (and the last metrics we
+    // polled) can be behind it, or differ when the upstream reports its own count at the end.
+    if (typeof event.tokens === 'number') m.tokens = event.tokens;
     m.metadata = { ...m.metadata, status, ...(status === 'error' && { error: event.message }) };
     m.finalMetrics = metrics;
   });
@@ -1234,16 +1269,16 @@ function streamFooter(m, status) {
   }
   const label = { completed: '✓ Complete', stopped: '■ Stopped — partial answer kept', error: '⚠ Failed — partial answer kept' }[status] ?? status;
   footer.append(h('span', { class: 'stream-state', text: label }));
+  if (typeof m.tokens === 'number') footer.append(h('span', { class: 'stream-tokens', text: `${formatNumber(m.tokens)} tokens` }));
   const metrics = m.finalMetrics;
-  if (metrics) footer.append(h('span', { class: 'stream-metrics', text: metricsText(metrics, true) }));
-  else if (m.tokens) footer.append(h('span', { class: 'stream-metrics', text: `${formatNumber(m.tokens)} tokens` }));
+  if (metrics) footer.append(h('span', { class: 'stream-metrics', text: metricsText(metrics) }));
   if (status === 'error' && m.metadata?.error) footer.append(h('span', { class: 'stream-error', text: m.metadata.error }));
   return footer;
 }
 
-function metricsText(metrics, final = false) {
+/** Rate, latency and bandwidth; the token count has its own place (`.stream-tokens`). */
+function metricsText(metrics) {
   const parts = [
-    final ? `${formatNumber(metrics.totalTokens)} tokens` : null,
     `${formatNumber(metrics.tokensPerSecond, 1)} tok/s`,
     metrics.latency !== null && metrics.latency !== undefined ? `first token ${formatNumber(metrics.latency)} ms` : null,
     formatRate(metrics.bandwidth),
