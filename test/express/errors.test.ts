@@ -175,7 +175,7 @@ describe('REST errors', () => {
       'offset=-1',
       'limit=1&limit=2',
       'limit[a]=1',
-      'before=1&after=2',
+      'after=-1',
       'before=x',
       'parentMessageId=nope',
       'unknown=1',
