@@ -1,3 +1,4 @@
+import type { Message } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { memoryEngine } from '../support/engine.js';
 
@@ -5,7 +6,7 @@ describe('history between two cursors', () => {
   it('after and before together page the messages strictly between them, oldest first', async () => {
     const engine = await memoryEngine();
     const { id: sessionId } = await engine.createSession({ createdBy: 'alice' });
-    const sent = [];
+    const sent: Message[] = [];
     for (let i = 1; i <= 6; i++) sent.push(await engine.createMessage({ sessionId, userId: 'alice', content: `m${i}` }));
     const between = (options: { limit?: number; offset?: number }) =>
       engine.getMessageHistory(sessionId, 'alice', { after: sent[0]!.seq, before: sent[5]!.seq, ...options });
