@@ -642,8 +642,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       if (userId !== undefined) await this.rateLimiter.consume('attachment:add', this.userIdOf(userId));
       const { message } = await this.messageWithAccess(messageId, userId, 'attachment:add');
       if (message.isDeleted) throw new ChatError('CONFLICT', 'A deleted message cannot get attachments');
+      // The request is well-formed; the message's state refuses it (as for a deleted message).
       if (message.attachments.length >= this.limits.maxAttachments) {
-        throw new ChatError('VALIDATION', `A message has at most ${this.limits.maxAttachments} attachments`);
+        throw new ChatError('CONFLICT', `The message already has ${this.limits.maxAttachments} attachments, the most it may have`);
       }
       const result = await this.storage.addAttachments(
         message.id,

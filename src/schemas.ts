@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ChatError } from './errors.js';
+import { normalizeText } from './moderation/normalize.js';
 import { canonicalEmoji, EMOJI } from './validation/emoji.js';
 import { HTTP_URL } from './validation/http-url.js';
 import { jsonObjectSchema } from './validation/json-metadata.js';
@@ -56,9 +57,10 @@ export { jsonObjectSchema };
 
 /**
  * Message text as received: at most `maxLength` characters, storable, no control characters but
- * tab and newlines, and something visible once normalised. The moderation pipeline checks the
- * length again after normalisation (NFKC can lengthen text): that one rule JSON Schema cannot say,
- * so the document carries it as `x-maxLengthAfterNormalization`.
+ * tab and newlines, and something visible once normalised. The length holds after normalisation
+ * too (NFKC can lengthen text: … becomes ...), checked here with the rest so that a request is
+ * refused before anything is looked up; that one rule JSON Schema cannot say, so the document
+ * carries it as `x-maxLengthAfterNormalization`.
  */
 export function contentSchema(maxLength: number) {
   return z
@@ -67,6 +69,7 @@ export function contentSchema(maxLength: number) {
     .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
     .regex(NO_CONTROL_CHARACTERS, 'must not contain control characters')
     .regex(VISIBLE_CHARACTER, 'must not be empty or blank')
+    .refine((text) => normalizeText(text).length <= maxLength, `must be at most ${maxLength} characters once normalised (NFKC)`)
     .meta({ 'x-maxLengthAfterNormalization': maxLength });
 }
 
@@ -201,8 +204,10 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
     path: issue.path.map(String).join('.') || what,
     message: issue.message,
   }));
-  const first = issues[0]!;
-  throw new ChatError('VALIDATION', `Invalid ${first.path === what ? what : `${what}.${first.path}`}: ${first.message}`, {
+  const [first] = result.error.issues;
+  // The issue's own path decides, not its text: a field may share the input's name (`query.query`).
+  const field = first!.path.length === 0 ? what : `${what}.${issues[0]!.path}`;
+  throw new ChatError('VALIDATION', `Invalid ${field}: ${first!.message}`, {
     details: { issues },
   });
 }

@@ -116,7 +116,8 @@ describe('bad input on the other methods', () => {
   it('a message may not grow past ten attachments one at a time either', async () => {
     const { engine, sessionId } = await setup();
     const message = await engine.createMessage({ sessionId, userId: 'alice', content: 'files', attachments: Array.from({ length: 10 }, () => file) });
-    await expectChatError(engine.addAttachment(message.id, file, 'alice'), 'VALIDATION');
+    // a well-formed request the message's state refuses: CONFLICT (409 over REST), not a validation error
+    await expectChatError(engine.addAttachment(message.id, file, 'alice'), 'CONFLICT');
     expect((await engine.getAttachments(message.id, 'alice')).length).toBe(10);
   });
 
