@@ -16,7 +16,7 @@ import { NO_CONTROL_CHARACTERS, NOT_BLANK, PLAIN_LINE, STORABLE_TEXT, STORABLE_T
 
 /** Size limits; all configurable through `ChatEngine({ limits })`. */
 export interface Limits {
-  /** Characters of message content (after normalisation). */
+  /** Characters of message content, as sent and once normalised (NFKC can lengthen text). */
   maxContentLength: number;
   /** Attachments on one message. */
   maxAttachments: number;
@@ -132,7 +132,14 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
   return {
     createSession: z.strictObject({
       id: externalIdSchema.optional(),
-      title: z.string().max(200).regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE).regex(NOT_BLANK, 'must not be blank').trim().optional(),
+      // Checked as sent, stored trimmed.
+      title: z
+        .string()
+        .max(200)
+        .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
+        .regex(NOT_BLANK, 'must not be blank')
+        .trim()
+        .optional(),
       createdBy: externalIdSchema,
       memberIds: z.array(externalIdSchema).max(limits.maxInitialMembers).optional(),
       metadata: metadata.optional(),
