@@ -24,10 +24,10 @@ export const NOT_BLANK = /\S/u;
 /**
  * A character that survives text normalisation and is not whitespace: neither whitespace nor a
  * default-ignorable code point (zero-width characters, joiners, variation selectors, bidi controls,
- * fillers, tags), the only characters normalisation removes. Message text without one would be
- * empty once normalised.
+ * fillers, tags) nor an interlinear annotation control (U+FFF9-FFFB), the only characters
+ * normalisation removes. Message text without one would be empty once normalised.
  */
-export const VISIBLE_CHARACTER = /[^\s\p{Default_Ignorable_Code_Point}]/u;
+export const VISIBLE_CHARACTER = /[^\s\p{Default_Ignorable_Code_Point}\uFFF9-\uFFFB]/u;
 
 /**
  * A letter or digit that yields a search word once normalised: not a default-ignorable filler, nor
