@@ -443,9 +443,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   setTyping(sessionId: string, userId: string, typing: boolean, name?: string): Promise<void> {
     return this.run(async () => {
       const typist = this.userIdOf(userId);
+      const displayName = name === undefined ? null : parseInput(this.schemas.displayName, name, 'name');
       if (typing) await this.rateLimiter.consume('typing:start', typist);
       await this.access(sessionId, typist, 'typing');
-      this.publish('typing.updated', { sessionId, userId: typist, name: name?.slice(0, 100) ?? null, typing });
+      this.publish('typing.updated', { sessionId, userId: typist, name: displayName, typing });
     });
   }
 
@@ -511,7 +512,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * A page of history in ascending order. `offset` counts from the newest (0 = the latest page);
-   * `before`/`after` are seq cursors; `parentMessageId` pages one thread.
+   * `before`/`after` are seq cursors (both: the range between them, paged from `after`);
+   * `parentMessageId` pages one thread.
    * ```ts
    * const { messages, total } = await engine.getMessageHistory(sessionId, 'alice', { limit: 50, offset: 0 });
    * ```
@@ -519,9 +521,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   getMessageHistory(sessionId: string, userId: string | undefined, options: HistoryOptions = {}): Promise<MessagePage> {
     return this.run(async () => {
       const query = parseInput(this.schemas.historyOptions, options ?? {}, 'options');
-      if (query.before !== undefined && query.after !== undefined) {
-        throw new ChatError('VALIDATION', 'Invalid options: use either `before` or `after`, not both');
-      }
       const page = {
         limit: query.limit,
         offset: query.offset,
@@ -692,8 +691,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       if (userId !== undefined) await this.rateLimiter.consume('attachment:add', this.userIdOf(userId));
       const { message } = await this.messageWithAccess(messageId, userId, 'attachment:add');
       if (message.isDeleted) throw new ChatError('CONFLICT', 'A deleted message cannot get attachments');
+      // The request is well-formed; the message's state refuses it (as for a deleted message).
       if (message.attachments.length >= this.limits.maxAttachments) {
-        throw new ChatError('VALIDATION', `A message has at most ${this.limits.maxAttachments} attachments`);
+        throw new ChatError('CONFLICT', `The message already has ${this.limits.maxAttachments} attachments, the most it may have`);
       }
       const result = await this.storage.addAttachments(
         message.id,

@@ -1,15 +1,22 @@
 import { z } from 'zod';
 import { ChatError } from './errors.js';
+import { normalizeText } from './moderation/normalize.js';
+import { canonicalEmoji, EMOJI } from './validation/emoji.js';
+import { HTTP_URL } from './validation/http-url.js';
+import { jsonObjectSchema } from './validation/json-metadata.js';
+import { NO_CONTROL_CHARACTERS, NOT_BLANK, PLAIN_LINE, STORABLE_TEXT, STORABLE_TEXT_MESSAGE, VISIBLE_CHARACTER, WORD_CHARACTER } from './validation/text.js';
 
 /**
- * zod schemas for every input the engine accepts (DESIGN §10). The bindings parse wire payloads with
- * the same schemas, and the REST router's OpenAPI document is generated from them, so the three can
- * never disagree. Every object is strict: an unknown key is a VALIDATION error, never ignored.
+ * zod schemas for every input the engine accepts. The bindings parse wire payloads with the same
+ * schemas, and the REST router's OpenAPI document is generated from them, so the three can never
+ * disagree. Every object is strict: an unknown key is a VALIDATION error, never ignored. Every
+ * check is one JSON Schema can state (a length, a bound, a `u`-flag pattern), so the document is
+ * exactly as strict as the engine; the two it cannot state travel as `x-` keywords.
  */
 
 /** Size limits; all configurable through `ChatEngine({ limits })`. */
 export interface Limits {
-  /** Characters of message content (after normalisation). */
+  /** Characters of message content, as sent and once normalised (NFKC can lengthen text). */
   maxContentLength: number;
   /** Attachments on one message. */
   maxAttachments: number;
@@ -36,7 +43,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxSearchCount: 1_000,
 };
 
-/** Host ids (users, sessions): opaque strings the host chooses (DESIGN §4). */
+/** Host ids (users, sessions): opaque strings the host chooses. */
 export const externalIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9_.:@|-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ | -');
@@ -44,88 +51,47 @@ export const externalIdSchema = z
 /** Ids Parley generates (messages, reactions, attachments, streams): UUIDs. */
 export const uuidSchema = z
   .string()
-  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID');
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a UUID');
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+export { jsonObjectSchema };
 
-function checkJsonValue(value: unknown, depth: number): string | null {
-  if (depth > 10) return 'is nested too deeply (max 10 levels)';
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
-  if (typeof value === 'number') return Number.isFinite(value) ? null : 'contains a non-finite number';
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const problem = checkJsonValue(item, depth + 1);
-      if (problem) return problem;
-    }
-    return null;
-  }
-  if (typeof value === 'object') {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return 'must be plain JSON';
-    for (const key of Object.keys(value)) {
-      // Keys that could pollute a prototype when a client later merges the object.
-      if (FORBIDDEN_KEYS.has(key)) return `must not contain the key "${key}"`;
-      const problem = checkJsonValue((value as Record<string, unknown>)[key], depth + 1);
-      if (problem) return problem;
-    }
-    return null;
-  }
-  return 'must be plain JSON';
-}
-
-/** A plain JSON object, bounded in size and depth, without prototype-polluting keys. */
-export function jsonObjectSchema(maxBytes: number) {
-  return z.custom<Record<string, unknown>>().superRefine((value, ctx) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
-      return;
-    }
-    const problem = checkJsonValue(value, 0);
-    if (problem) {
-      ctx.addIssue({ code: 'custom', message: problem });
-      return;
-    }
-    if (Buffer.byteLength(JSON.stringify(value)) > maxBytes) {
-      ctx.addIssue({ code: 'custom', message: `must be at most ${maxBytes} bytes as JSON` });
-    }
-  });
-}
-
-// C0 controls other than tab, newline and carriage return; Postgres cannot even store U+0000.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
-
-/** Message text as received: non-blank, well-formed Unicode, no control characters. */
+/**
+ * Message text as received: at most `maxLength` characters, storable, no control characters but
+ * tab and newlines, and something visible once normalised. The length holds after normalisation
+ * too (NFKC can lengthen text: … becomes ...), checked here with the rest so that a request is
+ * refused before anything is looked up; that one rule JSON Schema cannot say, so the document
+ * carries it as `x-maxLengthAfterNormalization`.
+ */
 export function contentSchema(maxLength: number) {
   return z
     .string()
     .max(maxLength, `must be at most ${maxLength} characters`)
-    .refine((s) => s.trim().length > 0, 'must not be empty')
-    .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')
-    .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters');
+    .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
+    .regex(NO_CONTROL_CHARACTERS, 'must not contain control characters')
+    .regex(VISIBLE_CHARACTER, 'must not be empty or blank')
+    .refine((text) => normalizeText(text).length <= maxLength, `must be at most ${maxLength} characters once normalised (NFKC)`)
+    .meta({ 'x-maxLengthAfterNormalization': maxLength });
 }
 
-/** An absolute http(s) URL: never `javascript:`, `data:`, `file:` or a relative path. */
-export const fileUrlSchema = z
-  .string()
-  .max(2048)
-  .refine((s) => {
-    if (!/^https?:\/\//i.test(s)) return false;
-    try {
-      const url = new URL(s);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
-    } catch {
-      return false;
-    }
-  }, 'must be an absolute http(s) URL');
+/**
+ * An absolute http(s) URL: never `javascript:`, `data:`, `file:` or a relative path (see
+ * {@link HTTP_URL} for the exact grammar).
+ */
+export const fileUrlSchema = z.string().max(2048).regex(HTTP_URL, 'must be an absolute http(s) URL');
+
+/** One line of plain text shown to others (a file name, a typist's display name). */
+function plainLine(maxLength: number) {
+  return z
+    .string()
+    .min(1, 'must not be empty')
+    .max(maxLength)
+    .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
+    .regex(PLAIN_LINE, 'must be one line of plain text');
+}
 
 export function attachmentInputSchema(limits: Limits) {
   return z.strictObject({
-    fileName: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((s) => !CONTROL_CHARS.test(s) && !/[\n\r\t]/.test(s) && s.isWellFormed(), 'must be a plain file name'),
+    fileName: plainLine(255),
     fileUrl: fileUrlSchema,
     mimeType: z
       .string()
@@ -136,23 +102,14 @@ export function attachmentInputSchema(limits: Limits) {
   });
 }
 
-const SHORTCODE = /^:[a-z0-9_+-]{1,62}:$/;
-const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
+/** A typist's display name, shown in typing indicators: trimmed, 1-100 characters. */
+export const displayNameSchema = plainLine(100).regex(NOT_BLANK, 'must not be blank').trim();
 
 /**
  * One RGI emoji (👍, 👨‍👩‍👧, 🇫🇷, 👍🏽) or a `:shortcode:`. A text-style emoji without its variation
  * selector (❤) is accepted and stored fully qualified (❤️), so both spellings are one reaction.
  */
-export const emojiSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .transform((s, ctx) => {
-    if (SHORTCODE.test(s) || RGI_EMOJI.test(s)) return s;
-    if (RGI_EMOJI.test(s + '\uFE0F')) return s + '\uFE0F';
-    ctx.addIssue({ code: 'custom', message: 'must be one emoji or a :shortcode:' });
-    return z.NEVER;
-  });
+export const emojiSchema = z.string().max(64).regex(EMOJI, 'must be one emoji or a :shortcode:').transform(canonicalEmoji);
 
 export const reactionActionSchema = z.enum(['add', 'remove', 'toggle']);
 
@@ -175,7 +132,14 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
   return {
     createSession: z.strictObject({
       id: externalIdSchema.optional(),
-      title: z.string().trim().min(1).max(200).optional(),
+      // Checked as sent, stored trimmed.
+      title: z
+        .string()
+        .max(200)
+        .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
+        .regex(NOT_BLANK, 'must not be blank')
+        .trim()
+        .optional(),
       createdBy: externalIdSchema,
       memberIds: z.array(externalIdSchema).max(limits.maxInitialMembers).optional(),
       metadata: metadata.optional(),
@@ -193,14 +157,21 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
       limit: pageNumber(limits.maxPageSize).default(50),
       offset: offsetSchema.default(0),
       parentMessageId: uuidSchema.optional(),
-      before: seqCursor.optional(),
-      after: seqCursor.optional(),
+      before: seqCursor.describe('Only messages with seq < before: the latest page of those').optional(),
+      after: seqCursor
+        .describe('Only messages with seq > after, paged from the oldest; with `before` too, the range after < seq < before')
+        .optional(),
     }),
     searchOptions: z.strictObject({
       limit: pageNumber(limits.maxPageSize).default(20),
       offset: offsetSchema.default(0),
     }),
-    searchQuery: z.string().min(1).max(500),
+    searchQuery: z
+      .string()
+      .min(1)
+      .max(500)
+      .regex(STORABLE_TEXT, STORABLE_TEXT_MESSAGE)
+      .regex(WORD_CHARACTER, 'must contain a letter or digit to search for'),
     streamRequest: z.strictObject({
       sessionId: externalIdSchema,
       prompt: content,
@@ -211,6 +182,7 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
     attachment,
     content,
     emoji: emojiSchema,
+    displayName: displayNameSchema,
     reactionAction: reactionActionSchema,
     externalId: externalIdSchema,
     uuid: uuidSchema,
@@ -239,8 +211,10 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
     path: issue.path.map(String).join('.') || what,
     message: issue.message,
   }));
-  const first = issues[0]!;
-  throw new ChatError('VALIDATION', `Invalid ${first.path === what ? what : `${what}.${first.path}`}: ${first.message}`, {
+  const [first] = result.error.issues;
+  // The issue's own path decides, not its text: a field may share the input's name (`query.query`).
+  const field = first!.path.length === 0 ? what : `${what}.${issues[0]!.path}`;
+  throw new ChatError('VALIDATION', `Invalid ${field}: ${first!.message}`, {
     details: { issues },
   });
 }

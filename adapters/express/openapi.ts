@@ -33,16 +33,42 @@ const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 const COMMON: Parameters<typeof z.toJSONSchema>[1] = {
   target: 'draft-2020-12',
-  // The JSON-metadata schema is a z.custom with refinements; nothing else is unrepresentable.
+  // The JSON-metadata schema is a z.custom whose JSON Schema comes with it as metadata.
   unrepresentable: 'any',
   uri: (id) => `#/components/schemas/${id}`,
   override: (ctx) => {
-    const def = (ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def;
-    if (def.type === 'custom') ctx.jsonSchema.type = 'object';
     // zod spells out an ISO-date regex next to `format`; the format says it and reads better.
     if (ctx.jsonSchema.format === 'date-time') delete ctx.jsonSchema.pattern;
   },
 };
+
+const LOCAL_DEFINITION = '#/$defs/';
+
+/**
+ * Moves the `$defs` a schema brings along (the metadata schema's per-depth definitions) into
+ * `components.schemas`, where its references can reach them from anywhere in the document.
+ */
+function hoistDefinitions(node: unknown, components: Record<string, JsonSchema>): void {
+  if (Array.isArray(node)) {
+    for (const item of node) hoistDefinitions(item, components);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const schema = node as JsonSchema;
+  if (typeof schema.$ref === 'string' && schema.$ref.startsWith(LOCAL_DEFINITION)) {
+    schema.$ref = `#/components/schemas/${schema.$ref.slice(LOCAL_DEFINITION.length)}`;
+  }
+  const definitions = schema.$defs as Record<string, JsonSchema> | undefined;
+  delete schema.$defs;
+  for (const [name, definition] of Object.entries(definitions ?? {})) {
+    hoistDefinitions(definition, components);
+    if (Object.hasOwn(components, name) && JSON.stringify(components[name]) !== JSON.stringify(definition)) {
+      throw new Error(`OpenAPI component name used twice: ${name}`);
+    }
+    components[name] = definition;
+  }
+  for (const value of Object.values(schema)) hoistDefinitions(value, components);
+}
 
 function clean(schema: JsonSchema): JsonSchema {
   const { $schema: _s, $id: _i, ...rest } = schema;
@@ -60,9 +86,10 @@ function inputSchema(schema: z.ZodType): JsonSchema {
 
 function parameters(schema: z.ZodObject, where: 'path' | 'query'): unknown[] {
   const json = inputSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+  return Object.entries(json.properties ?? {}).map(([name, { description, ...property }]) => ({
     name,
     in: where,
+    ...(typeof description === 'string' && { description }),
     required: where === 'path' || (json.required ?? []).includes(name),
     schema: property,
   }));
@@ -73,6 +100,7 @@ const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
   401: { name: 'Unauthorized', description: 'UNAUTHORIZED: missing or invalid credentials' },
   403: { name: 'Forbidden', description: 'FORBIDDEN: the caller may not do this in this session' },
   404: { name: 'NotFound', description: 'NOT_FOUND: no such session, message or attachment (or route)' },
+  405: { name: 'MethodNotAllowed', description: 'VALIDATION: the path does not take this method; `Allow` lists the ones it takes' },
   409: { name: 'Conflict', description: 'CONFLICT: the resource is in a state that forbids this (e.g. deleted)' },
   413: { name: 'PayloadTooLarge', description: 'VALIDATION: the body is larger than the router accepts' },
   415: { name: 'UnsupportedMediaType', description: 'VALIDATION: the body is not JSON' },
@@ -105,7 +133,7 @@ export function buildOpenApiDocument(routes: readonly ChatRoute[], schemas: Engi
 
   const paths: OpenApiDocument['paths'] = {};
   for (const r of routes) {
-    const errors = new Set([400, 401, 403, 404, ...r.errors, 500, 503]);
+    const errors = new Set([400, 401, 403, 404, 405, ...r.errors, 500, 503]);
     if (r.body) {
       errors.add(413);
       errors.add(415);
@@ -138,9 +166,18 @@ export function buildOpenApiDocument(routes: readonly ChatRoute[], schemas: Engi
       summary: 'This document',
       tags: ['Meta'],
       security: [],
-      responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } } },
+      responses: {
+        200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        405: errorResponse(405),
+      },
     },
   };
+
+  // Copies: zod may hand out its metadata objects themselves, and hoisting edits in place.
+  const components = structuredClone({ ...responseComponents, ...requestComponents });
+  const documentPaths = structuredClone(paths);
+  hoistDefinitions(components, components);
+  hoistDefinitions(documentPaths, components);
 
   const tags = [...new Set([...routes.map((r) => r.tag), 'Meta'])].map((name) => ({ name }));
   return {
@@ -153,9 +190,9 @@ export function buildOpenApiDocument(routes: readonly ChatRoute[], schemas: Engi
         'Identity comes only from the credentials, never from a body.',
     },
     servers: [{ url: options.serverUrl ?? '/' }],
-    paths,
+    paths: documentPaths,
     components: {
-      schemas: { ...responseComponents, ...requestComponents },
+      schemas: components,
       responses: Object.fromEntries(
         Object.entries(ERROR_RESPONSES).map(([status, { name, description }]) => [
           name,
@@ -163,6 +200,9 @@ export function buildOpenApiDocument(routes: readonly ChatRoute[], schemas: Engi
             description,
             ...(status === '429' && {
               headers: { 'Retry-After': { description: 'Seconds until the budget allows the action again', schema: { type: 'integer', minimum: 1 } } },
+            }),
+            ...(status === '405' && {
+              headers: { Allow: { description: 'The methods the path takes, e.g. `GET, HEAD, POST`', schema: { type: 'string' } } },
             }),
             content: { 'application/json': { schema: ref('ErrorResponse') } },
           },

@@ -6,7 +6,7 @@ import { ChatError, isChatError } from '../../src/errors.js';
 import { parseInput } from '../../src/schemas.js';
 import { requestAuthenticator, type AuthenticateRequest } from './auth.js';
 import { bodyOf, jsonBody } from './body.js';
-import { chatErrorHandler, sendError, type RouterLogger } from './errors.js';
+import { chatErrorHandler, errorBody, sendError, type RouterLogger } from './errors.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { coerceQuery } from './query.js';
 import { buildRoutes, type ChatRoute } from './routes.js';
@@ -46,6 +46,36 @@ function assertParamsMatchPath(route: ChatRoute): void {
   }
 }
 
+/** Every path of the table with the methods it takes, as `Allow` lists them (GET brings HEAD). */
+function methodsByPath(routes: readonly ChatRoute[]): Map<string, string[]> {
+  const byPath = new Map<string, Set<string>>([['/openapi.json', new Set(['GET'])]]);
+  for (const route of routes) {
+    const methods = byPath.get(route.path) ?? new Set<string>();
+    methods.add(route.method.toUpperCase());
+    byPath.set(route.path, methods);
+  }
+  const order = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  return new Map(
+    [...byPath].map(([path, methods]) => {
+      if (methods.has('GET')) methods.add('HEAD'); // Express answers HEAD with the GET route
+      return [path, [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b))];
+    }),
+  );
+}
+
+/**
+ * 405 for a method a known path does not take, with `Allow` (RFC 9110). The code is VALIDATION, as
+ * for 413 and 415: the resource exists and the request's form is wrong, whereas NOT_FOUND would
+ * tell a client the resource is not there.
+ */
+function methodNotAllowed(allowed: readonly string[]): RequestHandler {
+  const allow = allowed.join(', ');
+  return (req, res) => {
+    res.setHeader('Allow', allow);
+    res.status(405).json(errorBody(new ChatError('VALIDATION', `${req.method} is not allowed here; this path takes ${allow}`, { details: { allow: allowed } })));
+  };
+}
+
 /**
  * The REST binding (DESIGN §7): an Express `Router` for Express 4 or 5, to mount wherever the host
  * likes. Each route authenticates the caller, parses its params, query and JSON body with the
@@ -67,7 +97,8 @@ function assertParamsMatchPath(route: ChatRoute): void {
  * app.listen(3000);
  * ```
  *
- * Mount it under its own prefix: it answers every unknown path below it with a JSON 404. It reads
+ * Mount it under its own prefix: it answers every unknown path below it with a JSON 404, and a
+ * method a known path does not take with a JSON 405 and `Allow`. It reads
  * its own JSON bodies; if the host runs `express.json()` before it, add {@link chatErrorHandler}
  * after it so that the host parser's failures are JSON errors too.
  */
@@ -133,6 +164,8 @@ export function createChatRouter(engine: ChatEngine, options: ChatRouterOptions)
     const chain = route.body ? [authenticated, parseBody, handlerOf(route)] : [authenticated, handlerOf(route)];
     router[route.method](route.path, ...chain);
   }
+  // After the routes: only the methods none of them takes get here.
+  for (const [path, allowed] of methodsByPath(routes)) router.all(path, methodNotAllowed(allowed));
   router.use((req: Request, res: Response) => fail(req, res, new ChatError('NOT_FOUND', `No route ${req.method} ${req.path}`)));
   // Errors of the router's own body parser end here.
   router.use(chatErrorHandler({ logger }));

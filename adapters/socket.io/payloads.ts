@@ -2,10 +2,6 @@ import { z } from 'zod';
 import { ChatError } from '../../src/errors.js';
 import { schemas as defaultSchemas, type EngineSchemas } from '../../src/schemas.js';
 
-// C0 controls; a display name is shown to others, so it gets the same hygiene as content.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001F\u007F]/;
-
 /**
  * Strict zod schemas of every client payload (DESIGN §6), built from the engine's own schemas so the
  * binding and the engine agree on every limit (`ChatEngine({ limits })`). No payload carries an
@@ -23,16 +19,7 @@ export function buildPayloadSchemas(s: EngineSchemas = defaultSchemas) {
     'message:delete': z.strictObject({ messageId }),
     'message:seen': z.strictObject({ sessionId, messageId }),
     'message:reaction': z.strictObject({ messageId, emoji: s.emoji, action: s.reactionAction.optional() }),
-    'typing:start': z.strictObject({
-      sessionId,
-      userName: z
-        .string()
-        .trim()
-        .min(1)
-        .max(100)
-        .refine((v) => !CONTROL_CHARS.test(v) && v.isWellFormed(), 'must be a plain display name')
-        .optional(),
-    }),
+    'typing:start': z.strictObject({ sessionId, userName: s.displayName.optional() }),
     'typing:stop': z.strictObject({ sessionId }),
     'stream:request': s.streamRequest.omit({ userId: true }),
     'stream:stop': z.strictObject({ streamId: s.uuid }),

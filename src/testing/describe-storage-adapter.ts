@@ -857,12 +857,30 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(await page(t2.seq, 5, 4)).toEqual({ messages: [], total: 6 });
     });
 
+    it('after and before together keep after < seq < before, paged forward from after; total ignores the cursors', async () => {
+      const { session, t1, t2, t5, t6 } = await historyFixture();
+      const page = (after: number, before: number, limit: number, offset = 0) =>
+        db().getHistory(session.id, { limit, offset, parentMessageId: null, after, before });
+      const p = await page(t1.seq, t6.seq, 2);
+      expect(contents(p)).toEqual(['T2', 'T3']);
+      expect(p.total).toBe(6);
+      expect(contents(await page(t1.seq, t6.seq, 2, 2))).toEqual(['T4', 'T5']);
+      expect(contents(await page(t1.seq, t6.seq, 10, 3))).toEqual(['T5']);
+      expect(contents(await page(t1.seq, t5.seq, 10))).toEqual(['T2', 'T3', 'T4']);
+      expect(contents(await page(0, 1000, 10))).toEqual(['T1', 'T2', 'T3', 'T4', 'T5', 'T6']);
+      expect(await page(t1.seq, t2.seq, 10)).toEqual({ messages: [], total: 6 }); // nothing strictly between
+      expect(await page(t5.seq, t2.seq, 10)).toEqual({ messages: [], total: 6 }); // an empty range
+    });
+
     it('cursors work inside a thread too', async () => {
       const { session, t2, r1, r2 } = await historyFixture();
       const after = await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: t2.id, after: r1.seq });
       expect(after).toEqual({ messages: [must(await db().getMessage(r2.id))], total: 2 });
       const before = await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: t2.id, before: r2.seq });
       expect(contents(before)).toEqual(['R1']);
+      const between = await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: t2.id, after: 0, before: r2.seq + 1 });
+      expect(contents(between)).toEqual(['R1', 'R2']);
+      expect(between.total).toBe(2);
     });
 
     it('page messages carry their reactions and attachments, equal to getMessage', async () => {

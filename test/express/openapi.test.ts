@@ -83,13 +83,24 @@ describe('GET /openapi.json', () => {
     expect(body.required).toEqual(['sessionId', 'content']);
     expect(Object.keys(body.properties)).not.toContain('userId');
     expect(body.properties.content.maxLength).toBe(2000); // the engine's configured limit
-    expect(body.properties.metadata).toEqual({ type: 'object' }); // the z.custom JSON-object schema
+    // The z.custom JSON-object schema brings its own JSON Schema: one definition per depth, bytes as an x- keyword.
+    expect(body.properties.metadata).toMatchObject({
+      type: 'object',
+      propertyNames: { not: { enum: ['__proto__', 'constructor', 'prototype'] } },
+      additionalProperties: { $ref: '#/components/schemas/MetadataValue1' },
+      'x-maxJsonBytes': 8192,
+    });
+    expect(doc.components.schemas.MetadataValue10).toMatchObject({ items: false, additionalProperties: false });
     expect(body.properties.attachments.items).toEqual({ $ref: '#/components/schemas/AttachmentInput' });
     expect(post.responses['201']!.content!['application/json']!.schema).toEqual({ $ref: '#/components/schemas/Message' });
     expect(post.responses['400']).toEqual({ $ref: '#/components/responses/BadRequest' });
     expect(post.responses['413']).toEqual({ $ref: '#/components/responses/PayloadTooLarge' });
     expect(post.responses['429']).toEqual({ $ref: '#/components/responses/TooManyRequests' });
     expect(doc.components.responses.TooManyRequests.headers['Retry-After']).toBeDefined();
+    // a known path answers the methods it does not take with 405 and Allow
+    expect(post.responses['405']).toEqual({ $ref: '#/components/responses/MethodNotAllowed' });
+    expect(doc.paths['/openapi.json'].get.responses['405']).toEqual({ $ref: '#/components/responses/MethodNotAllowed' });
+    expect(doc.components.responses.MethodNotAllowed.headers.Allow).toBeDefined();
 
     const history = doc.paths['/sessions/{sessionId}/messages'].get as Operation;
     expect(history.parameters).toEqual([
@@ -97,8 +108,8 @@ describe('GET /openapi.json', () => {
       { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
       { name: 'offset', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 } },
       { name: 'parentMessageId', in: 'query', required: false, schema: { type: 'string', pattern: expect.any(String) } },
-      { name: 'before', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
-      { name: 'after', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      { name: 'before', in: 'query', description: expect.stringContaining('seq < before'), required: false, schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      { name: 'after', in: 'query', description: expect.stringContaining('after < seq < before'), required: false, schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
     ]);
     const search = doc.paths['/sessions/{sessionId}/search'].get as Operation;
     expect(search.parameters!.find((p) => p.name === 'query')).toMatchObject({ in: 'query', required: true });
