@@ -1,15 +1,10 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { ModerationPipeline } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { normalizeText } from '../../src/moderation/normalize.js';
+import { RGI_EMOJI } from '../support/rgi-emoji.js';
 
 /** The normalisation before moderation and storage: what it removes, and what it must leave alone. */
-
-/** Every RGI emoji of Unicode Emoji 17.0 (see the file's header; `#️⃣` is a line too, so comments are `# `). */
-const RGI_EMOJI = readFileSync(new URL('./rgi-emoji.txt', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((line) => line !== '' && !line.startsWith('# '));
 
 const moderation = new ModerationPipeline({}, 100_000);
 /** `FUZZ_SCALE=50 npx vitest run test/moderation/normalize.test.ts` for a deeper (slower) run. */
