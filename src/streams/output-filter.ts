@@ -1,5 +1,13 @@
 import { normalizeText } from '../moderation/normalize.js';
 
+/**
+ * Control characters an answer may not keep: the ones user content may not hold (tab and line
+ * breaks stay). U+0000 among them cannot even be stored by Postgres: an upstream that sends it must
+ * not fail the answer's commit.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
 /** What the output filter needs of moderation (the engine's ModerationPipeline). */
 export interface OutputModeration {
   /** Masks the profane words of normalised text. */
@@ -28,7 +36,7 @@ export class StreamOutputFilter {
 
   /** Takes the next piece of raw output; returns what can be released now (often all of it). */
   push(text: string): string {
-    let tail = this.tail + text;
+    let tail = this.tail + text.replace(CONTROL_CHARS, '');
     let out = '';
     const cut = lastWhitespace(tail) + 1;
     if (cut > 0) {
@@ -64,7 +72,10 @@ export class StreamOutputFilter {
     return out;
   }
 
-  private release(normalized: string): string {
+  private release(text: string): string {
+    // A surrogate the upstream left unpaired cannot be stored (Postgres) nor shown: U+FFFD instead.
+    // The tail holds non-ASCII text until whitespace, so a pair split across pieces is whole here.
+    const normalized = text.isWellFormed() ? text : text.toWellFormed();
     if (!this.inSafeWord) return this.moderation.mask(normalized);
     // The leading run continues a word released unmasked: only what follows it is filtered.
     const n = leadingRunEnd(normalized);
