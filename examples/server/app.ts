@@ -32,6 +32,8 @@ export interface AppOptions extends AppConfig {
   llmProvider?: LlmProvider;
   /** Use this storage instead of the one `storage` describes. */
   storageAdapter?: StorageAdapter;
+  /** How long demo tokens live (a jose duration, default '12h'); tests shorten it to see renewals. */
+  demoTokenTtl?: string;
 }
 
 /** What the browser page needs to know about the server (`GET /app-config.json`). */
@@ -87,7 +89,7 @@ export async function createApp(options: AppOptions): Promise<ParleyApp> {
   attachChat(io, engine, { authenticate }); // namespace '/chat'
   // ---- end of quick start ---------------------------------------------------------------------
 
-  if (demo) app.use('/demo', demoSignInRouter(secret));
+  if (demo) app.use('/demo', demoSignInRouter(secret, options.demoTokenTtl));
   const publicConfig: PublicAppConfig = { demo, assistant: publicAssistant };
   app.get('/app-config.json', (_req, res) => {
     res.json(publicConfig);

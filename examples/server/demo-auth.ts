@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import express, { type Router } from 'express';
 import { SignJWT } from 'jose';
 
-/** Tokens issued by the demo route live this long. */
-const TOKEN_TTL = '12h';
+/** Tokens issued by the demo route live this long (a jose duration); the page renews them before. */
+export const DEMO_TOKEN_TTL = '12h';
 
 /** A random secret for this process only: restarting the app signs everybody out. */
 export function randomSecret(): string {
@@ -32,17 +32,17 @@ export function userIdFromName(name: string): string {
 }
 
 /** Signs the same kind of token your app would issue: HS256, `sub` = user id, `name`, `exp`. */
-export function signDemoToken(secret: string, userId: string, name: string): Promise<string> {
+export function signDemoToken(secret: string, userId: string, name: string, ttl = DEMO_TOKEN_TTL): Promise<string> {
   return new SignJWT({ name })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(userId)
     .setIssuedAt()
-    .setExpirationTime(TOKEN_TTL)
+    .setExpirationTime(ttl)
     .sign(new TextEncoder().encode(secret));
 }
 
 /** `POST /demo/sign-in { name }` → `{ token, userId, name }`. */
-export function demoSignInRouter(secret: string): Router {
+export function demoSignInRouter(secret: string, ttl = DEMO_TOKEN_TTL): Router {
   const router = express.Router();
   router.post('/sign-in', express.json({ limit: '2kb' }), async (req, res) => {
     const raw: unknown = (req.body as { name?: unknown } | undefined)?.name;
@@ -52,7 +52,7 @@ export function demoSignInRouter(secret: string): Router {
       return;
     }
     const userId = userIdFromName(name);
-    res.json({ token: await signDemoToken(secret, userId, name), userId, name });
+    res.json({ token: await signDemoToken(secret, userId, name, ttl), userId, name });
   });
   return router;
 }

@@ -43,6 +43,7 @@ const state = {
   pendingAttachments: [],
   typingSent: 0,
   typingTimer: null,
+  refreshTimer: null, // renews the token before it expires (demo mode)
 };
 
 // =================================================================================================
@@ -181,9 +182,52 @@ function renderAssistantBadge() {
     : 'The server runs the ScriptedProvider: canned text at a fixed pace. Set OPENAI_BASE_URL to use a real model.';
 }
 
+/** The `exp` of a JWT in ms since the epoch, or null (we only read it, the server verifies it). */
+function expiryOf(token) {
+  try {
+    const { exp } = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keeps the socket's token fresh: at 80% of its lifetime (or when the server says it expired) a new
+ * one is fetched and sent with `auth:refresh`, and becomes the one a reconnect presents. Demo mode
+ * can mint one for the same name; a token pasted from your own app cannot be renewed here, so when
+ * it runs out we sign out.
+ */
+function scheduleTokenRefresh() {
+  clearTimeout(state.refreshTimer);
+  const expiresAt = expiryOf(state.me.token);
+  if (expiresAt === null || !state.config.demo) return;
+  const issuedAt = Date.now();
+  const due = Math.max(1000, (expiresAt - issuedAt) * 0.8);
+  state.refreshTimer = setTimeout(refreshToken, Math.min(due, 2 ** 31 - 1));
+}
+
+async function refreshToken() {
+  if (!state.config.demo) return signOut('Your sign-in expired. Please sign in again.');
+  try {
+    const auth = await demoSignIn(state.me.name);
+    if (auth.userId !== state.me.userId) throw new Error('signed in as someone else');
+    state.me = { ...state.me, token: auth.token };
+    localStorage.setItem(STORAGE_KEY, JSON.stringify(state.me));
+    if (state.socket) {
+      state.socket.auth = { token: auth.token };
+      if (state.socket.connected) await request('auth:refresh', { token: auth.token });
+    }
+    scheduleTokenRefresh();
+  } catch {
+    signOut('Your sign-in expired. Please sign in again.');
+  }
+}
+
 function connect() {
   const socket = io('/chat', { auth: { token: state.me.token } });
   state.socket = socket;
+  scheduleTokenRefresh();
 
   socket.on('connect', () => {
     setConnection('online', 'Connected');
@@ -194,6 +238,8 @@ function connect() {
     for (const id of state.sessions.keys()) joinSession(id);
   });
   socket.on('disconnect', () => setConnection('offline', 'Reconnecting…'));
+  // The token ran out while connected (say the laptop slept through the refresh): renew it now.
+  socket.on('auth:expired', () => refreshToken());
   socket.on('connect_error', (error) => {
     if (error.data?.code === 'UNAUTHORIZED') {
       // e.g. the demo server restarted with a new random secret.
@@ -1234,7 +1280,7 @@ function onStreamEnd(event, status) {
   const live = state.live.get(messageId);
   const metrics = event.metrics ?? live?.metrics ?? null;
   endLive(messageId);
-  if (status === 'error') toast(`The assistant failed: ${event.message}. The partial answer is kept.`);
+  if (status === 'error') toast(`${event.message.replace(/\.$/, '')}. The partial answer is kept.`);
   patchMessage(sessionId, messageId, (m) => {
     if (typeof event.content === 'string') m.content = event.content;
     // The stored count, the same for every member; the chunks' running count (and the last metrics we

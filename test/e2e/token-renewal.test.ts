@@ -1,0 +1,76 @@
+/**
+ * The reference page keeps its demo token fresh on a live socket: with tokens that live 3 s (and the
+ * authenticator's 5 s clock tolerance), a page left open well past its first token's expiry still
+ * sends over its socket and reads over REST, without signing out or reconnecting.
+ *
+ * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
+ * says so.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type ParleyApp } from '../../examples/server/app.js';
+import { loadConfig } from '../../examples/server/config.js';
+import { requireService, serviceUrls } from '../support/services.js';
+
+const skipReason = await requireService('chromium');
+
+describe.skipIf(skipReason !== null)('the reference page renews its token while connected', () => {
+  let app: ParleyApp;
+  let url: string;
+  let dataDir: string;
+  let browser: Browser;
+  let page: Page;
+  const connects: string[] = [];
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'parley-renewal-'));
+    app = await createApp({ ...loadConfig({ PARLEY_DATA_DIR: dataDir }), port: 0, host: '127.0.0.1', demoTokenTtl: '3s' });
+    url = await app.listen();
+    app.io.of('/chat').on('connection', (socket) => connects.push(socket.id));
+    browser = await chromium.launch({
+      executablePath: serviceUrls.chromium(),
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(8000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('past the first token’s expiry, a send still goes through the same socket and REST still answers', async () => {
+    await page.goto(url);
+    await page.getByTestId('signin-name').fill('Renata');
+    await page.getByTestId('signin-submit').click();
+    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('online');
+    const firstToken = (await page.evaluate("JSON.parse(localStorage.getItem('parley.auth')).token")) as string;
+
+    await page.getByTestId('new-session').click();
+    await page.getByTestId('new-session-title').fill('Long day');
+    await page.getByTestId('new-session-create').click();
+    await expect.poll(() => page.locator('#room-title').textContent()).toBe('Long day');
+
+    // The first token is refused from 3 s + 5 s tolerance on; wait past that.
+    await page.waitForTimeout(9_500);
+    await page.getByTestId('composer-input').fill('still here');
+    await page.getByTestId('composer-input').press('Enter');
+    await expect.poll(() => page.locator('#messages .msg-text', { hasText: 'still here' }).count()).toBe(1);
+
+    const sessions = await app.engine.listSessions('renata');
+    const { messages } = await app.engine.getMessageHistory(sessions[0]!.id, 'renata', { limit: 10 });
+    expect(messages.map((m) => m.content)).toEqual(['still here']);
+    expect(connects).toHaveLength(1); // renewed on the live socket: no reconnect, no sign-out
+
+    const token = (await page.evaluate("JSON.parse(localStorage.getItem('parley.auth')).token")) as string;
+    expect(token).not.toBe(firstToken);
+    const status = await page.evaluate(async (t) => (await fetch('/api/chat/sessions', { headers: { authorization: `Bearer ${t}` } })).status, token);
+    expect(status).toBe(200);
+    expect(await page.locator('#signin').isHidden()).toBe(true);
+  }, 40_000);
+});
