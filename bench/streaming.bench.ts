@@ -1,5 +1,5 @@
 /**
- * LLM streaming (issue 4, DESIGN §8): 1, 10 and 50 concurrent answers at 100 tokens/s
+ * LLM streaming: 1, 10 and 50 concurrent answers at 100 tokens/s
  * (ScriptedProvider), each in its own session watched by 10 viewer sockets (real socket.io-client
  * connections on a real port), against a naive per-token emit measured in the same run.
  *

@@ -2,7 +2,7 @@ import type { MemberRole } from './model.js';
 
 /**
  * Everything a user can try to do in a session. One authorization function answers for every path
- * (socket, REST, direct engine calls, replay), so the bindings can never disagree (DESIGN §10).
+ * (socket, REST, direct engine calls, replay), so the bindings can never disagree.
  */
 export type SessionAction =
   | 'session:read' // history, search, a message, reactions, attachments, members, presence, stream status
@@ -37,7 +37,7 @@ export type AuthorizeFn = (ctx: AuthorizeContext) => boolean | Promise<boolean>;
 export type AuthorizePolicy = 'members' | 'open' | AuthorizeFn;
 
 /**
- * The default policy (DESIGN §7): members read and write; only the author edits a message or
+ * The default policy: members read and write; only the author edits a message or
  * adds/deletes its attachments; the author or an owner deletes a message; owners manage members
  * (anyone may remove themselves, i.e. leave); the requester or an owner stops a stream.
  *

@@ -1,5 +1,5 @@
 /**
- * One error class for every failure Parley reports (DESIGN §6). Bindings map `code` to the wire:
+ * One error class for every failure Parley reports. Bindings map `code` to the wire:
  * a Socket.io ack `{ ok: false, error }` or an HTTP status from {@link httpStatusOf}.
  */
 

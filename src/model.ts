@@ -1,5 +1,5 @@
 /**
- * The data model every part of Parley speaks (DESIGN §4). Everything here is plain JSON:
+ * The data model every part of Parley speaks. Everything here is plain JSON:
  * dates are ISO-8601 strings, so a value can go to a socket or an HTTP body unchanged.
  */
 

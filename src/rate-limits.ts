@@ -2,7 +2,7 @@ import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rat
 import { ChatError } from './errors.js';
 
 /**
- * The engine's rate limiter (DESIGN §6): one budget per user per action, whichever binding the call
+ * The engine's rate limiter: one budget per user per action, whichever binding the call
  * came through. Counters live in a pluggable rate-limiter-flexible store — memory by default, Redis
  * (or anything rate-limiter-flexible supports) when several nodes must share one budget.
  */
@@ -38,18 +38,20 @@ export type RateLimitAction =
   | 'auth:refresh';
 
 export type RateLimitConfig = Partial<Record<RateLimitAction | (string & {}), RateLimitRule>> & {
-  /** Budget of every action without its own entry (the seed's WS_THROTTLE_LIMIT per WS_THROTTLE_TTL). */
+  /** Budget of every action without its own entry (WS_THROTTLE_LIMIT per WS_THROTTLE_TTL). */
   default?: RateLimitRule;
 };
 
 const MINUTE = 60_000;
 
 /**
- * The seed's table, plus budgets for events it does not list whose natural rate is above the
- * default 10/min: `message:seen` (a client marks each new message seen), `typing:stop` (pairs with
- * `typing:start`), `session:leave` (pairs with joins across sessions), `handshake` (reconnects of
- * several tabs) and `auth:refresh` (like a handshake, one per socket per token lifetime: every tab
- * refreshes its own socket, and tabs sharing a token refresh in the same minute).
+ * The chat gateway's classic per-minute budgets (`session:join` 5 per session, `message:send` 30,
+ * `message:edit` 20, `typing:start` 100, `stream:request` 10), plus budgets for events whose natural
+ * rate is above the default 10/min: `message:seen` (a client marks each new message seen),
+ * `typing:stop` (pairs with `typing:start`), `session:leave` (pairs with joins across sessions),
+ * `handshake` (reconnects of several tabs) and `auth:refresh` (like a handshake, one per socket per
+ * token lifetime: every tab refreshes its own socket, and tabs sharing a token refresh in the same
+ * minute).
  */
 export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & RateLimitConfig = {
   default: { points: 10, durationMs: MINUTE },

@@ -62,7 +62,7 @@ function toWireError(value: unknown): WireError {
   return { error, status: HTTP_STATUS[error.code] };
 }
 
-/** `{ error: { code, message, details? } }` — nothing else, never a stack (DESIGN §7). */
+/** `{ error: { code, message, details? } }` — nothing else, never a stack. */
 export function errorBody(error: ChatError): { error: { code: string; message: string; details?: unknown } } {
   return {
     error: {

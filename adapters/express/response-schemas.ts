@@ -145,7 +145,7 @@ export const streamStartSchema = z.strictObject({
   promptMessageId: z.string(),
 });
 
-/** Every error: `{ error: { code, message, details? } }` (DESIGN §7). */
+/** Every error: `{ error: { code, message, details? } }`. */
 export const errorResponseSchema = z.strictObject({
   error: z.strictObject({
     code: z.enum(CHAT_ERROR_CODES),

@@ -77,7 +77,7 @@ function methodNotAllowed(allowed: readonly string[]): RequestHandler {
 }
 
 /**
- * The REST binding (DESIGN §7): an Express `Router` for Express 4 or 5, to mount wherever the host
+ * The REST binding: an Express `Router` for Express 4 or 5, to mount wherever the host
  * likes. Each route authenticates the caller, parses its params, query and JSON body with the
  * engine's zod schemas, calls one engine method as that user, and answers the resource itself
  * (201 for creations) or `{ error: { code, message, details? } }`. Writes spend the same rate-limit

@@ -79,7 +79,7 @@ const reporterFor =
     log(engine.logger, 'error', { err: error, ...context }, `[parley-chat/socket.io] ${context.what} failed`);
 
 /**
- * Serves Parley's chat protocol (DESIGN §6) on the host's own Socket.io server, in one namespace:
+ * Serves Parley's chat protocol (docs/protocol.md) on the host's own Socket.io server, in one namespace:
  * handshake authentication, every client event with its ack, delivery of the engine's domain events
  * to rooms `session:<id>` / `user:<id>`, presence, typing, durable replay on join. Registers itself
  * as the engine's transport, so messages written through REST or a job reach sockets too.

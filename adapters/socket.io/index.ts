@@ -1,5 +1,5 @@
 /**
- * parley-chat/socket.io — Parley's chat protocol on the host's own Socket.io server (DESIGN §6).
+ * parley-chat/socket.io — Parley's chat protocol (docs/protocol.md) on the host's own Socket.io server.
  * `socket.io` is an optional peer dependency: only types are imported from it.
  */
 export { attachChat, type AttachChatOptions, type ChatBinding } from './attach-chat.js';

@@ -3,7 +3,7 @@ import { ChatError } from '../../src/errors.js';
 import { schemas as defaultSchemas, type EngineSchemas } from '../../src/schemas.js';
 
 /**
- * Strict zod schemas of every client payload (DESIGN §6), built from the engine's own schemas so the
+ * Strict zod schemas of every client payload, built from the engine's own schemas so the
  * binding and the engine agree on every limit (`ChatEngine({ limits })`). No payload carries an
  * identity: the user is always the one the handshake authenticated.
  */

@@ -14,7 +14,7 @@ import { SessionCursor } from './outbound-gate.js';
 const CLEAN_DISCONNECTS = new Set(['client namespace disconnect', 'server namespace disconnect']);
 
 /**
- * `session:join` (DESIGN §5), exact with any adapter:
+ * `session:join` (docs/protocol.md, "Joining a session"), exact with any adapter:
  * 1. hold every write to this connection (`ConnectionGate`), then join the room: from now on every
  *    live event for the session — local or from another node — reaches the socket, held;
  * 2. `engine.joinSession` (authorization, rate limit, and the replay read, which starts after the

@@ -28,7 +28,7 @@ export interface ModerationOptions {
 }
 
 /**
- * Runs before any text is stored (DESIGN §10): NFKC + invisible-character stripping so trivial
+ * Runs before any text is stored: NFKC + invisible-character stripping so trivial
  * evasions fail, the profanity filter, then the host's `beforeMessage` hook.
  */
 export class ModerationPipeline {

@@ -40,7 +40,7 @@ function escapeWord(word: string): string {
  * (the first call on a fresh bad-words filter, see `clean`), and {@link ProfanityFilter.isProfane}
  * answers exactly like bad-words' `isProfane`. A bad-words `Filter` is kept inside as the source of
  * truth for the lists and the masking; the lookup structures are rebuilt from it after
- * `addWords` / `removeWords`. Run `normalizeText` (./normalize.ts) on the input first (DESIGN §10).
+ * `addWords` / `removeWords`. Run `normalizeText` (./normalize.ts) on the input first.
  *
  * ```ts
  * const filter = new ProfanityFilter({ placeHolder: 'x', addWords: ['darn'] });

@@ -1,5 +1,5 @@
 /**
- * The LLM port (DESIGN §3): anything that streams text for a list of messages. Parley ships an
+ * The LLM port: anything that streams text for a list of messages. Parley ships an
  * OpenAI-compatible provider (`parley-chat/openai`) and a `ScriptedProvider` for demos and tests.
  */
 

@@ -16,7 +16,7 @@ import type {
 } from '../model.js';
 
 /**
- * Everything durable in Parley goes through this interface (DESIGN §3). The engine has already
+ * Everything durable in Parley goes through this interface. The engine has already
  * validated, authorized and moderated every input; an adapter stores and reads, nothing more.
  *
  * The contract, for adapter authors (the conformance suite in `parley-chat/testing` checks it):
@@ -110,7 +110,7 @@ export interface StorageAdapter {
    */
   searchMessages(sessionId: string, terms: readonly string[], page: SearchQuery): Promise<SearchPage>;
   /**
-   * What changed in a session after `afterSeq` (replay, DESIGN §5): messages whose `changeSeq` is
+   * What changed in a session after `afterSeq` (replay on join): messages whose `changeSeq` is
    * greater, ordered by `changeSeq` ascending, at most `limit`.
    */
   getChangesSince(sessionId: string, afterSeq: number, limit: number): Promise<Message[]>;
@@ -131,7 +131,7 @@ export interface StorageAdapter {
   /** Deletes one attachment as a change to its message (one seq). Null if it does not exist. */
   deleteAttachment(attachmentId: string, at: Date): Promise<{ attachment: Attachment; message: Message } | null>;
 
-  // ---- LLM streams (DESIGN §4, §8) --------------------------------------------------------
+  // ---- LLM streams -----------------------------------------------------------------------
   // A stream costs few writes: one to start, one per periodic flush, one to finish.
 
   /**
@@ -250,7 +250,7 @@ export interface NewMessage {
   /**
    * The sender must be a member of the session: if `userId` is not, `insertMessages` rejects with
    * `FORBIDDEN` and writes nothing of the batch. The engine sets it with the built-in `members`
-   * policy, so the authorization of a send costs no statement of its own (DESIGN §10).
+   * policy, so the authorization of a send costs no statement of its own.
    */
   requireMembership?: boolean;
 }

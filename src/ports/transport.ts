@@ -1,7 +1,7 @@
 import type { PresenceStatus } from '../model.js';
 
 /**
- * How engine events reach people (DESIGN §3). `attachChat` implements it over Socket.io rooms; the
+ * How engine events reach people. `attachChat` implements it over Socket.io rooms; the
  * engine asks it only for what it cannot know itself. Register one with `engine.useTransport(t)`.
  */
 export interface Transport {

@@ -4,7 +4,7 @@ import { LlmProviderError, type LlmProvider, type LlmRequest, type LlmUsage } fr
 import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
 import { StreamOutputFilter, type OutputModeration } from './output-filter.js';
 
-/** What `stream:chunk` carries (DESIGN §8). `content` is empty except on the final chunk. */
+/** What `stream:chunk` carries. `content` is empty except on the final chunk. */
 export interface StreamChunk {
   /** The stream id. */
   id: string;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { expectChatError, memoryEngine, NO_RATE_LIMITS, storedState } from '../support/engine.js';
 
 /**
- * The authorization matrix (DESIGN §7): owner, author (a member), another member, a non-member and
+ * The authorization matrix: owner, author (a member), another member, a non-member and
  * a removed member against every engine method. The message under test is written by the author.
  */
 type Actor = 'owner' | 'author' | 'member' | 'outsider' | 'removed';

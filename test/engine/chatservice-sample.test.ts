@@ -8,12 +8,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
 
 /**
- * The seed's ChatService code sample, run as written (with the ids the library returns) against
- * every storage: create, history, edit, delete, search, thread, reactions, attachments.
+ * The ChatService usage sample (createMessage, getMessageHistory, …) that the engine's method names
+ * come from, run as written (with the ids the library returns) against every storage: create, history, edit, delete, search, thread, reactions, attachments.
  */
 const pgUp = await postgresAvailable();
 const schema = uniqueSchema();
-const dir = mkdtempSync(join(tmpdir(), 'parley-seed-'));
+const dir = mkdtempSync(join(tmpdir(), 'parley-chatservice-'));
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   if (pgUp) await dropSchema(schema);
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 const storages: { name: string; create: () => StorageAdapter; skip?: string }[] = [
   { name: 'memory', create: () => new MemoryStorage() },
-  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, 'seed.db') }) },
+  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, 'chat.db') }) },
   {
     name: 'postgres',
     create: () => new PostgresStorage({ connectionString: PG_URL, schema }),
@@ -30,7 +30,7 @@ const storages: { name: string; create: () => StorageAdapter; skip?: string }[] 
 ];
 
 for (const { name, create, skip } of storages) {
-  describe.skipIf(skip !== undefined)(`the seed's ChatService sample on ${name}${skip ? ` (${skip})` : ''}`, () => {
+  describe.skipIf(skip !== undefined)(`the ChatService sample on ${name}${skip ? ` (${skip})` : ''}`, () => {
     it('works as written', async () => {
       const chatService = new ChatEngine({ storage: create() });
       await chatService.init();

@@ -2,14 +2,14 @@ import { ChatEngine, ChatError, configFromEnv, MemoryStorage } from 'parley-chat
 import { describe, expect, it } from 'vitest';
 
 describe('configFromEnv', () => {
-  it('has the seed’s defaults', () => {
+  it('has the documented defaults', () => {
     const config = configFromEnv({});
     expect(config).toMatchObject({ port: 3000, corsOrigin: '*', streamDelayMs: 50, maxConcurrentStreams: 10 });
     expect(config.rateLimits.default).toEqual({ points: 10, durationMs: 60_000 });
     expect(config.rateLimits['message:send']).toEqual({ points: 30, durationMs: 60_000 });
   });
 
-  it('reads every seed variable', () => {
+  it('reads every documented variable', () => {
     const config = configFromEnv({
       WEBSOCKET_PORT: '4000',
       CORS_ORIGIN: 'https://a.example, https://b.example',

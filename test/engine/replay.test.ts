@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectChatError, memoryEngine } from '../support/engine.js';
 
-/** Durable replay (DESIGN §5), at the engine level: what a re-joining client missed, once, in order. */
+/** Durable replay, at the engine level: what a re-joining client missed, once, in order. */
 async function sessionWith(count: number) {
   const engine = await memoryEngine();
   const session = await engine.createSession({ createdBy: 'alice', memberIds: ['bob'] });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectChatError, memoryEngine, storedState } from '../support/engine.js';
 
-/** Bad input gets VALIDATION with a path in `details`, and nothing is written (DESIGN §10). */
+/** Bad input gets VALIDATION with a path in `details`, and nothing is written. */
 async function setup() {
   const engine = await memoryEngine();
   const session = await engine.createSession({ createdBy: 'alice', memberIds: ['bob'] });

@@ -2,7 +2,7 @@ import type { Message } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, sleep, startChat, until, type ChatFixture, type Tab } from './harness.js';
 
-/** Every client event of DESIGN §6 end to end, over real connections: several users, several tabs. */
+/** Every client event of the protocol end to end, over real connections: several users, several tabs. */
 
 afterEach(closeAll);
 

@@ -6,7 +6,7 @@ import { storedState } from '../support/engine.js';
 import { closeAll, startChat, tokenFor, type ChatFixture, type Tab } from './harness.js';
 
 /**
- * Random and malformed payloads at every client event (DESIGN §10): each one that carries an ack
+ * Random and malformed payloads at every client event: each one that carries an ack
  * gets an error ack, nothing is written, and the socket and the server stay up.
  */
 

@@ -4,7 +4,7 @@ import { closeAll, startChat } from './harness.js';
 
 afterEach(closeAll);
 
-/** The engine's budgets (the seed's defaults), spent through the socket binding. */
+/** The engine's budgets (the defaults), spent through the socket binding. */
 describe('socket.io binding: rate limits', () => {
   it('the 31st send in a minute is refused with RATE_LIMITED and retryAfterMs; other users are unaffected', async () => {
     const f = await startChat({ engineOptions: { rateLimits: DEFAULT_RATE_LIMITS } });

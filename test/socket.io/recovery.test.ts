@@ -4,7 +4,7 @@ import { closeAll, SECRET, startChat, tokenFor, until } from './harness.js';
 
 /**
  * Socket.io's connection state recovery, if the host turns it on: a recovered socket keeps its
- * sessions, and its token is checked again (DESIGN §10) — also when the host skips middlewares.
+ * sessions, and its token is checked again — also when the host skips middlewares.
  */
 
 afterEach(closeAll);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, sleep, startChat, until, type ChatFixture, type Tab } from './harness.js';
 
 /**
- * Durable replay over real reconnections (DESIGN §5): a client that was away gets exactly what it
+ * Durable replay over real reconnections: a client that was away gets exactly what it
  * missed, once, in seq order, then `session:synced` — from its `lastSeq` or from the delivery
  * cursor stored when its socket went; and a join racing live writes neither loses nor repeats.
  */

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, startChat, until, type ChatFixture, type Tab } from './harness.js';
 import { inProcessCluster } from './in-process-cluster-adapter.js';
 
-/** LLM streaming over the socket (DESIGN §6, §8): request, chunks, complete, stop, snapshot, errors. */
+/** LLM streaming over the socket: request, chunks, complete, stop, snapshot, errors. */
 afterEach(closeAll);
 
 const LONG = Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
 
 /**
- * DESIGN §10: "A storage failure surfaces as UNAVAILABLE and never as a half-written message."
+ * A storage failure surfaces as UNAVAILABLE and never as a half-written message.
  * The backends serving the adapter are killed with pg_terminate_backend from a separate admin
  * connection while it writes.
  */

@@ -14,7 +14,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectChatError, NO_RATE_LIMITS } from '../support/engine.js';
 
-/** LLM streaming in the engine (DESIGN §8), with in-process providers; the HTTP provider has its own tests. */
+/** LLM streaming in the engine, with in-process providers; the HTTP provider has its own tests. */
 
 const engines: ChatEngine[] = [];
 afterEach(async () => {
@@ -164,7 +164,7 @@ describe('streaming an answer', () => {
     });
   });
 
-  it('the seed signature works: startStream(…, onChunk, onError, onComplete)', async () => {
+  it('the callback signature works: startStream(…, onChunk, onError, onComplete)', async () => {
     const { engine, sessionId } = await setup();
     const deltas: string[] = [];
     const done = new Promise<string>((resolve) => {

@@ -3,7 +3,7 @@ import { ModerationPipeline } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { StreamOutputFilter } from '../../src/streams/output-filter.js';
 
-/** The streaming output filter (DESIGN §8): whole-word results, released as early as possible. */
+/** The streaming output filter: whole-word results, released as early as possible. */
 
 const moderation = new ModerationPipeline({}, 100_000);
 const filter = () => new StreamOutputFilter(moderation);

@@ -8,7 +8,7 @@
  * named pg statements, cached better-sqlite3 statements. Kysely builds the rest: migrations, the
  * transactions, the cold paths.
  *
- * Query budget (DESIGN §4, the contract):
+ * Query budget (the contract):
  * - `getSessionAccess`, `getSession`, `getMessage`: 1 statement (the message with its reactions
  *   and attachments).
  * - `insertMessages`: Postgres — top-level messages with new client ids (what a send is): ONE

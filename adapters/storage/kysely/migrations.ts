@@ -114,7 +114,7 @@ function initialMigration(d: SqlDialect, t: TableNames): Migration {
 }
 
 /**
- * `0002_streams`: one row per LLM stream (DESIGN §4, §8), so status and metrics answer from any node
+ * `0002_streams`: one row per LLM stream so status and metrics answer from any node
  * and after the end. Written once at the start, once per throttled flush, once at the end.
  *
  * `session_id` is a foreign key (deleting a session removes its streams). The message ids are not:
