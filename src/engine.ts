@@ -57,7 +57,7 @@ export interface ChatEngineOptions {
   authorize?: AuthorizePolicy;
   /** Profanity filter (on by default) and a `beforeMessage` hook. */
   moderation?: ModerationOptions;
-  /** Per-action budgets; merged over the seed's defaults (see `DEFAULT_RATE_LIMITS`). */
+  /** Per-action budgets; merged over the defaults (see `DEFAULT_RATE_LIMITS`). */
   rateLimits?: RateLimitConfig;
   /** Where rate-limit counters live (memory by default; Redis for several nodes). */
   rateLimitStore?: RateLimitStoreFactory;
@@ -69,7 +69,7 @@ export interface ChatEngineOptions {
   /** Clock, for tests. */
   now?: () => Date;
 
-  // ---- LLM streaming (DESIGN §8) ----
+  // ---- LLM streaming ----
   /** The default provider (e.g. `OpenAICompatibleProvider`, or `ScriptedProvider` for demos). */
   llm?: LlmProvider;
   /** Agents by id: each may override provider, model, system prompt, temperature, max tokens. */
@@ -194,15 +194,15 @@ export interface SeenReceipt {
 
 /** Most replies `getThreadMessages` returns (the latest ones); page longer threads with `getMessageHistory`. */
 export const THREAD_PAGE_LIMIT = 500;
-/** Most changes replayed on join; past it the client pages history (DESIGN §5). */
+/** Most changes replayed on join; past it the client pages history. */
 export const REPLAY_LIMIT = 100;
 /** Most words a search query may have. */
 const MAX_SEARCH_TERMS = 16;
 
 /**
  * The core of Parley: every rule — validation, authorization, moderation, rate limits, ordering —
- * lives here; the Socket.io and Express bindings only translate. Method names and signatures follow
- * the seed's ChatService. A trailing `userId` means "act as this user" (access is checked); without it
+ * lives here; the Socket.io and Express bindings only translate. Method names and signatures are
+ * those of the familiar ChatService API (`createMessage`, `getMessageHistory`, …). A trailing `userId` means "act as this user" (access is checked); without it
  * the call is a trusted server call. Every failure is a {@link ChatError}. Every committed change
  * emits one domain event (see {@link ChatEvents}).
  *
@@ -630,7 +630,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   // ---- reactions -----------------------------------------------------------------------------
 
   /**
-   * Adds or removes `userId`'s emoji. `toggle` (the seed's default) flips it; `add`/`remove` make a
+   * Adds or removes `userId`'s emoji. `toggle` (the default) flips it; `add`/`remove` make a
    * retry safe.
    * ```ts
    * const { added, reactions } = await engine.toggleReaction(messageId, 'bob', '👍');
@@ -735,10 +735,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     });
   }
 
-  // ---- LLM streaming (DESIGN §8) --------------------------------------------------------------
+  // ---- LLM streaming ---------------------------------------------------------------------------
 
   /**
-   * Starts an LLM answer in a session (the seed's signature). Resolves with the stream id before the
+   * Starts an LLM answer in a session (callback style; see also `requestStream`). Resolves with the stream id before the
    * upstream is called; from then on failures reach only `onError` and the `stream.error` event.
    * ```ts
    * const streamId = await engine.startStream(sessionId, 'Tell me a story', 'alice', 'assistant', { maxTokens: 500 },
@@ -1008,7 +1008,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
     if (end.status === 'completed') {
       const metrics = metricsView(record, this.now());
-      this.publish('stream.completed', { ...base, content: end.content, metrics });
+      this.publish('stream.completed', { ...base, content: end.content, finishReason: record.finishReason, metrics });
       safeCall(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), (e) => this.report(e, 'onComplete callback'));
     } else if (end.status === 'stopped') {
       this.publish('stream.stopped', { ...base, content: end.content });
@@ -1034,7 +1034,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     }
   }
 
-  // ---- joining and replay (DESIGN §5) ----------------------------------------------------------
+  // ---- joining and replay ----------------------------------------------------------------------
 
   /**
    * What a client joining a session needs: the session, its members, and what changed after its
@@ -1115,7 +1115,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   }
 
   /**
-   * The single access check (DESIGN §10): NOT_FOUND for an unknown session; FORBIDDEN when the
+   * The single access check: NOT_FOUND for an unknown session; FORBIDDEN when the
    * policy says no. Without `userId` (a trusted call) only existence is checked.
    */
   private async access(

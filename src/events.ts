@@ -2,7 +2,7 @@ import type { Attachment, Message, MemberRole, Reaction, Session } from './model
 import type { StreamChunk, StreamMetrics } from './streams/active-stream.js';
 
 /**
- * Domain events: every state change the engine commits emits exactly one (DESIGN §1). A transport
+ * Domain events: every state change the engine commits emits exactly one. A transport
  * (the Socket.io binding) subscribes and delivers them, so a write through REST or a server job
  * reaches websocket clients with no extra code. Session events carry the change's `seq`.
  */
@@ -34,7 +34,7 @@ export interface ChatEvents {
   /** Coalesced tokens of an LLM answer (at most one per STREAM_DELAY ms). */
   'stream.chunk': StreamChunk;
   /** The answer finished; `answer` is the committed message (seq = its changeSeq). */
-  'stream.completed': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; metrics: StreamMetrics; answer: Message | null };
+  'stream.completed': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; finishReason: string | null; metrics: StreamMetrics; answer: Message | null };
   /** Stopped by a user or by shutdown; the partial answer is kept. */
   'stream.stopped': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; answer: Message | null };
   /** The upstream failed; the partial answer is kept. `message` is the error's text. */

@@ -30,7 +30,7 @@ export function changeOf(event: string, payload: unknown): { sessionId: string; 
 }
 
 /**
- * Delivers the engine's domain events (DESIGN §6 mapping) by room broadcast through the host's
+ * Delivers the engine's domain events by room broadcast through the host's
  * adapter: a change is broadcast once, cluster-wide, by the node where it was committed, whichever
  * way it came in (socket, REST, a job). Returns the unsubscribe function.
  */
@@ -74,9 +74,9 @@ export function deliverDomainEvents(ctx: BindingContext): () => void {
     },
     // The end events carry the token count the answer was stored with, so that every member shows
     // the same final number as the stored message and the stream's metrics.
-    'stream.completed': ({ streamId, sessionId, messageId, seq, content, metrics, answer }) => {
+    'stream.completed': ({ streamId, sessionId, messageId, seq, content, finishReason, metrics, answer }) => {
       const tokens = answer?.tokens ?? metrics.totalTokens;
-      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, tokens, metrics });
+      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, tokens, finishReason, metrics });
     },
     'stream.stopped': ({ streamId, sessionId, messageId, seq, content, answer }) => {
       toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content, tokens: answer?.tokens ?? null });

@@ -1,5 +1,5 @@
 /**
- * The wire protocol of the `/chat` namespace (DESIGN §6) as typed Socket.io event maps, so both the
+ * The wire protocol of the `/chat` namespace (docs/protocol.md) as typed Socket.io event maps, so both the
  * host's server and its `socket.io-client` are fully typed.
  *
  * ```ts
@@ -92,7 +92,7 @@ export interface UserLeftEvent {
 }
 
 /**
- * Membership changed (DESIGN §6 has no event for it; see the README): sent to the session's joined
+ * Membership changed: sent to the session's joined
  * sockets and to every socket of the user concerned, joined or not — an added user learns of the
  * session at once (and can `session:join` it), a removed one can drop it from the list.
  */
@@ -140,7 +140,7 @@ export interface MessageReactionUpdateEvent {
   reactions: Reaction[];
 }
 
-/** Attachment changes (DESIGN §6 is silent on them; they take a seq like any change). */
+/** Attachment changes; they take a seq like any change. */
 export interface AttachmentAddedEvent {
   sessionId: string;
   messageId: string;
@@ -188,6 +188,8 @@ export interface StreamCompleteEvent {
    * then, and the upstream's own count, when it reports one, replaces it only at the end.
    */
   tokens: number;
+  /** Why the upstream stopped: usually `stop`; `length` when the answer hit a token or character cap. */
+  finishReason: string | null;
   metrics: StreamMetrics;
 }
 

@@ -83,7 +83,7 @@ describe('the final token count of a streamed answer', () => {
     const { streamId, messageId } = (await tabs[0]!.call('stream:request', { sessionId, prompt: 'go' })).data;
     for (const tab of tabs) {
       const [complete] = await tab.received.waitFor('stream:complete', 1, () => true, 10_000);
-      expect(complete).toMatchObject({ streamId, content: words.join(' '), tokens: 40, metrics: { totalTokens: 40 } });
+      expect(complete).toMatchObject({ streamId, content: words.join(' '), tokens: 40, finishReason: 'stop', metrics: { totalTokens: 40 } });
     }
     expect(await storedCounts(f, streamId, messageId)).toEqual({ message: 40, status: 40, metrics: 40 });
   });

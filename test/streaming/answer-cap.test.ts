@@ -53,6 +53,7 @@ describe('the answer length cap', () => {
     const request = await upstream.waitForRequest(0);
     const result = await end;
     expect(result.event).toBe('stream.completed');
+    expect(result.payload.finishReason).toBe('length'); // what the socket's stream:complete carries
     expect((await request.closed).early).toBe(true);
 
     const answer = await engine.getMessage(messageId);
