@@ -10,27 +10,17 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/free-port.js';
 
 const ROOT = process.cwd();
 const FILES = ['test/storage/postgres-faults.test.ts', 'test/cluster/redis-streams-adapter.test.ts', 'test/e2e/browser.test.ts'];
 const scratch = mkdtempSync(join(tmpdir(), 'parley-fresh-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A machine with no Postgres at the default address, no Redis and no Chromium. */
 async function freshMachineEnv(ci: boolean): Promise<NodeJS.ProcessEnv> {

@@ -1,33 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ChatEngine, MemoryStorage, type StorageAdapter } from 'parley-chat';
-import { PostgresStorage } from 'parley-chat/postgres';
-import { SqliteStorage } from 'parley-chat/sqlite';
-import { afterAll, describe, expect, it } from 'vitest';
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { ChatEngine } from 'parley-chat';
+import { describe, expect, it } from 'vitest';
+import { testStorages } from '../support/storages.js';
 
 /**
  * The ChatService usage sample (createMessage, getMessageHistory, …) that the engine's method names
  * come from, run as written (with the ids the library returns) against every storage: create, history, edit, delete, search, thread, reactions, attachments.
  */
-const pgUp = await postgresAvailable();
-const schema = uniqueSchema();
-const dir = mkdtempSync(join(tmpdir(), 'parley-chatservice-'));
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  if (pgUp) await dropSchema(schema);
-});
-
-const storages: { name: string; create: () => StorageAdapter; skip?: string }[] = [
-  { name: 'memory', create: () => new MemoryStorage() },
-  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, 'chat.db') }) },
-  {
-    name: 'postgres',
-    create: () => new PostgresStorage({ connectionString: PG_URL, schema }),
-    ...(!pgUp && { skip: `Postgres unreachable at ${PG_URL}` }),
-  },
-];
+const storages = await testStorages('chatservice');
 
 for (const { name, create, skip } of storages) {
   describe.skipIf(skip !== undefined)(`the ChatService sample on ${name}${skip ? ` (${skip})` : ''}`, () => {

@@ -1,37 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ChatEngine, MemoryStorage, ScriptedProvider, type ChatEngineOptions, type Message, type StorageAdapter } from 'parley-chat';
-import { PostgresStorage } from 'parley-chat/postgres';
-import { SqliteStorage } from 'parley-chat/sqlite';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ChatEngine, ScriptedProvider, type ChatEngineOptions, type Message } from 'parley-chat';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SendOrder } from '../../src/send-order.js';
 import { expectChatError, NO_RATE_LIMITS } from '../support/engine.js';
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { testStorages } from '../support/storages.js';
 
 /**
  * One user's sends into one session are stored in the order the engine received them, whatever
  * each send's preparation costs (a reply's parent lookup, a moderation hook), without holding up
  * anyone else.
  */
-const pgUp = await postgresAvailable();
-const schema = uniqueSchema();
-const dir = mkdtempSync(join(tmpdir(), 'parley-send-order-'));
-let files = 0;
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  if (pgUp) await dropSchema(schema);
-});
-
-const storages: { name: string; create: () => StorageAdapter; skip?: string }[] = [
-  { name: 'memory', create: () => new MemoryStorage() },
-  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, `${++files}.db`) }) },
-  {
-    name: 'postgres',
-    create: () => new PostgresStorage({ connectionString: PG_URL, schema }),
-    ...(!pgUp && { skip: `Postgres unreachable at ${PG_URL}` }),
-  },
-];
+const storages = await testStorages('send-order');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

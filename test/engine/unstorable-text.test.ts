@@ -1,35 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ChatEngine, MemoryStorage, ScriptedProvider, type StorageAdapter } from 'parley-chat';
-import { PostgresStorage } from 'parley-chat/postgres';
-import { SqliteStorage } from 'parley-chat/sqlite';
+import { ChatEngine, ScriptedProvider, type StorageAdapter } from 'parley-chat';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectChatError, NO_RATE_LIMITS, storedState } from '../support/engine.js';
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { testStorages } from '../support/storages.js';
 
 /**
  * Postgres cannot store U+0000 in text or jsonb, nor an unpaired surrogate in jsonb, where SQLite
  * and memory take both: every storage must give the same answer, so the engine refuses them in
  * every string it accepts, naming the field, before anything is written.
  */
-const pgUp = await postgresAvailable();
-const schema = uniqueSchema();
-const dir = mkdtempSync(join(tmpdir(), 'parley-unstorable-'));
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  if (pgUp) await dropSchema(schema);
-});
-
-const storages: { name: string; create: () => StorageAdapter; skip?: string }[] = [
-  { name: 'memory', create: () => new MemoryStorage() },
-  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, 'unstorable.db') }) },
-  {
-    name: 'postgres',
-    create: () => new PostgresStorage({ connectionString: PG_URL, schema }),
-    ...(!pgUp && { skip: `Postgres unreachable at ${PG_URL}` }),
-  },
-];
+const storages = await testStorages('unstorable');
 
 const NUL = '\u0000';
 const LONE_HIGH = '\uD800';

@@ -1,35 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ChatEngine, MemoryStorage, type LlmProvider, type StorageAdapter } from 'parley-chat';
-import { PostgresStorage } from 'parley-chat/postgres';
-import { SqliteStorage } from 'parley-chat/sqlite';
-import { afterAll, describe, expect, it } from 'vitest';
+import { ChatEngine, type LlmProvider } from 'parley-chat';
+import { describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from '../support/postgres.js';
+import { testStorages } from '../support/storages.js';
 
 /**
  * What a model sends is not validated like user content, yet it is stored the same way: U+0000
  * (which Postgres cannot store), other control characters and unpaired surrogates must not fail
  * the answer's commit on any storage, nor reach members.
  */
-const pgUp = await postgresAvailable();
-const schema = uniqueSchema();
-const dir = mkdtempSync(join(tmpdir(), 'parley-unstorable-output-'));
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  if (pgUp) await dropSchema(schema);
-});
-
-const storages: { name: string; create: () => StorageAdapter; skip?: string }[] = [
-  { name: 'memory', create: () => new MemoryStorage() },
-  { name: 'sqlite', create: () => new SqliteStorage({ filename: join(dir, 'output.db') }) },
-  {
-    name: 'postgres',
-    create: () => new PostgresStorage({ connectionString: PG_URL, schema }),
-    ...(!pgUp && { skip: `Postgres unreachable at ${PG_URL}` }),
-  },
-];
+const storages = await testStorages('unstorable-output');
 
 /** An upstream that sends these pieces, then finishes. */
 const saying = (pieces: string[]): LlmProvider => ({
