@@ -40,7 +40,7 @@ function run(file: string, source: string): string[] {
 }
 
 describe('built package', () => {
-  it('exports every entry of the issue', () => {
+  it('exports every entry of package.json', () => {
     expect(subpaths.map(specifier).sort()).toEqual(Object.keys(EXPECTED).sort());
   });
 
