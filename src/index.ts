@@ -49,4 +49,4 @@ export { ProfanityFilter, type ProfanityFilterOptions } from './moderation/profa
 export { normalizeText } from './moderation/normalize.js';
 export { WriteBatcher, type WriteBatcherOptions, type WriteBatcherInternals } from './write-batcher.js';
 export { newId } from './ids.js';
-export { MemoryStorage } from '../adapters/storage/memory/index.js';
+export { MemoryStorage } from './storage/memory/index.js';
