@@ -130,11 +130,15 @@ const MAX_SEARCH_TERMS = 16;
  * ```
  */
 export class ChatEngine extends EventEmitter<ChatEventListeners> {
-  readonly storage: StorageAdapter;
-  readonly limits: Limits;
-  readonly schemas: EngineSchemas;
-  readonly rateLimiter: RateLimiter;
-  readonly moderation: ModerationPipeline;
+  // The storage, rate limiter and moderation are the engine's own: a caller that reached them could
+  // write around every rule (no validation, no seq, no event). Bindings use the public methods.
+  private readonly storage: StorageAdapter;
+  /** The limits in force (the `limits` option over `DEFAULT_LIMITS`), frozen: the schemas are built from them. */
+  readonly limits: Readonly<Limits>;
+  /** The input schemas for these limits (bindings validate payloads and document routes with them), frozen. */
+  readonly schemas: Readonly<EngineSchemas>;
+  private readonly rateLimiter: RateLimiter;
+  private readonly moderation: ModerationPipeline;
   private readonly authorizeFn: AuthorizeFn;
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
   /** Keeps each user's sends into a session in call order (sends and stream prompts). */
@@ -155,8 +159,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     super();
     if (!options?.storage) throw new ChatError('VALIDATION', 'ChatEngine needs a `storage` adapter');
     this.storage = options.storage;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.schemas = buildSchemas(this.limits);
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
+    this.schemas = Object.freeze(buildSchemas(this.limits));
     this.authorizeFn = resolvePolicy(options.authorize);
     this.builtInPolicy = options.authorize === undefined ? 'members' : typeof options.authorize === 'string' ? options.authorize : null;
     this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
