@@ -58,7 +58,7 @@ export interface ChatEngineOptions extends StreamingOptions {
   /** Prefix of rate-limit counter keys (default `'parley'`): apps sharing one Redis keep apart. */
   rateLimitKeyPrefix?: string;
   limits?: Partial<Limits>;
-  /** Group commit of concurrent sends (see `WriteBatcher`). */
+  /** Group commit of concurrent sends: batch size, storage calls in flight, the queue's bound. */
   writeBatching?: WriteBatcherOptions;
   /** Clock, for tests. */
   now?: () => Date;

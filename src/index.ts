@@ -7,6 +7,7 @@
  */
 export { ChatEngine, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';
 export type { CallOptions, ChatEngineOptions, JoinResult, ReplayItem, SeenReceipt } from './engine.js';
+export type { WriteBatcherOptions } from './write-batcher.js';
 
 // LLM streaming: options, agents, the provider port, the results of the stream methods.
 export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
