@@ -1,16 +1,9 @@
 import { defineConfig } from 'tsup';
+import { subpaths } from './subpaths.js';
 
-// One tsup entry per subpath export (package.json "exports"); ESM + CJS + .d.ts for each.
+// One entry per subpath export (package.json "exports"); ESM + CJS + .d.ts for each.
 export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    testing: 'src/testing/index.ts',
-    sqlite: 'adapters/storage/sqlite/index.ts',
-    postgres: 'adapters/storage/postgres/index.ts',
-    'socket.io': 'adapters/socket.io/index.ts',
-    express: 'adapters/express/index.ts',
-    openai: 'adapters/llm/openai/index.ts',
-  },
+  entry: Object.fromEntries(subpaths().map(({ entry, source }) => [entry, source])),
   format: ['esm', 'cjs'],
   // No source maps (nor declaration maps): they would point at sources the package does not ship, and
   // made up over half of the tarball. Stack traces still name the built files and functions.

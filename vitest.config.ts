@@ -1,20 +1,13 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { fromRoot, subpaths } from './subpaths.js';
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-// Tests import the package the way a user does: through its subpath names.
+// Tests import the package the way a user does: through its subpath names (package.json "exports"),
+// resolved to the sources.
 export default defineConfig({
   resolve: {
-    alias: [
-      { find: /^parley-chat\/testing$/, replacement: here('./src/testing/index.ts') },
-      { find: /^parley-chat\/sqlite$/, replacement: here('./adapters/storage/sqlite/index.ts') },
-      { find: /^parley-chat\/postgres$/, replacement: here('./adapters/storage/postgres/index.ts') },
-      { find: /^parley-chat\/socket\.io$/, replacement: here('./adapters/socket.io/index.ts') },
-      { find: /^parley-chat\/express$/, replacement: here('./adapters/express/index.ts') },
-      { find: /^parley-chat\/openai$/, replacement: here('./adapters/llm/openai/index.ts') },
-      { find: /^parley-chat$/, replacement: here('./src/index.ts') },
-    ],
+    alias: subpaths().map(({ specifier, source }) => ({ find: new RegExp(`^${escape(specifier)}$`), replacement: fromRoot(source) })),
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -13,7 +13,6 @@ import type {
   Session,
   SessionMember,
   SessionSummary,
-  StreamRecord,
 } from './model.js';
 import { ModerationPipeline, type ModerationOptions } from './moderation/pipeline.js';
 import { normalizeText } from './moderation/normalize.js';
@@ -37,21 +36,16 @@ import {
 } from './schemas.js';
 import { SendOrder } from './send-order.js';
 import { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
-import type { LlmMessage, LlmProvider } from './ports/llm.js';
-import {
-  ActiveStream,
-  metricsView,
-  statusView,
-  type StreamChunk,
-  type StreamEnd,
-  type StreamMetrics,
-  type StreamStatusView,
-} from './streams/active-stream.js';
-import { hostname } from 'node:os';
+import type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
 import { consoleLogger, isLogger, log, type Logger, type LogLevel } from './logger.js';
-import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace, streamLeaseTimings, type StreamLeaseTimings } from './streams/remote-streams.js';
+import { StreamCoordinator, type StreamCallbacks, type StreamLaunch, type StreamSnapshot, type StreamStart } from './streams/stream-coordinator.js';
+import { resolveStreamOptions, type StreamingOptions } from './streams/stream-options.js';
 
-export interface ChatEngineOptions {
+export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
+export type { StreamCallbacks, StreamSnapshot, StreamStart } from './streams/stream-coordinator.js';
+
+/** The engine's options; the LLM streaming ones are {@link StreamingOptions}. */
+export interface ChatEngineOptions extends StreamingOptions {
   storage: StorageAdapter;
   /** Who may do what in a session: `'members'` (default), `'open'`, or your own function. */
   authorize?: AuthorizePolicy;
@@ -64,50 +58,11 @@ export interface ChatEngineOptions {
   /** Prefix of rate-limit counter keys (default `'parley'`): apps sharing one Redis keep apart. */
   rateLimitKeyPrefix?: string;
   limits?: Partial<Limits>;
-  /** Group commit of concurrent sends (see `WriteBatcher`). */
+  /** Group commit of concurrent sends: batch size, storage calls in flight, the queue's bound. */
   writeBatching?: WriteBatcherOptions;
   /** Clock, for tests. */
   now?: () => Date;
 
-  // ---- LLM streaming ----
-  /** The default provider (e.g. `OpenAICompatibleProvider`, or `ScriptedProvider` for demos). */
-  llm?: LlmProvider;
-  /** Agents by id: each may override provider, model, system prompt, temperature, max tokens. */
-  agents?: Record<string, AgentConfig>;
-  /** For hosts that keep agents elsewhere: called for ids not in `agents`; null = unknown agent. */
-  resolveAgent?: (agentId: string) => AgentConfig | null | undefined | Promise<AgentConfig | null | undefined>;
-  /** ms between coalesced chunks (STREAM_DELAY, default 50); the first token goes at once. */
-  streamDelayMs?: number;
-  /** Streams running at once on this node (MAX_CONCURRENT_STREAMS, default 10). */
-  maxConcurrentStreams?: number;
-  /** Streams one user may run at once (default 3). */
-  maxStreamsPerUser?: number;
-  /** How often a growing answer is written to storage (default 1000 ms). */
-  streamFlushIntervalMs?: number;
-  /** Recent session messages sent as context (default 20). */
-  contextMessages?: number;
-  /**
-   * Where an answer is cut off, in characters (UTF-16 code units, as the user content cap counts
-   * them), unless its agent sets its own (default 32,000, about 8,000 tokens of English: more than a
-   * chat answer needs, while a runaway or hostile upstream cannot store and broadcast megabytes).
-   * The upstream request is aborted and the answer completes with finish reason `length`.
-   */
-  maxAnswerChars?: number;
-  /** When set, a request may only name one of these models; otherwise any model name is passed on. */
-  allowedModels?: string[];
-  /** Retries of upstream failures before the first token (default 3 attempts within ~10 s). */
-  streamRetry?: { attempts?: number; baseDelayMs?: number; maxTotalMs?: number };
-  /** This process's id in `chat_streams` (default host:pid:random). */
-  nodeId?: string;
-  /**
-   * A running stream's row is written at least every tenth of this (default 30 s, so every 3 s),
-   * even while its upstream is silent. A joining member is offered a stream of another node only
-   * while its row is that fresh (two of those intervals); a stream not touched for the whole lease
-   * belongs to a process that died, and any node closes it as `error` with its partial text
-   * (checked at `init()` and then every third of the lease). 0 turns heartbeats, the freshness
-   * check and the sweep off.
-   */
-  streamLeaseMs?: number;
   /**
    * Where failures nobody else hears about go — an upstream that cannot be reached, a storage
    * write that failed, a listener that threw — with their detail (members get only a code and a
@@ -116,46 +71,6 @@ export interface ChatEngineOptions {
    * otherwise.
    */
   logger?: Logger;
-}
-
-/** An assistant persona: which provider and model answer, with what instructions. */
-export interface AgentConfig {
-  provider?: LlmProvider;
-  model?: string;
-  systemPrompt?: string;
-  temperature?: number;
-  maxTokens?: number;
-  /** This agent's answer length cap in characters (default: the engine's `maxAnswerChars`). */
-  maxAnswerChars?: number;
-}
-
-/** What `requestStream` answers (the `stream:request` ack). */
-export interface StreamStart {
-  streamId: string;
-  /** The assistant message the answer streams into. */
-  messageId: string;
-  /** The stored prompt. */
-  promptMessageId: string;
-}
-
-export interface StreamCallbacks {
-  onChunk?: (chunk: StreamChunk) => void;
-  onError?: (error: ChatError) => void;
-  onComplete?: (result: { streamId: string; content: string; metrics: StreamMetrics }) => void;
-}
-
-/** A running stream as a late joiner needs it (`stream:snapshot`). */
-export interface StreamSnapshot {
-  streamId: string;
-  sessionId: string;
-  messageId: string;
-  content: string;
-  tokens: number;
-  /**
-   * Chunks with a lower `index` are already in `content`. -1 when the stream runs on another node:
-   * `content` is then as of its last flush (about a second old).
-   */
-  index: number;
 }
 
 export interface CallOptions {
@@ -215,11 +130,15 @@ const MAX_SEARCH_TERMS = 16;
  * ```
  */
 export class ChatEngine extends EventEmitter<ChatEventListeners> {
-  readonly storage: StorageAdapter;
-  readonly limits: Limits;
-  readonly schemas: EngineSchemas;
-  readonly rateLimiter: RateLimiter;
-  readonly moderation: ModerationPipeline;
+  // The storage, rate limiter and moderation are the engine's own: a caller that reached them could
+  // write around every rule (no validation, no seq, no event). Bindings use the public methods.
+  private readonly storage: StorageAdapter;
+  /** The limits in force (the `limits` option over `DEFAULT_LIMITS`), frozen: the schemas are built from them. */
+  readonly limits: Readonly<Limits>;
+  /** The input schemas for these limits (bindings validate payloads and document routes with them), frozen. */
+  readonly schemas: Readonly<EngineSchemas>;
+  private readonly rateLimiter: RateLimiter;
+  private readonly moderation: ModerationPipeline;
   private readonly authorizeFn: AuthorizeFn;
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
   /** Keeps each user's sends into a session in call order (sends and stream prompts). */
@@ -229,11 +148,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly builtInPolicy: 'members' | 'open' | null;
   private transport: Transport | null = null;
   private closed = false;
-  private readonly options: ChatEngineOptions;
-  private readonly streams = new Map<string, ActiveStream>();
-  private leaseTimers: NodeJS.Timeout[] = [];
-  /** Null when `streamLeaseMs` is 0 (no heartbeats, no sweep). */
-  private readonly lease: StreamLeaseTimings | null;
+  /** LLM streaming: the caps, the running streams, their lease and their stops. */
+  private readonly streams: StreamCoordinator;
+  /** This process's id in `chat_streams` (the `nodeId` option). */
   readonly nodeId: string;
   /** Where the engine reports failures (the `logger` option, else `console`); bindings default to it. */
   readonly logger: Logger;
@@ -242,42 +159,35 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     super();
     if (!options?.storage) throw new ChatError('VALIDATION', 'ChatEngine needs a `storage` adapter');
     this.storage = options.storage;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.schemas = buildSchemas(this.limits);
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
+    this.schemas = Object.freeze(buildSchemas(this.limits));
     this.authorizeFn = resolvePolicy(options.authorize);
     this.builtInPolicy = options.authorize === undefined ? 'members' : typeof options.authorize === 'string' ? options.authorize : null;
     this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching, { keyOf: (message) => message.sessionId });
     this.now = options.now ?? (() => new Date());
-    this.options = options;
-    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
     if (options.logger !== undefined && !isLogger(options.logger)) {
       throw new ChatError('VALIDATION', 'ChatEngine: `logger` needs `error` and `warn` methods');
     }
     this.logger = options.logger ?? consoleLogger;
-    const leaseMs = options.streamLeaseMs ?? 30_000;
-    this.lease = leaseMs > 0 ? streamLeaseTimings(leaseMs) : null;
+    const streamOptions = resolveStreamOptions(options);
+    this.nodeId = streamOptions.nodeId;
+    this.streams = new StreamCoordinator(streamOptions, {
+      storage: this.storage,
+      moderation: this.moderation,
+      now: this.now,
+      logger: this.logger,
+      publish: (event, payload) => this.publish(event, payload),
+      report: (error, context, level) => this.report(error, context, level),
+      transport: () => this.transport,
+    });
   }
 
   /** Runs the storage migrations and closes streams abandoned by dead processes. Idempotent; call it on every start. */
   async init(): Promise<void> {
     await this.run(() => this.storage.init());
-    const lease = this.lease;
-    if (lease && this.leaseTimers.length === 0) {
-      await this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
-      // A tick every half heartbeat, touching rows not written for half a heartbeat: no running
-      // stream's row gets older than one heartbeat (see streamLeaseTimings).
-      const heartbeat = setInterval(() => {
-        for (const stream of this.streams.values()) stream.heartbeat(lease.tickMs);
-      }, lease.tickMs);
-      const sweep = setInterval(() => {
-        this.recoverAbandonedStreams().catch((error) => this.report(error, 'stream recovery failed'));
-      }, lease.sweepMs);
-      heartbeat.unref();
-      sweep.unref();
-      this.leaseTimers = [heartbeat, sweep];
-    }
+    await this.streams.start();
   }
 
   /**
@@ -286,40 +196,18 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * Returns how many this call closed.
    */
   recoverAbandonedStreams(): Promise<number> {
-    return this.run(async () => {
-      const lease = this.options.streamLeaseMs ?? 30_000;
-      const now = this.now();
-      const stale = await this.storage.listStaleStreams({ nodeId: null, updatedBefore: new Date(now.getTime() - lease) });
-      let closed = 0;
-      for (const record of stale) {
-        if (this.streams.has(record.id)) continue;
-        const message = 'The server streaming this answer stopped; the partial answer is kept';
-        const result = await closeRemoteStream(this.storage, record, { status: 'error', finishReason: 'node-lost', errorMessage: message }, now);
-        if (!result) continue; // another node got there first
-        closed++;
-        this.publish('stream.error', {
-          streamId: record.id,
-          sessionId: record.sessionId,
-          messageId: record.messageId,
-          seq: result.message?.changeSeq ?? 0,
-          code: 'UNAVAILABLE',
-          message,
-          answer: result.message,
-        });
-      }
-      return closed;
-    });
+    return this.run(() => this.streams.recoverAbandoned());
   }
 
-  /** Waits for queued writes, closes the transport and the storage. Later calls fail with UNAVAILABLE. */
+  /**
+   * Stops running answers (they keep their partial text: status `stopped`, finish reason
+   * `shutdown`), waits for queued writes, closes the transport and the storage. Later calls fail
+   * with UNAVAILABLE.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const timer of this.leaseTimers) clearInterval(timer);
-    // Running answers stop and keep their partial text (status 'stopped', finish reason 'shutdown').
-    const running = [...this.streams.values()];
-    for (const stream of running) stream.stop('shutdown');
-    await Promise.all(running.map((s) => s.done));
+    await this.streams.close();
     await this.writes.drain();
     await this.transport?.close?.();
     await this.storage.close();
@@ -735,7 +623,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     });
   }
 
-  // ---- LLM streaming ---------------------------------------------------------------------------
+  // ---- LLM streaming (the rules of the stream itself are the StreamCoordinator's) --------------
 
   /**
    * Starts an LLM answer in a session (callback style; see also `requestStream`). Resolves with the stream id before the
@@ -773,26 +661,11 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const data = parseInput(this.schemas.streamRequest, input, 'stream');
       // The prompt is one of the user's sends and keeps its place among them (see below).
       const turn = this.sendOrder.take(data.sessionId, data.userId);
+      let launch: StreamLaunch | undefined;
       try {
         await this.rateLimiter.consume('stream:request', data.userId);
         await this.access(data.sessionId, data.userId, 'stream:request');
-        const maxStreams = this.options.maxConcurrentStreams ?? 10;
-        if (this.streams.size >= maxStreams) {
-          throw new ChatError('LIMIT_EXCEEDED', `Too many answers streaming (at most ${maxStreams} at once); try again shortly`);
-        }
-        const perUser = this.options.maxStreamsPerUser ?? 3;
-        if ([...this.streams.values()].filter((s) => s.record.userId === data.userId).length >= perUser) {
-          throw new ChatError('LIMIT_EXCEEDED', `You already have ${perUser} answers streaming; stop one or wait`);
-        }
-        const agentId = data.agentId ?? null;
-        const agent = await this.agentFor(agentId);
-        const provider = agent.provider ?? this.options.llm;
-        if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
-        const maxAnswerChars = answerCap(agent, this.options.maxAnswerChars);
-        const model = data.config?.model ?? agent.model ?? provider.defaultModel ?? null;
-        if (data.config?.model !== undefined && this.options.allowedModels && !this.options.allowedModels.includes(data.config.model)) {
-          throw new ChatError('VALIDATION', `Model ${data.config.model} is not allowed`, { details: { allowed: this.options.allowedModels } });
-        }
+        launch = await this.streams.prepare(data); // caps, agent, model: refused before anything is stored
         const prompt = await this.moderation.moderate({ kind: 'message', sessionId: data.sessionId, userId: data.userId }, data.prompt);
         // The prompt is stored in its turn and after the commit of what is already queued for the
         // session, so the user's earlier sends come before it and are in the model's context (say
@@ -800,72 +673,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         // so their later sends come after it; the prompt does not go through the write batcher.
         if (!turn.isNext) await turn.wait();
         await this.writes.whenSettled(data.sessionId);
-        const contextSize = this.options.contextMessages ?? 20;
-        const context =
-          contextSize > 0
-            ? await this.storage.getHistory(data.sessionId, { limit: contextSize, offset: 0, parentMessageId: null })
-            : { messages: [] };
-
-        const at = this.now();
-        const streamId = newId();
-        const promptMessageId = newId();
-        const messageId = newId();
-        const maxTokens = data.config?.maxTokens ?? agent.maxTokens ?? null;
-        const metadata = { status: 'streaming', streamId };
-        const base = { sessionId: data.sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
-        const { stream: record, messages } = await this.storage.createStream({
-          stream: { id: streamId, sessionId: data.sessionId, messageId, promptMessageId, userId: data.userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
-          messages: [
-            { ...base, id: promptMessageId, userId: data.userId, agentId: null, role: 'user', content: prompt, metadata: null },
-            { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
-          ],
-        });
-        for (const { message, created } of messages) {
-          if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
-        }
-
-        const llmMessages: LlmMessage[] = [];
-        if (agent.systemPrompt) llmMessages.push({ role: 'system', content: agent.systemPrompt });
-        for (const m of context.messages) {
-          if (m.isDeleted || !m.content) continue;
-          llmMessages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
-        }
-        llmMessages.push({ role: 'user', content: prompt });
-        const temperature = data.config?.temperature ?? agent.temperature;
-        const retry = this.options.streamRetry ?? {};
-        const stream = new ActiveStream(
-          record,
-          provider,
-          {
-            messages: llmMessages,
-            ...(model !== null && { model }),
-            ...(temperature !== undefined && { temperature }),
-            ...(maxTokens !== null && { maxTokens }),
-          },
-          {
-            storage: this.storage,
-            moderation: this.moderation,
-            now: this.now,
-            delayMs: this.options.streamDelayMs ?? 50,
-            flushIntervalMs: this.options.streamFlushIntervalMs ?? 1000,
-            maxAnswerChars,
-            retry: { attempts: retry.attempts ?? 3, baseDelayMs: retry.baseDelayMs ?? 1000, maxTotalMs: retry.maxTotalMs ?? 10_000 },
-            onChunk: (chunk) => {
-              this.publish('stream.chunk', chunk);
-              safeCall(() => callbacks.onChunk?.(chunk), (e) => this.report(e, 'onChunk callback'));
-            },
-            onEnd: (end) => {
-              this.streams.delete(streamId); // the slot is free before anyone hears of the end
-              this.streamEnded(end, callbacks);
-            },
-            onFailure: (error, context, level) => this.report(error, context, level),
-          },
-        );
-        stream.messageMetadata = metadata;
-        this.streams.set(streamId, stream);
-        void stream.run().finally(() => this.streams.delete(streamId));
-        return { streamId, messageId, promptMessageId };
+        return await launch.start(prompt, callbacks);
       } finally {
+        launch?.release();
         turn.release();
       }
     });
@@ -881,47 +691,13 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return this.run(async () => {
       const record = await this.streamWithAccess(streamId, userId, 'stream:stop');
       if (userId !== undefined) await this.rateLimiter.consume('stream:stop', this.userIdOf(userId));
-      const local = this.streams.get(record.id);
-      if (local) {
-        local.stop();
-        return statusView((await local.done).record);
-      }
-      if (!RUNNING_STATUSES.includes(record.status)) return statusView(record);
-      return statusView(await this.stopRemoteStream(record));
+      return this.streams.stop(record);
     });
-  }
-
-  /**
-   * Asks the node running the stream to stop it; when none claims it (its node is gone, or there
-   * is no other node), takes it over and commits it as stopped, announcing `stream.stopped` as a
-   * local stop would.
-   */
-  private async stopRemoteStream(record: StreamRecord): Promise<StreamRecord> {
-    let claimed = false;
-    if (record.nodeId !== this.nodeId && this.transport?.requestStop) {
-      try {
-        claimed = (await this.transport.requestStop(record.id)) === true;
-      } catch (error) {
-        this.report(error, `stream ${record.id}: asking the other nodes to stop it failed; stopping it here`, 'warn');
-      }
-    }
-    if (!claimed) {
-      const closed = await closeRemoteStream(this.storage, record, { status: 'stopped', finishReason: 'stopped' }, this.now());
-      if (closed) {
-        log(this.logger, 'info', { streamId: record.id, nodeId: record.nodeId }, `stream ${record.id}: no node claimed it; stopped in its place`);
-        this.publish('stream.stopped', stoppedInPlace(record, closed.message));
-        return closed.stream;
-      }
-    }
-    // Claimed (its node answers once it committed), or ended meanwhile: the row has the final word.
-    return (await this.storage.getStream(record.id)) ?? record;
   }
 
   /** Stops a stream if this node runs it (called by the transport for a stop sent to another node). */
   stopLocalStream(streamId: string): boolean {
-    const local = this.streams.get(streamId);
-    local?.stop();
-    return local !== undefined;
+    return this.streams.stopLocal(streamId);
   }
 
   /**
@@ -929,69 +705,35 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * after `maxWaitMs` if that takes longer (storage trouble): a transport answers the node that
    * asked only then, so that node can read the final status. False when this node does not run it.
    */
-  async stopLocalStreamAndWait(streamId: string, maxWaitMs: number): Promise<boolean> {
-    const local = this.streams.get(streamId);
-    if (!local) return false;
-    local.stop();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([local.done, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)))]);
-    clearTimeout(timer);
-    return true;
+  stopLocalStreamAndWait(streamId: string, maxWaitMs: number): Promise<boolean> {
+    return this.streams.stopLocalAndWait(streamId, maxWaitMs);
   }
 
   /** `{ streamId, sessionId, messageId, status, progress, tokensGenerated, finishReason?, startedAt, completedAt? }`, during and after the stream. */
   getStreamStatus(streamId: string, userId?: string): Promise<StreamStatusView> {
-    return this.run(async () => {
-      const record = await this.streamWithAccess(streamId, userId, 'session:read');
-      return this.streams.get(record.id)?.status() ?? statusView(record);
-    });
+    return this.run(async () => this.streams.status(await this.streamWithAccess(streamId, userId, 'session:read')));
   }
 
   /** `{ streamId, totalTokens, tokensPerSecond, latency, bandwidth, errors }`, during and after the stream. */
   getStreamMetrics(streamId: string, userId?: string): Promise<StreamMetrics> {
-    return this.run(async () => {
-      const record = await this.streamWithAccess(streamId, userId, 'session:read');
-      return this.streams.get(record.id)?.metrics() ?? metricsView(record, this.now());
-    });
+    return this.run(async () => this.streams.metrics(await this.streamWithAccess(streamId, userId, 'session:read')));
   }
 
   /**
    * The answers streaming in a session right now, with their text so far — what a socket joining
    * mid-stream receives as `stream:snapshot`. Streams of other nodes answer from storage (text as of
-   * their last flush), and only while their row is fresh: a running stream writes its row at least
-   * every heartbeat, so one not written for two is taken for orphaned (its node is gone) and left
-   * out; the lease sweep or a stop closes it.
+   * their last flush), and only while their row is fresh (their node may be gone).
    */
   getStreamSnapshots(sessionId: string, userId?: string): Promise<StreamSnapshot[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      const records = await this.storage.listStreams(sessionId, RUNNING_STATUSES);
-      const snapshots: StreamSnapshot[] = [];
-      const now = this.now();
-      for (const record of records) {
-        const local = this.streams.get(record.id);
-        if (local) {
-          snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, ...local.snapshot() });
-          continue;
-        }
-        if (this.lease && !isFresh(record, now, this.lease)) continue;
-        const message = await this.storage.getMessage(record.messageId);
-        snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated, index: -1 });
-      }
-      return snapshots;
+      return this.streams.snapshots(sessionId);
     });
   }
 
   /** Streams running on this node. */
   get activeStreamCount(): number {
-    return this.streams.size;
-  }
-
-  private async agentFor(agentId: string | null): Promise<AgentConfig> {
-    if (agentId === null) return this.options.agents?.['assistant'] ?? this.options.agents?.['default'] ?? {};
-    const agent = this.options.agents?.[agentId] ?? (await this.options.resolveAgent?.(agentId));
-    if (!agent) throw new ChatError('NOT_FOUND', `Agent ${agentId} not found`);
-    return agent;
+    return this.streams.runningCount;
   }
 
   private async streamWithAccess(streamId: string, userId: string | undefined, action: SessionAction) {
@@ -1000,23 +742,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     if (!record) throw new ChatError('NOT_FOUND', 'Stream not found');
     await this.access(record.sessionId, userId, action, { authorId: record.userId });
     return record;
-  }
-
-  private streamEnded(end: StreamEnd, callbacks: StreamCallbacks): void {
-    if (end.superseded) return; // closed by another node's sweep, which announced it
-    const { record } = end;
-    const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
-    if (end.status === 'completed') {
-      const metrics = metricsView(record, this.now());
-      this.publish('stream.completed', { ...base, content: end.content, finishReason: record.finishReason, metrics });
-      safeCall(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), (e) => this.report(e, 'onComplete callback'));
-    } else if (end.status === 'stopped') {
-      this.publish('stream.stopped', { ...base, content: end.content });
-    } else {
-      const error = end.error ?? new ChatError('INTERNAL', 'The answer failed');
-      this.publish('stream.error', { ...base, code: error.code, message: error.message });
-      safeCall(() => callbacks.onError?.(error), (e) => this.report(e, 'onError callback'));
-    }
   }
 
   /**
@@ -1168,24 +893,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     } catch (error) {
       this.report(error, `a listener of ${event} threw`, 'error', event);
     }
-  }
-}
-
-/** Default of `maxAnswerChars`. */
-const DEFAULT_MAX_ANSWER_CHARS = 32_000;
-
-/** An agent's answer length cap: its own, else the engine's, else the default; checked before anything is stored. */
-function answerCap(agent: AgentConfig, engineCap: number | undefined): number {
-  const cap = agent.maxAnswerChars ?? engineCap ?? DEFAULT_MAX_ANSWER_CHARS;
-  if (!Number.isSafeInteger(cap) || cap < 1) throw new ChatError('INTERNAL', 'The assistant is misconfigured: maxAnswerChars must be a positive integer');
-  return cap;
-}
-
-function safeCall(fn: () => void, onError: (error: unknown) => void): void {
-  try {
-    fn();
-  } catch (error) {
-    onError(error);
   }
 }
 

@@ -1,29 +1,52 @@
 /**
  * parley-chat — embeddable real-time chat with LLM streaming. The core: the engine, its model and
  * errors, the ports adapters implement, and the in-memory storage.
+ *
+ * This is what applications and adapter authors call; everything else in the package is internal
+ * and may change in any release.
  */
-export { ChatEngine, searchTerms, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';
-export type {
-  AgentConfig,
-  CallOptions,
-  ChatEngineOptions,
-  JoinResult,
-  ReplayItem,
-  SeenReceipt,
-  StreamCallbacks,
-  StreamSnapshot,
-  StreamStart,
-} from './engine.js';
+export { ChatEngine, REPLAY_LIMIT, THREAD_PAGE_LIMIT } from './engine.js';
+export type { CallOptions, ChatEngineOptions, JoinResult, ReplayItem, SeenReceipt } from './engine.js';
+export type { WriteBatcherOptions } from './write-batcher.js';
+
+// LLM streaming: options, agents, the provider port, the results of the stream methods.
+export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
+export type { StreamCallbacks, StreamSnapshot, StreamStart } from './streams/stream-coordinator.js';
 export type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
 export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmUsage } from './ports/llm.js';
 export { ScriptedProvider, type ScriptedProviderOptions } from './providers/scripted-provider.js';
-export * from './model.js';
-export * from './errors.js';
-export { consoleLogger, type Logger } from './logger.js';
+
+export type * from './model.js';
 export type { ChatEvents, ChatEventName } from './events.js';
-export type * from './ports/storage.js';
-export { assertSessionAccess } from './ports/storage.js';
-export type * from './ports/transport.js';
+export {
+  ChatError,
+  isChatError,
+  toChatError,
+  CHAT_ERROR_CODES,
+  HTTP_STATUS,
+  type ChatErrorBody,
+  type ChatErrorCode,
+  type ChatErrorOptions,
+} from './errors.js';
+export { consoleLogger, type Logger } from './logger.js';
+
+// Inputs and their validation (`schemas` for the default limits; `engine.schemas` for yours).
+export {
+  schemas,
+  DEFAULT_LIMITS,
+  type AttachmentInput,
+  type CreateMessageInput,
+  type CreateSessionInput,
+  type EngineSchemas,
+  type HistoryOptions,
+  type Limits,
+  type ReactionAction,
+  type SearchOptions,
+  type StreamConfig,
+  type StreamRequestInput,
+} from './schemas.js';
+
+// Policies: authorization, rate limits, moderation, authentication, configuration.
 export {
   membersPolicy,
   openPolicy,
@@ -33,7 +56,6 @@ export {
   type SessionAction,
 } from './authorization.js';
 export {
-  RateLimiter,
   DEFAULT_RATE_LIMITS,
   type RateLimitAction,
   type RateLimitConfig,
@@ -41,12 +63,13 @@ export {
   type RateLimitStoreFactory,
   type RateLimiterStoreOptions,
 } from './rate-limits.js';
-export * from './schemas.js';
+export type { BeforeMessageHook, ModerationContext, ModerationOptions } from './moderation/pipeline.js';
+export { ProfanityFilter, type ProfanityFilterOptions } from './moderation/profanity-filter.js';
 export { jwtAuthenticator, type Authenticate, type AuthenticatedUser, type JwtAuthenticatorOptions } from './auth/jwt.js';
 export { configFromEnv, type EnvConfig } from './config.js';
-export { ModerationPipeline, type BeforeMessageHook, type ModerationContext, type ModerationOptions } from './moderation/pipeline.js';
-export { ProfanityFilter, type ProfanityFilterOptions } from './moderation/profanity-filter.js';
-export { normalizeText } from './moderation/normalize.js';
-export { WriteBatcher, type WriteBatcherOptions, type WriteBatcherInternals } from './write-batcher.js';
-export { newId } from './ids.js';
-export { MemoryStorage } from '../adapters/storage/memory/index.js';
+
+// Ports, for adapters of your own, and the storage that needs nothing installed.
+export type * from './ports/storage.js';
+export { assertSessionAccess } from './ports/storage.js';
+export type * from './ports/transport.js';
+export { MemoryStorage } from './storage/memory/index.js';

@@ -1,11 +1,26 @@
 import { z } from 'zod';
-import { CHAT_ERROR_CODES } from '../../src/errors.js';
+import type { ChatEngine, SeenReceipt, StreamStart } from '../../src/engine.js';
+import { CHAT_ERROR_CODES, type ChatErrorBody } from '../../src/errors.js';
+import type {
+  Attachment,
+  Message,
+  MessagePage,
+  PresenceEntry,
+  Reaction,
+  SearchPage,
+  Session,
+  SessionMember,
+  SessionSummary,
+} from '../../src/model.js';
+import type { StreamMetrics, StreamStatusView } from '../../src/streams/active-stream.js';
 
 /**
  * zod schemas of what the REST router sends back: the model of `src/model.ts` as JSON. The OpenAPI
  * document's response schemas are generated from them, and the tests parse every success body with
- * them, so the document cannot drift from what the engine returns. They are strict on purpose: a
- * field added to the model without being added here fails the tests instead of going undocumented.
+ * them, so the document cannot drift from what the engine returns. They are strict on purpose, and
+ * each is checked at compile time against the type it documents (`ResponseTypes`, at the end): a
+ * field added to, removed from or retyped in the model without the same change here fails
+ * `tsc` instead of going undocumented.
  */
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -179,3 +194,64 @@ export const responseSchemas = {
   StreamMetrics: streamMetricsSchema,
   ErrorResponse: errorResponseSchema,
 } as const;
+
+/**
+ * The engine's type each response schema documents (list routes wrap the engine's arrays; errors
+ * carry `retryAfterMs` in the `Retry-After` header instead of the body).
+ */
+interface ResponseTypes {
+  Message: Message;
+  MessagePage: MessagePage;
+  SearchPage: SearchPage;
+  MessageList: { messages: Message[] };
+  Attachment: Attachment;
+  AttachmentList: { attachments: Attachment[] };
+  Reaction: Reaction;
+  ReactionList: { reactions: Reaction[] };
+  ReactionResult: Awaited<ReturnType<ChatEngine['toggleReaction']>>;
+  Session: Session;
+  SessionSummary: SessionSummary;
+  SessionList: { sessions: SessionSummary[] };
+  SessionMember: SessionMember;
+  MemberList: { members: SessionMember[] };
+  PresenceEntry: PresenceEntry;
+  PresenceList: { presence: PresenceEntry[] };
+  Removed: Awaited<ReturnType<ChatEngine['removeMember']>>;
+  SeenReceipt: SeenReceipt;
+  StreamStart: StreamStart;
+  StreamStatus: StreamStatusView;
+  StreamMetrics: StreamMetrics;
+  ErrorResponse: { error: Omit<ChatErrorBody, 'retryAfterMs'> };
+}
+
+/** True when each of A and B is assignable to the other: same fields, same optionality, same types. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * Compile-time only: a schema whose output is not exactly its type makes its entry `false`, and
+ * `true` then fails to type-check on that line; a schema without a documented type fails too.
+ */
+const responseSchemasMatchTheModel: { [K in keyof typeof responseSchemas]: Same<z.output<(typeof responseSchemas)[K]>, ResponseTypes[K]> } = {
+  Message: true,
+  MessagePage: true,
+  SearchPage: true,
+  MessageList: true,
+  Attachment: true,
+  AttachmentList: true,
+  Reaction: true,
+  ReactionList: true,
+  ReactionResult: true,
+  Session: true,
+  SessionSummary: true,
+  SessionList: true,
+  SessionMember: true,
+  MemberList: true,
+  PresenceEntry: true,
+  PresenceList: true,
+  Removed: true,
+  SeenReceipt: true,
+  StreamStart: true,
+  StreamStatus: true,
+  StreamMetrics: true,
+  ErrorResponse: true,
+};

@@ -22,7 +22,7 @@
  * (`pg_get_indexdef`), which also re-checks the unique ones; then VACUUM ANALYZE.
  */
 import pg from 'pg';
-import { newId } from '../../src/index.js';
+import { newId } from '../../src/ids.js';
 import { log, PG_URL } from './pg.js';
 import { chatMessage, rng, vocabulary } from './text.js';
 

@@ -3,15 +3,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subpaths } from '../../subpaths.js';
 
 /**
  * Every subpath of package.json "exports" builds and imports from the built package, in ESM and in
  * CJS, from a project that depends on parley-chat the way a user's does (node_modules/parley-chat).
  */
 const root = resolve(import.meta.dirname, '../..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
-const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-const specifier = (subpath: string) => (subpath === '.' ? 'parley-chat' : `parley-chat/${subpath.slice(2)}`);
+const specifiers = subpaths().map((s) => s.specifier);
 
 // What each entry must export at run time.
 const EXPECTED: Record<string, string[]> = {
@@ -23,6 +22,25 @@ const EXPECTED: Record<string, string[]> = {
   'parley-chat/express': ['createChatRouter'],
   'parley-chat/openai': ['OpenAICompatibleProvider'],
 };
+
+/**
+ * What the root must not export: the engine's own parts. Users may not depend on them (they change
+ * with the engine); tests and benchmarks import them from the sources.
+ */
+const INTERNAL = [
+  'WriteBatcher',
+  'newId',
+  'parseInput',
+  'buildSchemas',
+  'RateLimiter',
+  'ModerationPipeline',
+  'normalizeText',
+  'searchTerms',
+  'withRetryAfter',
+  'isServerFault',
+  'StreamCoordinator',
+  'ActiveStream',
+];
 
 let project: string;
 beforeAll(() => {
@@ -41,11 +59,15 @@ function run(file: string, source: string): string[] {
 
 describe('built package', () => {
   it('exports every entry of package.json', () => {
-    expect(subpaths.map(specifier).sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect([...specifiers].sort()).toEqual(Object.keys(EXPECTED).sort());
   });
 
-  for (const subpath of subpaths) {
-    const name = specifier(subpath);
+  it('parley-chat exports none of the engine’s internals', () => {
+    const keys = run('internals.mjs', `const m = await import('parley-chat'); console.log(JSON.stringify(Object.keys(m)));`);
+    expect(keys.filter((key) => INTERNAL.includes(key))).toEqual([]);
+  });
+
+  for (const name of specifiers) {
     if (name === 'parley-chat/testing') {
       // Its code calls vitest's describe/it at import, which only works inside a vitest run: check
       // that both conditions resolve to built files that define the suite.

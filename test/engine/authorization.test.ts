@@ -73,12 +73,12 @@ describe('authorization matrix (members policy)', () => {
       const ok = allowed.includes(actor);
       it(`${method} as ${actor} is ${ok ? 'allowed' : 'FORBIDDEN'}`, async () => {
         const f = await fixture();
-        const before = await storedState(f.engine.storage, f.sessionId);
+        const before = await storedState(f.engine, f.sessionId);
         if (ok) {
           await call(f, actor); // throws on refusal
         } else {
           await expectChatError(call(f, actor), 'FORBIDDEN');
-          if (writes) expect(await storedState(f.engine.storage, f.sessionId)).toEqual(before);
+          if (writes) expect(await storedState(f.engine, f.sessionId)).toEqual(before);
         }
       });
     }

@@ -70,10 +70,10 @@ describe('moderation pipeline', () => {
     const session = await engine.createSession({ createdBy: 'alice' });
     const rewritten = await engine.createMessage({ sessionId: session.id, userId: 'alice', content: 'the secret is out' });
     expect(rewritten.content).toBe('the [redacted] is out');
-    const before = await storedState(engine.storage, session.id);
+    const before = await storedState(engine, session.id);
     const error = await expectChatError(engine.createMessage({ sessionId: session.id, userId: 'alice', content: 'visit http://spam.example' }), 'VALIDATION');
     expect(error.details).toEqual({ moderation: true, reason: 'links to spam' });
     await expectChatError(engine.editMessage(rewritten.id, 'http://spam.example', 'alice'), 'VALIDATION');
-    expect(await storedState(engine.storage, session.id)).toEqual(before);
+    expect(await storedState(engine, session.id)).toEqual(before);
   });
 });

@@ -1,4 +1,4 @@
-import { ChatEngine, ScriptedProvider, type ChatEngineOptions, type Message } from 'parley-chat';
+import { ChatEngine, ScriptedProvider, type ChatEngineOptions, type Message, type StorageAdapter } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendOrder } from '../../src/send-order.js';
 import { expectChatError, NO_RATE_LIMITS } from '../support/engine.js';
@@ -21,6 +21,8 @@ function signal(): { promise: Promise<void>; fire: () => void } {
 }
 
 const engines: ChatEngine[] = [];
+/** Each engine's storage, read directly to see what was stored. */
+const storageOf = new WeakMap<ChatEngine, StorageAdapter>();
 afterEach(async () => {
   await Promise.all(engines.splice(0).map((engine) => engine.close()));
 });
@@ -28,8 +30,10 @@ afterEach(async () => {
 for (const { name, create, skip } of storages) {
   describe.skipIf(skip !== undefined)(`one user's sends into one session on ${name}${skip ? ` (${skip})` : ''}`, () => {
     async function start(options: Partial<ChatEngineOptions> = {}) {
-      const engine = new ChatEngine({ storage: create(), rateLimits: NO_RATE_LIMITS, ...options });
+      const storage = create();
+      const engine = new ChatEngine({ storage, rateLimits: NO_RATE_LIMITS, ...options });
       engines.push(engine);
+      storageOf.set(engine, storage);
       await engine.init();
       const session = await engine.createSession({ createdBy: 'alice', memberIds: ['bob'] });
       return { engine, sessionId: session.id };
@@ -37,7 +41,7 @@ for (const { name, create, skip } of storages) {
 
     /** What the session stores after `afterSeq`, in seq order: replies and top-level messages alike. */
     async function storedContents(engine: ChatEngine, sessionId: string, afterSeq: number): Promise<string[]> {
-      return (await engine.storage.getChangesSince(sessionId, afterSeq, 100)).map((m) => m.content);
+      return (await storageOf.get(engine)!.getChangesSince(sessionId, afterSeq, 100)).map((m) => m.content);
     }
 
     it('are stored in call order, whatever the hook latency and with replies among them', async () => {

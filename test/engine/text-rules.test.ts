@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { normalizeText, schemas, searchTerms } from 'parley-chat';
+import { schemas } from 'parley-chat';
+import { searchTerms } from '../../src/engine.js';
+import { normalizeText } from '../../src/moderation/normalize.js';
 import { describe, expect, it } from 'vitest';
 import { HTTP_URL } from '../../src/validation/http-url.js';
 import { VISIBLE_CHARACTER, WORD_CHARACTER } from '../../src/validation/text.js';

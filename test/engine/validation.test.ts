@@ -27,9 +27,9 @@ describe('bad message input is refused with VALIDATION and nothing written', () 
   for (const [name, content] of Object.entries(contents)) {
     it(`content: ${name}`, async () => {
       const { engine, sessionId } = await setup();
-      const before = await storedState(engine.storage, sessionId);
+      const before = await storedState(engine, sessionId);
       await expectChatError(engine.createMessage({ sessionId, userId: 'alice', content } as never), 'VALIDATION');
-      expect(await storedState(engine.storage, sessionId)).toEqual(before);
+      expect(await storedState(engine, sessionId)).toEqual(before);
     });
   }
 
@@ -62,10 +62,10 @@ describe('bad message input is refused with VALIDATION and nothing written', () 
   for (const [name, payload] of Object.entries(payloads)) {
     it(name, async () => {
       const { engine, sessionId, messageId } = await setup();
-      const before = await storedState(engine.storage, sessionId);
+      const before = await storedState(engine, sessionId);
       const error = await expectChatError(engine.createMessage(payload(sessionId, messageId) as never), 'VALIDATION');
       expect(error.details).toMatchObject({ issues: expect.any(Array) });
-      expect(await storedState(engine.storage, sessionId)).toEqual(before);
+      expect(await storedState(engine, sessionId)).toEqual(before);
     });
   }
 });
@@ -73,11 +73,11 @@ describe('bad message input is refused with VALIDATION and nothing written', () 
 describe('bad input on the other methods', () => {
   it('invalid emoji are refused; RGI emoji, skin tones, ZWJ sequences and :shortcodes: are accepted', async () => {
     const { engine, sessionId, messageId } = await setup();
-    const before = await storedState(engine.storage, sessionId);
+    const before = await storedState(engine, sessionId);
     for (const emoji of ['', 'abc', '👍👍', '<img>', ':no spaces:', 'x'.repeat(100), '1', '\u200d']) {
       await expectChatError(engine.toggleReaction(messageId, 'bob', emoji), 'VALIDATION');
     }
-    expect(await storedState(engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(engine, sessionId)).toEqual(before);
     for (const emoji of ['👍', '👍🏽', '👨‍👩‍👧', '🇫🇷', ':party_parrot:', '❤️']) {
       await expect(engine.toggleReaction(messageId, 'bob', emoji)).resolves.toMatchObject({ added: true });
     }
@@ -93,7 +93,7 @@ describe('bad input on the other methods', () => {
 
   it('edit, attachments, history, search and ids', async () => {
     const { engine, sessionId, messageId } = await setup();
-    const before = await storedState(engine.storage, sessionId);
+    const before = await storedState(engine, sessionId);
     await expectChatError(engine.editMessage(messageId, '', 'alice'), 'VALIDATION');
     await expectChatError(engine.editMessage(messageId, 'x'.repeat(10_001), 'alice'), 'VALIDATION');
     await expectChatError(engine.editMessage('not-a-uuid', 'x', 'alice'), 'VALIDATION');
@@ -110,7 +110,7 @@ describe('bad input on the other methods', () => {
     await expectChatError(engine.createSession({ createdBy: 'al ice' }), 'VALIDATION');
     await expectChatError(engine.markSeen(sessionId, 'nope', 'alice'), 'VALIDATION');
     await expectChatError(engine.getMessageHistory(sessionId, 'bad user'), 'VALIDATION');
-    expect(await storedState(engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(engine, sessionId)).toEqual(before);
   });
 
   it('a message may not grow past ten attachments one at a time either', async () => {

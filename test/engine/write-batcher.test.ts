@@ -1,4 +1,5 @@
-import { ChatError, WriteBatcher } from 'parley-chat';
+import { ChatError } from 'parley-chat';
+import { WriteBatcher } from '../../src/write-batcher.js';
 import { describe, expect, it } from 'vitest';
 
 describe('WriteBatcher (group commit)', () => {

@@ -56,7 +56,7 @@ describe('REST errors', () => {
 
   describe('403 FORBIDDEN for a non-member or a non-author', () => {
     it('a non-member can neither read nor write the session', async () => {
-      const before = await storedState(app.engine.storage, sessionId);
+      const before = await storedState(app.engine, sessionId);
       expectError(await mallory.get(`/sessions/${sessionId}`), 403, 'FORBIDDEN');
       expectError(await mallory.get(`/sessions/${sessionId}/messages`), 403, 'FORBIDDEN');
       expectError(await mallory.get(`/sessions/${sessionId}/search?query=hello`), 403, 'FORBIDDEN');
@@ -71,7 +71,7 @@ describe('REST errors', () => {
       expectError(await mallory.post(`/sessions/${sessionId}/members`, { userId: 'mallory' }), 403, 'FORBIDDEN');
       expectError(await mallory.post(`/sessions/${sessionId}/seen`, { messageId }), 403, 'FORBIDDEN');
       expectError(await mallory.delete(`/messages/${messageId}`), 403, 'FORBIDDEN');
-      expect(await storedState(app.engine.storage, sessionId)).toEqual(before);
+      expect(await storedState(app.engine, sessionId)).toEqual(before);
     });
 
     it('a member cannot edit, or attach to, someone else\'s message, nor manage members', async () => {
@@ -134,9 +134,9 @@ describe('REST errors', () => {
       ['metadata that is not an object', { sessionId: 'room', content: 'x', metadata: [1, 2] }],
     ];
     it.each(bad)('POST /messages with %s, writing nothing', async (_name, body) => {
-      const before = await storedState(app.engine.storage, sessionId);
+      const before = await storedState(app.engine, sessionId);
       expectError(await alice.post('/messages', body), 400, 'VALIDATION');
-      expect(await storedState(app.engine.storage, sessionId)).toEqual(before);
+      expect(await storedState(app.engine, sessionId)).toEqual(before);
     });
 
     it('names the offending field in details', async () => {
@@ -219,11 +219,11 @@ describe('REST errors', () => {
 
   describe('413 for an oversize body (code VALIDATION), nothing written', () => {
     it('announced by Content-Length', async () => {
-      const before = await storedState(app.engine.storage, sessionId);
+      const before = await storedState(app.engine, sessionId);
       const reply = await alice.post('/messages', { sessionId, content: 'x', metadata: { pad: 'y'.repeat(70_000) } });
       expectError(reply, 413, 'VALIDATION');
       expect(reply.body.error.details).toEqual({ limit: 64 * 1024 });
-      expect(await storedState(app.engine.storage, sessionId)).toEqual(before);
+      expect(await storedState(app.engine, sessionId)).toEqual(before);
     });
 
     it('streamed without Content-Length (chunked)', async () => {
@@ -260,7 +260,7 @@ describe('REST errors', () => {
       const dave = await limited.as('dave');
       const room = (await dave.post('/sessions', {})).body.id;
       for (let i = 0; i < 3; i++) expect((await dave.post('/messages', { sessionId: room, content: `m${i}` })).status).toBe(201);
-      const before = await storedState(limited.engine.storage, room);
+      const before = await storedState(limited.engine, room);
       const reply = await dave.post('/messages', { sessionId: room, content: 'one too many' });
       expectError(reply, 429, 'RATE_LIMITED');
       const retryAfter = Number(reply.headers.get('retry-after'));
@@ -268,7 +268,7 @@ describe('REST errors', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(Object.keys(reply.body.error)).not.toContain('retryAfterMs');
-      expect(await storedState(limited.engine.storage, room)).toEqual(before);
+      expect(await storedState(limited.engine, room)).toEqual(before);
       // the same budget as any other binding: the engine's
       await expect(limited.engine.createMessage({ sessionId: room, userId: 'dave', content: 'direct' })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
       // reads are not limited

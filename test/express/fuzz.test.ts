@@ -80,14 +80,14 @@ describe('fuzzing the write routes with random JSON bodies', () => {
     let created = 0;
     await fc.assert(
       fc.asyncProperty(bodies(sessionId, messageId), async (body) => {
-        const before = await storedState(app.engine.storage, sessionId);
+        const before = await storedState(app.engine, sessionId);
         const reply = await alice.post('/messages', body);
         expectWellFormed(reply, 201);
         if (reply.status === 201) {
           created++;
           expect(reply.body.userId).toBe('alice'); // whatever the body said
         } else {
-          expect(await storedState(app.engine.storage, sessionId)).toEqual(before);
+          expect(await storedState(app.engine, sessionId)).toEqual(before);
         }
       }),
       { numRuns: 300 },
@@ -105,11 +105,11 @@ describe('fuzzing the write routes with random JSON bodies', () => {
     let edited = 0;
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
-        const before = await storedState(app.engine.storage, sessionId);
+        const before = await storedState(app.engine, sessionId);
         const reply = await alice.put(`/messages/${messageId}`, payload);
         expectWellFormed(reply, 200);
         if (reply.status === 200) edited++;
-        else expect(await storedState(app.engine.storage, sessionId)).toEqual(before);
+        else expect(await storedState(app.engine, sessionId)).toEqual(before);
       }),
       { numRuns: 300 },
     );

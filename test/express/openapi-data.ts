@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
-import { normalizeText } from 'parley-chat';
+import { normalizeText } from '../../src/moderation/normalize.js';
 
 /**
  * Data from an OpenAPI document, the way a schema-driven tester (schemathesis) makes it: values the

@@ -43,7 +43,7 @@ describe.skipIf(!pgUp)(`text no storage can keep, over REST and a socket, on Pos
   });
 
   it('REST answers 400 VALIDATION naming the field, and writes nothing', async () => {
-    const before = await storedState(engine.storage, sessionId);
+    const before = await storedState(engine, sessionId);
     const sessions = (await alice.get('/sessions')).body.sessions.length;
     const refused = async (reply: Promise<{ status: number; body: any; headers: Headers }>, field: string) => {
       const answer = await reply;
@@ -61,12 +61,12 @@ describe.skipIf(!pgUp)(`text no storage can keep, over REST and a socket, on Pos
     await refused(alice.put(`/messages/${messageId}`, { content: 'edited\u0000' }), 'body.content');
     await refused(alice.get(`/sessions/${sessionId}/search?query=${encodeURIComponent('hello\u0000')}`), 'query.query');
     await refused(alice.post(`/sessions/${sessionId}/streams`, { prompt: '\u0000' }), 'body.prompt');
-    expect(await storedState(engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(engine, sessionId)).toEqual(before);
     expect((await alice.get('/sessions')).body.sessions).toHaveLength(sessions);
   });
 
   it('a socket gets a VALIDATION ack, stays connected, and nothing is stored', async () => {
-    const before = await storedState(engine.storage, sessionId);
+    const before = await storedState(engine, sessionId);
     const tab = await chat.connect('alice');
     expect((await tab.call('session:join', { sessionId })).ok).toBe(true);
     for (const [event, payload, field] of [
@@ -84,7 +84,7 @@ describe.skipIf(!pgUp)(`text no storage can keep, over REST and a socket, on Pos
       expect(ack.error.message).toContain(field);
     }
     expect(tab.socket.connected).toBe(true);
-    expect(await storedState(engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(engine, sessionId)).toEqual(before);
     const sent = await tab.call('message:send', { sessionId, content: 'still here' });
     expect(sent.ok).toBe(true);
     await tab.close();

@@ -1,4 +1,4 @@
-import { MemoryStorage } from 'parley-chat';
+import { MemoryStorage, type StorageAdapter } from 'parley-chat';
 import { OpenAICompatibleProvider } from 'parley-chat/openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openaiError, startFakeOpenAI, type FakeOpenAI, type Transcript } from '../support/fake-openai.js';
@@ -33,20 +33,21 @@ afterEach(async () => {
 
 async function appWith(baseURL: string, model: string) {
   const logger = capturingLogger();
+  const storage = new MemoryStorage();
   const app = await startFullApp({
     engineOptions: {
-      storage: new MemoryStorage(),
+      storage,
       llm: new OpenAICompatibleProvider({ baseURL, model, apiKey: 'sk-test-key' }),
       streamRetry: { attempts: 2, baseDelayMs: 5, maxTotalMs: 1000 },
       logger,
     },
   });
   apps.push(app);
-  return { app, logger };
+  return { app, logger, storage };
 }
 
 /** Asks for an answer over a socket and returns the `stream:error` every member saw, plus the REST status. */
-async function failedAnswer(app: FullApp) {
+async function failedAnswer(app: FullApp, storage: StorageAdapter) {
   const alice = await app.socket('alice');
   const bob = await app.socket('bob');
   const sessionId = (await app.engine.createSession({ createdBy: 'alice', memberIds: ['bob'] })).id;
@@ -59,7 +60,7 @@ async function failedAnswer(app: FullApp) {
   const rest = await app.rest('alice');
   const status = await rest.get(`/streams/${streamId}/status`);
   const metrics = await rest.get(`/streams/${streamId}/metrics`);
-  const stored = await app.engine.storage.getStream(streamId);
+  const stored = await storage.getStream(streamId);
   return { streamId, seen: [aliceSaw, bobSaw], status, metrics, stored };
 }
 
@@ -70,8 +71,8 @@ function expectNothingInternal(text: string, internals: string[]): void {
 describe('an upstream failure reaches members as a code and a generic message', () => {
   it('an upstream nobody listens on: UNAVAILABLE without host, port or errno; the logger has them', async () => {
     const port = await closedPort();
-    const { app, logger } = await appWith(`http://127.0.0.1:${port}/v1`, 'llama3.2');
-    const { seen, status, metrics, stored } = await failedAnswer(app);
+    const { app, logger, storage } = await appWith(`http://127.0.0.1:${port}/v1`, 'llama3.2');
+    const { seen, status, metrics, stored } = await failedAnswer(app, storage);
 
     for (const event of seen) {
       expect(event).toMatchObject({ code: 'UNAVAILABLE', message: 'The assistant is unavailable right now' });
@@ -93,8 +94,8 @@ describe('an upstream failure reaches members as a code and a generic message', 
   it('an upstream answering HTTP 500 with a secret in its body: no status, status text or body reaches members', async () => {
     const fake = await startFakeOpenAI({ transcripts: [http500WithSecret] });
     fakes.push(fake);
-    const { app, logger } = await appWith(fake.baseURL, http500WithSecret.name);
-    const { seen, status, metrics, stored } = await failedAnswer(app);
+    const { app, logger, storage } = await appWith(fake.baseURL, http500WithSecret.name);
+    const { seen, status, metrics, stored } = await failedAnswer(app, storage);
 
     for (const event of seen) {
       expect(event).toMatchObject({ code: 'UNAVAILABLE', message: 'The assistant is unavailable right now' });
@@ -112,8 +113,8 @@ describe('an upstream failure reaches members as a code and a generic message', 
   it("an upstream 429 is the operator's quota, not the member's budget: UNAVAILABLE, not RATE_LIMITED", async () => {
     const fake = await startFakeOpenAI({ transcripts: [http429] });
     fakes.push(fake);
-    const { app, logger } = await appWith(fake.baseURL, http429.name);
-    const { seen } = await failedAnswer(app);
+    const { app, logger, storage } = await appWith(fake.baseURL, http429.name);
+    const { seen } = await failedAnswer(app, storage);
     for (const event of seen) expect(event).toMatchObject({ code: 'UNAVAILABLE', message: 'The assistant is unavailable right now' });
     expectNothingInternal(JSON.stringify(seen), ['Rate limit reached', 'org-parley', '429']);
     expect(logger.text()).toContain('org-parley');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { ModerationPipeline } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
 import { normalizeText } from '../../src/moderation/normalize.js';
+import { ModerationPipeline } from '../../src/moderation/pipeline.js';
 import { RGI_EMOJI } from '../support/rgi-emoji.js';
 
 /** The normalisation before moderation and storage: what it removes, and what it must leave alone. */

@@ -25,7 +25,7 @@ beforeAll(async () => {
   alice = await f.connect('alice');
   expect((await alice.call('session:join', { sessionId })).ok).toBe(true);
   message = (await alice.call('message:send', { sessionId, content: 'the only message' })).data;
-  before = await storedState(f.engine.storage, sessionId);
+  before = await storedState(f.engine, sessionId);
   token = await tokenFor('alice');
 });
 afterAll(closeAll);
@@ -149,7 +149,7 @@ describe('socket.io binding: malformed payloads (fast-check)', () => {
       { numRuns: 600 },
     );
     expect(alice.socket.connected).toBe(true);
-    expect(await storedState(f.engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(f.engine, sessionId)).toEqual(before);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     // still fully working
     expect(await alice.call('message:reaction', { messageId: message.id, emoji: '🎉' })).toMatchObject({ ok: true });
@@ -157,7 +157,7 @@ describe('socket.io binding: malformed payloads (fast-check)', () => {
   });
 
   it('unknown and reserved-looking event names are ignored, with or without an ack', async () => {
-    const snapshot = await storedState(f.engine.storage, sessionId);
+    const snapshot = await storedState(f.engine, sessionId);
     const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'session:join:x', 'stream:requests', 'message', 'error', 'connection:success'];
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.constantFrom(...names), fc.string({ maxLength: 20 })), fc.anything({ maxDepth: 2 }), async (event, payload) => {
@@ -170,7 +170,7 @@ describe('socket.io binding: malformed payloads (fast-check)', () => {
     );
     expect(await alice.call('typing:stop', { sessionId })).toEqual({ ok: true, data: null });
     expect(alice.socket.connected).toBe(true);
-    expect(await storedState(f.engine.storage, sessionId)).toEqual(snapshot);
+    expect(await storedState(f.engine, sessionId)).toEqual(snapshot);
     expect(f.reported.every((e) => e instanceof Error && /socket error/.test(e.message))).toBe(true);
   });
 });

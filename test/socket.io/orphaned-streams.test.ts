@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
-import { ChatEngine, MemoryStorage, newId, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { ChatEngine, MemoryStorage, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 import { Server } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { call, startChatApp, tokenFor, type ChatApp } from '../express/harness.js';

@@ -20,8 +20,9 @@ for (const { name, create } of storages) {
   describe(`message:send order over a real socket on ${name}`, () => {
     it('ten sends emitted back to back, replies among them, are stored and acked in emit order', async () => {
       const latencies = [6, 1, 4, 0, 9, 2, 7, 3, 8, 5];
+      const storage = create();
       const f = await startChat({
-        storage: create(),
+        storage,
         engineOptions: {
           moderation: {
             // A check whose latency varies per message, as a remote moderation service's does.
@@ -57,7 +58,7 @@ for (const { name, create } of storages) {
       expect(acked).toEqual(latencies.map((_, i) => i));
       expect(messages.map((m) => m.content)).toEqual(emitted);
       for (let i = 1; i < messages.length; i++) expect(messages[i]!.seq).toBeGreaterThan(messages[i - 1]!.seq);
-      expect((await f.engine.storage.getChangesSince(sessionId, root.seq, 100)).map((m) => m.content)).toEqual(emitted);
+      expect((await storage.getChangesSince(sessionId, root.seq, 100)).map((m) => m.content)).toEqual(emitted);
       const delivered = await bob.received.waitFor('message:new', 11);
       expect(delivered.slice(1).map((m) => m.content)).toEqual(emitted);
     });

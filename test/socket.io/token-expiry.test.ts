@@ -62,7 +62,7 @@ describe.concurrent('socket.io binding: token expiry on a live socket', () => {
     const [expired] = await bob.received.waitFor('auth:expired', 1, () => true, expiresAt - Date.now() + 3000);
     expect(expired).toEqual({ expiredAt: new Date(expiresAt).toISOString() });
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
-    const before = await storedState(f.engine.storage, sessionId);
+    const before = await storedState(f.engine, sessionId);
     for (const [event, payload] of [
       ['message:send', { sessionId, content: 'after expiry' }],
       ['session:leave', { sessionId }],
@@ -71,7 +71,7 @@ describe.concurrent('socket.io binding: token expiry on a live socket', () => {
     ] as const) {
       expect(await bob.call(event, payload), event).toEqual({ ok: false, error: { code: 'UNAUTHORIZED', message: expect.any(String), details: { expiredAt: expired.expiredAt } } });
     }
-    expect(await storedState(f.engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(f.engine, sessionId)).toEqual(before);
     await sleep(50);
     expect(alice.received.of('typing:start')).toEqual([]); // nothing else done either
 
@@ -91,13 +91,13 @@ describe.concurrent('socket.io binding: token expiry on a live socket', () => {
     const expiresAt = (Math.ceil(Date.now() / 1000) + 1) * 1000 + 100;
     pinned.set(token, expiresAt);
     const bob = await joinedWith(f, 'bob', sessionId, token);
-    const before = await storedState(f.engine.storage, sessionId);
+    const before = await storedState(f.engine, sessionId);
     await untilPast(expiresAt);
     const ack = await bob.call('message:send', { sessionId, content: 'just too late' });
     expect(ack).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
     // told along with the refusal, not a second time when the timer comes round
     expect(bob.received.of('auth:expired')).toEqual([{ expiredAt: new Date(expiresAt).toISOString() }]);
-    expect(await storedState(f.engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(f.engine, sessionId)).toEqual(before);
     expect(await disconnected(bob)).toBe('io server disconnect');
     expect(bob.received.of('auth:expired')).toHaveLength(1);
   });

@@ -1,4 +1,5 @@
-import { isChatError, newId, type NewMessage } from 'parley-chat';
+import { isChatError, type NewMessage } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 import { PostgresStorage } from 'parley-chat/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

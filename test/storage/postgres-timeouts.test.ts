@@ -1,4 +1,5 @@
-import { ChatEngine, isChatError, newId, type ChatError } from 'parley-chat';
+import { ChatEngine, isChatError, type ChatError } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 import { PostgresStorage, type PostgresStorageOptions } from 'parley-chat/postgres';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

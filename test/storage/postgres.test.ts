@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
-import { isChatError, newId } from 'parley-chat';
+import { isChatError } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 import { PostgresStorage } from 'parley-chat/postgres';
 import { describeStorageAdapter } from 'parley-chat/testing';
 import pg from 'pg';

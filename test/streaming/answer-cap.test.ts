@@ -117,8 +117,8 @@ describe('the answer length cap', () => {
 
   it('refuses to start with a cap that is not a positive integer, storing nothing', async () => {
     const { engine, sessionId } = await setup(oneHugeChunk('never asked'), { agents: { assistant: { maxAnswerChars: 0 } } });
-    const before = await storedState(engine.storage, sessionId);
+    const before = await storedState(engine, sessionId);
     await expectChatError(engine.requestStream({ sessionId, prompt: 'x', userId: 'alice' }), 'INTERNAL');
-    expect(await storedState(engine.storage, sessionId)).toEqual(before);
+    expect(await storedState(engine, sessionId)).toEqual(before);
   });
 });

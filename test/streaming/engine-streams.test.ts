@@ -22,8 +22,9 @@ afterEach(async () => {
 });
 
 async function setup(options: Partial<ChatEngineOptions> = {}) {
+  const storage = new MemoryStorage();
   const engine = new ChatEngine({
-    storage: new MemoryStorage(),
+    storage,
     rateLimits: NO_RATE_LIMITS,
     llm: new ScriptedProvider({ tokensPerSecond: 200 }),
     streamDelayMs: 20,
@@ -46,7 +47,7 @@ async function setup(options: Partial<ChatEngineOptions> = {}) {
         });
       }
     });
-  return { engine, sessionId: session.id, chunks, ended };
+  return { engine, storage, sessionId: session.id, chunks, ended };
 }
 
 /** A provider driven by a script of steps, for faults and timing. */
@@ -247,8 +248,7 @@ describe('stop, caps and faults', () => {
   });
 
   it('engine.close() stops running streams and keeps their partial answers', async () => {
-    const { engine, sessionId } = await setup({ llm: new ScriptedProvider({ tokensPerSecond: 40 }) });
-    const storage = engine.storage;
+    const { engine, storage, sessionId } = await setup({ llm: new ScriptedProvider({ tokensPerSecond: 40 }) });
     const { streamId, messageId } = await engine.requestStream({ sessionId, prompt: 'x', userId: 'alice' });
     await new Promise((r) => setTimeout(r, 150));
     await engine.close();

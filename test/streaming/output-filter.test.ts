@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { ModerationPipeline } from 'parley-chat';
 import { describe, expect, it } from 'vitest';
+import { ModerationPipeline } from '../../src/moderation/pipeline.js';
 import { StreamOutputFilter } from '../../src/streams/output-filter.js';
 
 /** The streaming output filter: whole-word results, released as early as possible. */

@@ -1,4 +1,5 @@
-import { ChatEngine, MemoryStorage, newId, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { ChatEngine, MemoryStorage, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
 

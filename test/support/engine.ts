@@ -36,8 +36,12 @@ export async function expectChatError(promise: Promise<unknown>, code: ChatError
   return error as ChatError;
 }
 
-/** A snapshot of what is stored for a session, to prove a refused call wrote nothing. */
-export async function storedState(storage: StorageAdapter, sessionId: string) {
+/**
+ * A snapshot of what is stored for a session, to prove a refused call wrote nothing: read from the
+ * storage itself, or through an engine's trusted calls (its storage is its own).
+ */
+export async function storedState(source: StorageAdapter | ChatEngine, sessionId: string) {
+  const storage = source instanceof ChatEngine ? readsThrough(source) : source;
   const session = await storage.getSession(sessionId);
   const page = await storage.getHistory(sessionId, { limit: 100, offset: 0, parentMessageId: null });
   return {
@@ -45,5 +49,14 @@ export async function storedState(storage: StorageAdapter, sessionId: string) {
     messageCount: session?.messageCount,
     messages: page.messages.map((m) => ({ id: m.id, content: m.content, changeSeq: m.changeSeq, attachments: m.attachments.length, reactions: m.reactions.length })),
     members: (await storage.listMembers(sessionId)).map((m) => `${m.userId}:${m.role}:${m.lastReadSeq}`),
+  };
+}
+
+/** The reads of `storedState` as trusted engine calls (no user: no access check, no budget). */
+function readsThrough(engine: ChatEngine): Pick<StorageAdapter, 'getSession' | 'getHistory' | 'listMembers'> {
+  return {
+    getSession: (sessionId) => engine.getSession(sessionId),
+    getHistory: (sessionId, { limit, offset }) => engine.getMessageHistory(sessionId, undefined, { limit, offset }),
+    listMembers: (sessionId) => engine.listMembers(sessionId),
   };
 }

@@ -1,4 +1,5 @@
-import { newId, type NewMessage, type StorageAdapter } from 'parley-chat';
+import { type NewMessage, type StorageAdapter } from 'parley-chat';
+import { newId } from '../../src/ids.js';
 
 /** A message as the engine would hand it to `insertMessages`, with `fields` overriding. */
 export const draft = (sessionId: string, fields: Partial<NewMessage> = {}): NewMessage => ({
