@@ -109,8 +109,9 @@ describe('npm start', () => {
     await exited(app);
     // npm itself dies of the signal; what matters is the app: it ran its shutdown and exited, port freed.
     await expect.poll(() => groupAlive(app.pid!), { timeout: 10_000 }).toBe(false);
-    expect(output.text()).toContain('parley: SIGTERM received, shutting down');
-    expect(output.text()).toContain('parley: stopped');
+    // The pipe may still hold its last lines when the process is gone: read until they arrive.
+    await expect.poll(() => output.text(), { timeout: 5000 }).toContain('parley: SIGTERM received, shutting down');
+    await expect.poll(() => output.text(), { timeout: 5000 }).toContain('parley: stopped');
     expect(output.text()).not.toMatch(/error during shutdown|SIGTERM again|took over 10 s/);
     expect(await fetch(`${url}/`).then(() => 'up', () => 'down')).toBe('down');
   }, 20_000);
@@ -181,9 +182,10 @@ describe('examples/minimal', () => {
       await expect.poll(() => log.text(), { timeout: 15_000 }).toContain(`on http://localhost:${port} (PORT)`);
       const openapi = await fetch(`http://127.0.0.1:${port}/api/chat/openapi.json`);
       expect(openapi.status).toBe(200);
-      // The printed token works: it is how a newcomer tries the API.
-      const token = /Bearer ([\w-]+\.[\w-]+\.[\w-]+)/.exec(log.text())?.[1];
-      expect(token, log.text()).toBeDefined();
+      // The printed token works: it is how a newcomer tries the API (printed just after the banner).
+      const printedToken = () => /Bearer ([\w-]+\.[\w-]+\.[\w-]+)/.exec(log.text())?.[1];
+      await expect.poll(printedToken, { timeout: 10_000 }).toBeDefined();
+      const token = printedToken();
       const created = await fetch(`http://127.0.0.1:${port}/api/chat/sessions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
