@@ -5,8 +5,10 @@
  */
 import type { CreateTableBuilder, Kysely } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
+import type { InsertedMessage, NewMessage, StreamFlush } from '../../../src/ports/storage.js';
+import type { RowMapper } from './rows.js';
 import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
-import type { HotStatementSet } from './statements.js';
+import type { HotStatementSet, Statement, StatementRunner } from './statements.js';
 
 /** Column types for the DDL. */
 export interface DialectTypes {
@@ -76,13 +78,46 @@ export interface SqlDialect {
   lockSessions(trx: Kysely<ChatDatabase>, names: TableNames, sessionIds: readonly string[]): Promise<void>;
 
   /**
-   * The fixed-text statements of the hot paths (access check, pages, search, the insert batch),
-   * built once per storage for its table names; see kysely/statements.ts.
+   * The fixed-text statements of the hot read paths (access check, pages, search), built once per
+   * storage for its table names; see kysely/statements.ts.
    */
   statements(names: TableNames): HotStatementSet;
 
+  /** How this database writes what is written most: message batches and stream flushes. */
+  writePath(context: WritePathContext): WritePath;
+
   /** Null for an error the shared code does not treat specially (it becomes `INTERNAL`). */
   classifyError(error: unknown): DbErrorInfo | null;
+}
+
+/**
+ * The writes a database does its own way. The shared code asks for nothing else: it never asks
+ * which database it runs on, only whether the write path took the work.
+ */
+export interface WritePath {
+  /**
+   * Stores the batch with `StorageAdapter.insertMessages`' contract, or returns null for "take the
+   * shared transaction path" (kysely-storage.ts), which handles every batch. Null only when
+   * nothing was written.
+   */
+  insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[] | null>;
+  /** `StorageAdapter.flushStream`: both rows or neither; true when the stream was running. */
+  flushStream(streamId: string, flush: StreamFlush): Promise<boolean>;
+  /**
+   * Run at the end of every write transaction, the shared path's included (no parameters): bounded
+   * upkeep of the database's own (SQLite: a step of FTS5 segment merging).
+   */
+  readonly transactionEnd?: Statement;
+}
+
+/** What a write path is built from: the storage's tables, statement runner, row mapper and read statements. */
+export interface WritePathContext {
+  names: TableNames;
+  runner: StatementRunner;
+  rows: RowMapper;
+  /** For what a write returns besides what it wrote (a stored duplicate's reactions and attachments). */
+  reads: HotStatementSet;
+  classify(error: unknown): DbErrorInfo | null;
 }
 
 /**

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
 import { postgresStatements } from './statements.js';
+import { postgresWritePath } from './write-path.js';
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -124,6 +125,7 @@ export const postgresDialect: SqlDialect = {
   },
 
   statements: postgresStatements,
+  writePath: postgresWritePath,
 
   classifyError(error): DbErrorInfo | null {
     if (typeof error !== 'object' || error === null) return null;

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
 import { sqliteStatements } from './statements.js';
+import { sqliteWritePath } from './write-path.js';
 
 /** SQLite result codes (primary or extended) meaning "cannot serve this now". */
 const UNAVAILABLE_CODE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOMEM|INTERRUPT)/;
@@ -69,7 +70,7 @@ export const sqliteDialect: SqlDialect = {
   },
 
   // FTS5 merges no segments on its own any more: every write transaction does a bounded step of it
-  // (`searchIndexStep` in statements.ts). The setting is stored in the index's config table.
+  // (the write path's `transactionEnd`, sqlite/write-path.ts). The setting is stored in the index's config table.
   async scheduleSearchMerges(db, t) {
     const fts = t.ref('messages_fts');
     await sql`insert into ${fts} (${fts}, rank) values ('automerge', 0)`.execute(db);
@@ -80,6 +81,7 @@ export const sqliteDialect: SqlDialect = {
   async lockSessions() {},
 
   statements: sqliteStatements,
+  writePath: sqliteWritePath,
 
   classifyError(error): DbErrorInfo | null {
     if (typeof error !== 'object' || error === null) return null;

@@ -4,13 +4,10 @@
  * queues behind an async lock on every call).
  */
 import { SEARCH_TERM } from '../kysely/dialect.js';
-import { ATTACHMENT_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, type TableNames } from '../kysely/schema.js';
+import { MESSAGE_COLUMNS, SESSION_COLUMNS, type TableNames } from '../kysely/schema.js';
 import { defineStatement, memberCheck, type HotStatementSet, type Statement } from '../kysely/statements.js';
 
 const statement = (build: (p: (name: string) => string) => string): Statement => defineStatement('positional', build, { prepared: false });
-
-/** Pages of FTS5 segments merged, at most, per write transaction (see searchIndexStep). */
-export const FTS_MERGE_PAGES = 32;
 
 export function sqliteStatements(t: TableNames): HotStatementSet {
   const sessions = t.quoted('sessions');
@@ -54,26 +51,6 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
 
   return {
     list: (values) => JSON.stringify(values),
-    flushStream: {
-      stream: statement(
-        (p) => `
-        update ${t.quoted('streams')} set status = 'streaming', tokens_generated = ${p('tokensGenerated')}, bytes_emitted = ${p('bytesEmitted')},
-          errors = ${p('errors')}, first_token_at = ${p('firstTokenAt')}, updated_at = ${p('at')}
-        where id = ${p('id')} and status in ('pending', 'streaming')`,
-      ),
-      message: statement(
-        (p) => `
-        update ${messages} set content = ${p('content')}, tokens = ${p('tokens')}, updated_at = ${p('at')}
-        where id = (select message_id from ${t.quoted('streams')} where id = ${p('id')})`,
-      ),
-    },
-    // FTS5's automatic merging is off (migration 0005): left on, it merges in large units inside
-    // whichever commit crosses its threshold — a send stalled 10-40 ms every few seconds at 4,000
-    // sends/s (none with the FTS trigger dropped). This step merges at most 32 pages per write
-    // transaction (and only when a level has 4+ segments or a merge is under way): measured at
-    // 4,000 sends/s for 30 s, max latency 42 → 18 ms, p99.9 41 → 7.5 ms, the same index size
-    // (1,902 against 1,867 data rows) and search times.
-    searchIndexStep: statement(() => `insert into ${fts} (${fts}, rank) values ('merge', ${FTS_MERGE_PAGES})`),
     searchQuery: (terms) =>
       // Each term an FTS5 string ("…", quotes doubled): no input is read as FTS syntax.
       terms.length > 0 && terms.every((term) => SEARCH_TERM.test(term)) ? terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' ') : null,
@@ -136,25 +113,5 @@ export function sqliteStatements(t: TableNames): HotStatementSet {
         order by m.seq desc limit ${p('limit')} offset ${p('offset')}
       ) p`,
     ),
-
-    insertSteps: {
-      membership: statement(
-        (p) =>
-          `select exists(select 1 from ${sessions} where id = ${p('session')}) as session, exists(select 1 from ${members} where session_id = ${p('session')} and user_id = ${p('user')}) as member`,
-      ),
-      lookupClientId: statement(
-        (p) =>
-          `select ${cols('m')} from ${messages} m where m.session_id = ${p('session')} and m.user_id is ${p('user')} and m.client_message_id = ${p('client')}`,
-      ),
-      bumpSession: statement(
-        (p) =>
-          `update ${sessions} set last_seq = last_seq + ${p('count')}, message_count = message_count + ${p('top')} where id = ${p('session')} returning last_seq`,
-      ),
-      insertMessage: statement((p) => `insert into ${messages} (${MESSAGE_COLUMNS.join(', ')}) values (${MESSAGE_COLUMNS.map((c) => p(c)).join(', ')})`),
-      insertAttachment: statement(
-        (p) => `insert into ${attachments} (${ATTACHMENT_COLUMNS.join(', ')}) values (${ATTACHMENT_COLUMNS.map((c) => p(c)).join(', ')})`,
-      ),
-      bumpReplies: statement((p) => `update ${messages} set reply_count = reply_count + ${p('n')} where id = ${p('id')}`),
-    },
   };
 }
