@@ -6,6 +6,7 @@
 import type { CreateTableBuilder, Kysely } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { InsertedMessage, NewMessage, StreamFlush } from '../../../src/ports/storage.js';
+import type { SqlFlavour } from './read-statements.js';
 import type { RowMapper } from './rows.js';
 import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
 import type { HotStatementSet, Statement, StatementRunner } from './statements.js';
@@ -77,11 +78,8 @@ export interface SqlDialect {
    */
   lockSessions(trx: Kysely<ChatDatabase>, names: TableNames, sessionIds: readonly string[]): Promise<void>;
 
-  /**
-   * The fixed-text statements of the hot read paths (access check, pages, search), built once per
-   * storage for its table names; see kysely/statements.ts.
-   */
-  statements(names: TableNames): HotStatementSet;
+  /** How its SQL text differs, for the hot read statements written once in kysely/read-statements.ts. */
+  readonly flavour: SqlFlavour;
 
   /** How this database writes what is written most: message batches and stream flushes. */
   writePath(context: WritePathContext): WritePath;

@@ -3,8 +3,8 @@
  * `SqliteStorage`. Queries are written once with Kysely; what differs between the databases lives
  * in the {@link SqlDialect} object each adapter passes in.
  *
- * The hot reads run fixed-text statements (kysely/statements.ts, the text per dialect in
- * postgres/statements.ts and sqlite/statements.ts) through the adapter's {@link StatementRunner}:
+ * The hot reads run fixed-text statements (kysely/read-statements.ts, written once from the
+ * dialect's SQL flavour) through the adapter's {@link StatementRunner}:
  * named pg statements, cached better-sqlite3 statements. What is written most (message batches,
  * stream flushes) goes through the dialect's {@link WritePath}; a batch it declines takes the shared
  * transaction path (kysely/insert-transaction.ts). Kysely builds the rest: migrations, the
@@ -55,6 +55,7 @@ import type { DbErrorInfo, SqlDialect, WritePath } from './dialect.js';
 import { classify, toStorageError } from './errors.js';
 import { INSERT_CHUNK, insertAttachments, insertInTransaction, type TransactionInsertContext } from './insert-transaction.js';
 import { createMigrator } from './migrations.js';
+import { readStatements } from './read-statements.js';
 import { json, reactionsFrom, RowMapper } from './rows.js';
 import { bind, type ExtrasColumns, type HotStatementSet, type Statement, type StatementRunner, type Values } from './statements.js';
 import {
@@ -132,7 +133,7 @@ export class KyselyStorage implements StorageAdapter {
     this.schema = config.schema;
     this.#destroy = config.destroy;
     this.#defaultSchema = config.defaultSchema;
-    this.#hot = config.dialect.statements(this.names);
+    this.#hot = readStatements(this.names, config.dialect.flavour);
     this.#runner = config.runner ?? kyselyRunner(config.db);
     this.#rows = new RowMapper(config.dialect);
     this.#write = config.dialect.writePath({

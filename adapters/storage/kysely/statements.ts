@@ -1,13 +1,13 @@
 /**
- * The hot statements: fixed SQL text per dialect (built once per storage, in
- * `postgres/statements.ts` and `sqlite/statements.ts`), run without Kysely's per-call compile and,
- * where the driver allows, as prepared statements.
+ * The hot statements: fixed SQL text (built once per storage: the reads in
+ * `kysely/read-statements.ts`, the writes in each dialect's `write-path.ts`), run without Kysely's
+ * per-call compile and, where the driver allows, as prepared statements.
  *
- * Why (measured on the 1M-message bench): through Kysely every call compiles its query afresh and
- * Postgres parses and plans it as an unnamed statement — `getSessionAccess` cost ~300 µs of Node
- * CPU + ~120 µs of Postgres CPU, against ~80 + ~43 µs for the same SQL as a named pg statement; on
- * SQLite 50 µs against 4 µs for a cached better-sqlite3 statement. The statements below are the
- * ones every send, page and search runs; everything else (and every transaction) stays on Kysely.
+ * Why: through Kysely every call compiles its query afresh and Postgres parses and plans it as an
+ * unnamed statement, several times the cost of the same SQL as a named pg statement; on SQLite a
+ * cached better-sqlite3 statement is an order of magnitude cheaper (bench/results). The statements
+ * are the ones every send, page and search runs; everything else (and every transaction) stays on
+ * Kysely.
  */
 import { createHash } from 'node:crypto';
 

@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
-import { postgresStatements } from './statements.js';
+import { postgresFlavour } from './flavour.js';
 import { postgresWritePath } from './write-path.js';
 
 const NETWORK_CODES = new Set([
@@ -124,7 +124,7 @@ export const postgresDialect: SqlDialect = {
     await trx.selectFrom(t.as('sessions', 's')).select('s.id').where('s.id', 'in', sessionIds).orderBy('s.id').forUpdate().execute();
   },
 
-  statements: postgresStatements,
+  flavour: postgresFlavour,
   writePath: postgresWritePath,
 
   classifyError(error): DbErrorInfo | null {

@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { DbErrorInfo, SqlDialect } from '../kysely/dialect.js';
-import { sqliteStatements } from './statements.js';
+import { sqliteFlavour } from './flavour.js';
 import { sqliteWritePath } from './write-path.js';
 
 /** SQLite result codes (primary or extended) meaning "cannot serve this now". */
@@ -80,7 +80,7 @@ export const sqliteDialect: SqlDialect = {
   // front, so sessions need no row locks and read-then-write never fails half-way.
   async lockSessions() {},
 
-  statements: sqliteStatements,
+  flavour: sqliteFlavour,
   writePath: sqliteWritePath,
 
   classifyError(error): DbErrorInfo | null {
