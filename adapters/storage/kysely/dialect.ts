@@ -3,7 +3,7 @@
  * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`). Everything else —
  * every query, the migrations, the row mapping — is shared in {@link KyselyStorage}.
  */
-import type { CreateTableBuilder, Kysely } from 'kysely';
+import type { CreateTableBuilder, Kysely, Migration } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
 import type { InsertedMessage, NewMessage, StreamFlush } from '../../../src/ports/storage.js';
 import type { SqlFlavour } from './read-statements.js';
@@ -64,14 +64,13 @@ export interface SqlDialect {
   ): CreateTableBuilder<T, C>;
   /** DDL for full-text search on `messages.content` (inside the initial migration). */
   createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0003: rebuilds the full-text index in its current form, where it changed (SQLite). */
-  upgradeSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0004: storage settings of the full-text index (Postgres). */
-  tuneSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0005: how the full-text index merges its segments (SQLite: in `searchIndexStep`s only). */
-  scheduleSearchMerges?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0006: the search vector kept by a trigger rather than a generated column (Postgres). */
-  moveSearchVectorToTrigger?(db: Kysely<any>, names: TableNames): Promise<void>;
+  /**
+   * This database's own migrations by name, merged into the shared list (kysely/migrations.ts) and
+   * run in name order with it. A name may fill one of the shared list's reserved steps (a no-op
+   * elsewhere) or be new, sorting after every name already shipped; it never replaces a shared
+   * migration.
+   */
+  migrations(names: TableNames): Record<string, Migration>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.
