@@ -54,6 +54,7 @@ export {
   type AuthorizeFn,
   type AuthorizePolicy,
   type SessionAction,
+  type StorageCheck,
 } from './authorization.js';
 export {
   DEFAULT_RATE_LIMITS,
