@@ -59,7 +59,7 @@ export interface AttachChatOptions {
   onError?: ErrorReporter;
 }
 
-/** What `attachChat` returns: the engine's {@link Transport}, registered on it already. */
+/** What `attachChat` returns: the engine's `Transport` (from `parley-chat`), registered on it already. */
 export interface ChatBinding extends Transport {
   readonly namespace: ChatNamespace;
   getPresence(userIds: readonly string[]): Promise<Map<string, { status: PresenceStatus; lastSeenAt: string | null }>>;
