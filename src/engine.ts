@@ -699,7 +699,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   }
 
   /**
-   * Like {@link stopLocalStream}, and resolves once the stream's final status is committed, or
+   * Like {@link ChatEngine.stopLocalStream}, and resolves once the stream's final status is committed, or
    * after `maxWaitMs` if that takes longer (storage trouble): a transport answers the node that
    * asked only then, so that node can read the final status. False when this node does not run it.
    */
@@ -763,7 +763,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * What a client joining a session needs: the session, its members, and what changed after its
    * cursor, in seq order — at most {@link REPLAY_LIMIT} changes; `gap: true` means more was missed
    * and the client should page history. The cursor is `lastSeq` when given, else the member's stored
-   * delivery cursor (see {@link markDelivered}); a member who never received anything (cursor 0)
+   * delivery cursor (see {@link ChatEngine.markDelivered}); a member who never received anything (cursor 0)
    * gets no replay, only `gap` when the session has history. `seq` is how far the client is now
    * caught up: the cursor to send next time.
    */

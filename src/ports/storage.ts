@@ -95,9 +95,9 @@ export interface StorageAdapter {
   /**
    * A page of one session's messages in ascending seq. `parentMessageId: null` means top-level
    * messages only; a string means the direct replies to that message. Without cursors, `offset`
-   * counts from the newest (offset 0 = the latest `limit`). `before` keeps seq < before (the latest
-   * `limit` of those, after skipping `offset` from the newest); `after` keeps seq > after (the first
-   * `limit` of those, after skipping `offset` from the oldest); both keep after < seq < before, paged
+   * counts from the newest (offset 0 = the latest `limit`). `before` keeps `seq < before` (the latest
+   * `limit` of those, after skipping `offset` from the newest); `after` keeps `seq > after` (the first
+   * `limit` of those, after skipping `offset` from the oldest); both keep `after < seq < before`, paged
    * as with `after` alone. `total` counts every message of the selection without cursors or paging
    * (session `messageCount`, or the parent's `replyCount`).
    */
