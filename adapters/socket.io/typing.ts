@@ -71,6 +71,11 @@ export class TypingTracker {
     }
   }
 
+  /** How many typists this node remembers: those typing, or with a start or stop in flight. */
+  get size(): number {
+    return this.typists.size;
+  }
+
   close(): void {
     for (const t of this.typists.values()) if (t.timer) clearTimeout(t.timer);
     this.typists.clear();
