@@ -87,12 +87,58 @@ describe('socket.io binding: typing indicators of several people', () => {
   });
 });
 
+describe('typing again', () => {
+  it('typing again after a stop gets a whole new timeout: the first one’s timer does not end it', async () => {
+    const f = await startChat({ attach: { typingTimeoutMs: 300 } });
+    const { sessionId, carol, alice } = await lobby(f);
+    await alice.call('typing:start', { sessionId });
+    await alice.call('typing:stop', { sessionId });
+    await sleep(150);
+    await alice.call('typing:start', { sessionId });
+    await sleep(250); // past the first start's timeout, well within the second's
+    expect(stopsOf(carol, 'alice')).toHaveLength(1);
+    await carol.received.waitFor('typing:stop', 2, () => true, 2000);
+  });
+});
+
+/** A tracker on a real engine, and every `typing.updated` the engine published. */
+async function tracked(timeoutMs: number) {
+  const engine = new ChatEngine({ storage: new MemoryStorage(), rateLimits: NO_RATE_LIMITS });
+  await engine.init();
+  const updates: boolean[] = [];
+  engine.on('typing.updated', ({ typing }) => updates.push(typing));
+  const errors: unknown[] = [];
+  const tracker = new TypingTracker(engine, timeoutMs, (e) => errors.push(e));
+  return { engine, tracker, updates, errors };
+}
+
+describe('TypingTracker ordering', () => {
+  it('two stops at once end the indicator once: the second says it was not typing', async () => {
+    const { engine, tracker, updates } = await tracked(5000);
+    await engine.createSession({ id: 'room', createdBy: 'owner', memberIds: ['alice'] });
+    await tracker.start('room', 'alice', 'socket-1', undefined);
+    expect(await Promise.all([tracker.stop('room', 'alice'), tracker.stop('room', 'alice')])).toEqual([true, false]);
+    expect(updates).toEqual([true, false]);
+    await engine.close();
+  });
+
+  it('a start right behind a stop leaves the user typing, and still tracked so it can end', async () => {
+    const { engine, tracker, updates } = await tracked(5000);
+    await engine.createSession({ id: 'room', createdBy: 'owner', memberIds: ['alice'] });
+    await tracker.start('room', 'alice', 'socket-1', undefined);
+    await Promise.all([tracker.stop('room', 'alice'), tracker.start('room', 'alice', 'socket-1', undefined)]);
+    expect(updates).toEqual([true, false, true]);
+    expect(tracker.size).toBe(1);
+    tracker.socketGone('socket-1');
+    await until(() => updates.length === 4, 2000, 'the indicator to end');
+    expect(updates).toEqual([true, false, true, false]);
+    await engine.close();
+  });
+});
+
 describe('TypingTracker memory', () => {
   it('remembers only who is typing: stopped, expired, refused and departed typists are forgotten', async () => {
-    const engine = new ChatEngine({ storage: new MemoryStorage(), rateLimits: NO_RATE_LIMITS });
-    await engine.init();
-    const errors: unknown[] = [];
-    const tracker = new TypingTracker(engine, 500, (e) => errors.push(e));
+    const { engine, tracker, errors } = await tracked(500);
     const users = Array.from({ length: 40 }, (_, i) => `user-${i}`);
     await engine.createSession({ id: 'room', createdBy: 'owner', memberIds: users });
     for (const [i, user] of users.entries()) await tracker.start('room', user, `socket-${i % 4}`, undefined);
