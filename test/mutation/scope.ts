@@ -13,7 +13,7 @@ export interface MutationModule {
 export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/moderation/normalize.ts', tests: ['test/moderation/normalize.test.ts'] },
   { file: 'src/moderation/profanity-filter.ts', tests: ['test/moderation/profanity-filter.test.ts'] },
-  { file: 'src/moderation/pipeline.ts', tests: ['test/engine/moderation.test.ts', 'test/moderation/pipeline.test.ts'] },
+  { file: 'src/moderation/pipeline.ts', tests: ['test/engine/moderation.test.ts', 'test/moderation/pipeline.test.ts', 'test/streaming/output-filter.test.ts'] },
   { file: 'src/rate-limits.ts', tests: ['test/engine/rate-limits.test.ts', 'test/engine/rate-limit-defaults.test.ts', 'test/express/retry-after.test.ts'] },
   { file: 'src/write-batcher.ts', tests: ['test/engine/write-batcher.test.ts', 'test/engine/write-batcher-behaviour.test.ts'] },
   { file: 'src/authorization.ts', tests: ['test/engine/authorization.test.ts', 'test/engine/open-policy.test.ts'] },
