@@ -73,8 +73,8 @@ export class Outbox {
   async add(entry: OutboxEntry): Promise<Message> {
     this.entries.push(entry);
     const settled = this.waitFor(entry.clientMessageId);
+    this.link.changed(entry.sessionId); // shown as pending at once, before the (maybe async) write
     await this.save();
-    this.link.changed(entry.sessionId);
     this.kick();
     return settled;
   }
