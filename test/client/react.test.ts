@@ -6,12 +6,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor, closeClients, TestServer } from './harness.js';
 
 const h = createElement;
+/** An element's text (the tests type-check without the DOM library). */
+const text = (element: unknown) => (element as { textContent: string | null }).textContent;
 
 let server: TestServer;
 beforeAll(async () => {
   server = await new TestServer().start();
   // The page is served by the chat server itself, as the reference page is: same origin, no CORS.
-  (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(server.url);
+  (globalThis as unknown as { window: { happyDOM: { setURL(url: string): void } } }).window.happyDOM.setURL(server.url);
 });
 afterEach(() => {
   cleanup();
@@ -61,9 +63,9 @@ describe('parley-chat/react', () => {
     const bob = clientFor(server, 'bob');
     render(h(ChatProvider, { client: bob }, h(Sidebar), h(Room, { id: sessionId }), h(UserId)));
 
-    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('bob online'));
+    await waitFor(() => expect(text(screen.getByTestId('status'))).toBe('bob online'));
     await waitFor(() => expect(screen.getByText('alice: Welcome, Bob (sent)')).toBeTruthy());
-    await waitFor(() => expect(screen.getByTestId(`unread-${sessionId}`).textContent).toBe('Support: 1'));
+    await waitFor(() => expect(text(screen.getByTestId(`unread-${sessionId}`))).toBe('Support: 1'));
 
     fireEvent.change(screen.getByLabelText('message'), { target: { value: 'Thanks!' } });
     fireEvent.click(screen.getByText('Send'));
@@ -74,11 +76,11 @@ describe('parley-chat/react', () => {
       await server.engine.createMessage({ sessionId, userId: 'alice', content: 'You are welcome' });
     });
     await waitFor(() => expect(screen.getByText('alice: You are welcome (sent)')).toBeTruthy());
-    await waitFor(() => expect(screen.getByTestId(`unread-${sessionId}`).textContent).toBe('Support: 2'));
+    await waitFor(() => expect(text(screen.getByTestId(`unread-${sessionId}`))).toBe('Support: 2'));
 
     fireEvent.click(screen.getByText('Mark read'));
-    await waitFor(() => expect(screen.getByTestId(`unread-${sessionId}`).textContent).toBe('Support: 0'));
-    expect(screen.getAllByRole('listitem').map((li) => li.textContent)).toEqual(['alice: Welcome, Bob (sent)', 'bob: Thanks! (sent)', 'alice: You are welcome (sent)']);
+    await waitFor(() => expect(text(screen.getByTestId(`unread-${sessionId}`))).toBe('Support: 0'));
+    expect(screen.getAllByRole('listitem').map((li) => text(li))).toEqual(['alice: Welcome, Bob (sent)', 'bob: Thanks! (sent)', 'alice: You are welcome (sent)']);
   });
 
   it('useChatClient outside a ChatProvider says what is missing', () => {
