@@ -13,7 +13,7 @@ export type { WriteBatcherOptions } from './write-batcher.js';
 export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
 export type { StreamCallbacks, StreamSnapshot, StreamStart } from './streams/stream-coordinator.js';
 export type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
-export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmUsage } from './ports/llm.js';
+export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmTool, type LlmToolCall, type LlmToolCallDelta, type LlmUsage } from './ports/llm.js';
 export { ScriptedProvider, type ScriptedProviderOptions } from './providers/scripted-provider.js';
 
 export type * from './model.js';
