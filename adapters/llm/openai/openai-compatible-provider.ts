@@ -5,6 +5,7 @@ import {
   type LlmMessage,
   type LlmProvider,
   type LlmRequest,
+  type LlmToolCallDelta,
   type LlmUsage,
 } from '../../../src/ports/llm.js';
 
@@ -68,7 +69,7 @@ type TimeoutKind = 'connect' | 'idle';
 
 interface ParsedEvent {
   readonly done?: true;
-  readonly delta?: LlmDelta;
+  readonly deltas?: LlmDelta[];
 }
 
 const SKIP: ParsedEvent = {};
@@ -83,8 +84,11 @@ const DONE: ParsedEvent = { done: true };
  * - Deltas carry the text exactly as sent (UTF-8 decoded across reads, SSE events split across reads); a role-only
  *   first chunk, Azure's prompt-filter chunk and keep-alive comments yield nothing; the usage chunk (empty
  *   `choices`) yields a delta with `usage` and empty text; `finishReason` is reported on the delta that carries it.
- *   Only `choices[0].delta.content` is answer text: reasoning deltas (`reasoning_content`, `reasoning`) and tool
- *   calls are skipped.
+ *   Only `choices[0].delta.content` is answer text: reasoning deltas (`reasoning_content`, `reasoning`) are skipped.
+ * - Tools: `request.tools` are sent as `tools` (`type: "function"`), tool calls and results as `tool_calls` and
+ *   `role: "tool"` messages. `choices[0].delta.tool_calls` pieces are yielded as `toolCall` deltas by index — split
+ *   across chunks (OpenAI, vLLM, llama.cpp), whole in one chunk (Ollama), several in parallel; a server that omits
+ *   `index` has its calls told apart by `id`.
  * - The answer is complete only when the upstream says so (`finish_reason` or `data: [DONE]`). A body that ends, or
  *   a connection that drops, before that throws a retryable {@link LlmProviderError} — never a quiet end.
  * - HTTP errors throw {@link LlmProviderError} with `status`, the parsed body (read up to 64 KiB) and the upstream
@@ -215,8 +219,14 @@ export class OpenAICompatibleProvider implements LlmProvider {
     if (this.#includeUsage) body.stream_options = { include_usage: true };
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body[this.#maxTokensField] = request.maxTokens;
+    if (request.tools !== undefined && request.tools.length > 0) {
+      body.tools = request.tools.map((tool) => ({
+        type: 'function',
+        function: { name: tool.name, ...(tool.description !== undefined && { description: tool.description }), parameters: tool.inputSchema },
+      }));
+    }
     Object.assign(body, this.#extraBody);
-    body.messages = request.messages.map((m: LlmMessage) => ({ role: m.role, content: m.content }));
+    body.messages = request.messages.map(toOpenAIMessage);
     body.stream = true;
     return body;
   }
@@ -306,7 +316,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
           throw failure(error, 'reading from');
         }
         disarm();
-        yield this.#fromCompletion(text);
+        yield* this.#fromCompletion(text);
         completed = true;
         return;
       }
@@ -315,6 +325,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
       const decoder = new TextDecoder();
       const events: EventSourceMessage[] = [];
       let parseFailure: LlmProviderError | undefined;
+      const toolCalls = new ToolCallIndexes();
       const parser = createParser({
         maxBufferSize: MAX_EVENT_CHARS,
         onEvent: (event) => events.push(event),
@@ -353,14 +364,14 @@ export class OpenAICompatibleProvider implements LlmProvider {
         while (events.length > 0) {
           const event = events.shift() as EventSourceMessage;
           eventCount++;
-          const parsed = this.#interpret(event);
+          const parsed = this.#interpret(event, toolCalls);
           if (parsed.done) {
             done = true;
             break read;
           }
-          if (parsed.delta) {
-            if (parsed.delta.finishReason !== undefined) finished = true;
-            yield parsed.delta;
+          for (const delta of parsed.deltas ?? []) {
+            if (delta.finishReason !== undefined) finished = true;
+            yield delta;
             signal.throwIfAborted();
           }
         }
@@ -390,7 +401,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
   }
 
   /** One SSE event → nothing, a delta, the end, or a thrown error. */
-  #interpret(event: EventSourceMessage): ParsedEvent {
+  #interpret(event: EventSourceMessage, toolCalls: ToolCallIndexes): ParsedEvent {
     const data = event.data;
     if (event.event === 'error') {
       const parsed = tryJson(data);
@@ -420,21 +431,32 @@ export class OpenAICompatibleProvider implements LlmProvider {
       choices[0]) as unknown;
     let text = '';
     let finishReason: string | undefined;
+    const deltas: LlmDelta[] = [];
     if (isRecord(choice)) {
       const delta = choice.delta;
       if (isRecord(delta) && typeof delta.content === 'string') text = delta.content;
+      if (isRecord(delta) && Array.isArray(delta.tool_calls)) {
+        delta.tool_calls.forEach((call, position) => {
+          const piece = toolCalls.piece(call, position);
+          if (piece) deltas.push({ text: '', toolCall: piece });
+        });
+      }
       if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') finishReason = choice.finish_reason;
     }
     const usage = mapUsage(chunk.usage);
-    if (text === '' && usage === undefined && finishReason === undefined) return SKIP;
-    const delta: LlmDelta = { text };
-    if (usage !== undefined) delta.usage = usage;
-    if (finishReason !== undefined) delta.finishReason = finishReason;
-    return { delta };
+    if (text === '' && usage === undefined && finishReason === undefined && deltas.length === 0) return SKIP;
+    // Text first, then the tool calls, then usage and finish: the order a model writes them.
+    const end: LlmDelta = { text: deltas.length === 0 ? text : '' };
+    if (usage !== undefined) end.usage = usage;
+    if (finishReason !== undefined) end.finishReason = finishReason;
+    if (deltas.length === 0) return { deltas: [end] };
+    if (text !== '') deltas.unshift({ text });
+    if (usage !== undefined || finishReason !== undefined) deltas.push(end);
+    return { deltas };
   }
 
-  /** A whole `chat.completion` object (non-streamed answer) → one delta. */
-  #fromCompletion(text: string): LlmDelta {
+  /** A whole `chat.completion` object (non-streamed answer) → its text and tool calls. */
+  #fromCompletion(text: string): LlmDelta[] {
     const body = tryJson(text);
     if (!isRecord(body)) {
       throw new LlmProviderError(this.#redact(`the upstream sent a JSON answer that cannot be read: ${quote(text)}`), {
@@ -445,19 +467,26 @@ export class OpenAICompatibleProvider implements LlmProvider {
     if (body.error !== undefined && body.error !== null) throw this.#streamError(body.error);
     const choice = Array.isArray(body.choices) ? (body.choices[0] as unknown) : undefined;
     const message = isRecord(choice) ? choice.message : undefined;
-    if (!isRecord(choice) || !isRecord(message) || typeof message.content !== 'string') {
+    const calls = isRecord(message) && Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    if (!isRecord(choice) || !isRecord(message) || (typeof message.content !== 'string' && calls.length === 0)) {
       throw new LlmProviderError('the upstream sent a JSON answer without choices[0].message.content', {
         retryable: false,
         body: this.#redactValue(body),
       });
     }
+    const indexes = new ToolCallIndexes();
+    const deltas: LlmDelta[] = [];
+    calls.forEach((call, position) => {
+      const piece = indexes.piece(call, position);
+      if (piece) deltas.push({ text: '', toolCall: piece });
+    });
     const delta: LlmDelta = {
-      text: message.content,
+      text: typeof message.content === 'string' ? message.content : '',
       finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop',
     };
     const usage = mapUsage(body.usage);
     if (usage !== undefined) delta.usage = usage;
-    return delta;
+    return [...deltas, delta];
   }
 
   #httpError(response: Response, text: string): LlmProviderError {
@@ -494,6 +523,51 @@ export class OpenAICompatibleProvider implements LlmProvider {
     const json = JSON.stringify(value);
     if (json === undefined || !json.includes(this.#secret)) return value;
     return JSON.parse(this.#redact(json)) as unknown;
+  }
+}
+
+/** A message in OpenAI's shape: assistant tool calls as `tool_calls`, results as `role: "tool"`. */
+function toOpenAIMessage(message: LlmMessage): Record<string, unknown> {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  if (message.role === 'assistant' && message.toolCalls !== undefined && message.toolCalls.length > 0) {
+    return {
+      role: 'assistant',
+      // OpenAI wants null, not "", beside tool calls.
+      content: message.content === '' ? null : message.content,
+      tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+/**
+ * Gives each tool call of one answer its index. Servers send `index` (OpenAI, vLLM, llama.cpp,
+ * recent Ollama); one that does not is told apart by `id`: a new id is a new call, a piece without
+ * one continues the last call.
+ */
+class ToolCallIndexes {
+  readonly #byId = new Map<string, number>();
+  #count = 0;
+  #last = -1;
+
+  piece(call: unknown, position: number): LlmToolCallDelta | undefined {
+    if (!isRecord(call)) return undefined;
+    const fn = isRecord(call.function) ? call.function : {};
+    const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined;
+    let index: number;
+    if (typeof call.index === 'number' && Number.isSafeInteger(call.index) && call.index >= 0) index = call.index;
+    else if (id !== undefined) index = this.#byId.get(id) ?? this.#count;
+    else index = this.#last >= 0 ? this.#last : position;
+    if (id !== undefined) this.#byId.set(id, index);
+    this.#count = Math.max(this.#count, index + 1);
+    this.#last = index;
+    const piece: LlmToolCallDelta = { index };
+    if (id !== undefined) piece.id = id;
+    if (typeof fn.name === 'string' && fn.name !== '') piece.name = fn.name;
+    // Some servers send the arguments as an object rather than JSON text.
+    const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+    if (args !== '') piece.argumentsDelta = args;
+    return piece;
   }
 }
 
