@@ -1,4 +1,4 @@
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import {
   LlmProviderError,
   type LlmDelta,
@@ -8,17 +8,20 @@ import {
   type LlmToolCallDelta,
   type LlmUsage,
 } from '../../../src/ports/llm.js';
+import {
+  isCount,
+  isRecord,
+  MAX_ERROR_BODY_BYTES,
+  positive,
+  quote,
+  redactValue,
+  retryAfterHint,
+  sseRequest,
+  tryJson,
+} from '../shared/sse-request.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-/** How much of an HTTP error body is read (the rest is discarded). */
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-/** How much of a non-streamed JSON answer is read (a server that ignored `stream: true`). */
-const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
-/** Longest SSE event the parser buffers before giving up (characters). */
-const MAX_EVENT_CHARS = 8 * 1024 * 1024;
-/** Longest upstream text quoted in an error message. */
-const MAX_QUOTED_CHARS = 500;
 
 /** Options of {@link OpenAICompatibleProvider}. */
 export interface OpenAICompatibleProviderOptions {
@@ -64,8 +67,6 @@ export interface OpenAICompatibleProviderOptions {
   /** The provider's {@link LlmProvider.name}. Default `openai-compatible`. */
   name?: string;
 }
-
-type TimeoutKind = 'connect' | 'idle';
 
 interface ParsedEvent {
   readonly done?: true;
@@ -187,8 +188,8 @@ export class OpenAICompatibleProvider implements LlmProvider {
     this.name = options.name ?? 'openai-compatible';
     this.defaultModel = options.model;
     this.#url = chatCompletionsUrl(options.baseURL, options.azure?.apiVersion);
-    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
-    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs', 'OpenAICompatibleProvider');
+    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', 'OpenAICompatibleProvider');
     this.#includeUsage = options.includeUsage ?? true;
     this.#maxTokensField = options.maxTokensField ?? 'max_tokens';
     this.#extraBody = { ...options.extraBody };
@@ -232,170 +233,40 @@ export class OpenAICompatibleProvider implements LlmProvider {
   }
 
   async *#run(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmDelta, void, undefined> {
-    signal.throwIfAborted();
-    const body = JSON.stringify(this.#body(request));
-
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-
-    let timedOut: TimeoutKind | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (kind: TimeoutKind, ms: number): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = kind;
-        controller.abort(new Error(`${kind} timeout`));
-      }, ms);
-    };
-    const disarm = (): void => {
-      clearTimeout(timer);
-      timer = undefined;
-    };
-    const failure = (error: unknown, phase: 'calling' | 'reading from'): unknown => {
-      if (signal.aborted) return signal.reason;
-      if (timedOut === 'connect') {
-        return new LlmProviderError(`no answer from the upstream within ${this.#timeoutMs} ms`, {
-          retryable: true,
-          cause: error,
-        });
-      }
-      if (timedOut === 'idle') {
-        return new LlmProviderError(`the upstream stalled: no data for ${this.#idleTimeoutMs} ms`, {
-          retryable: true,
-          cause: error,
-        });
-      }
-      if (error instanceof LlmProviderError) return error;
-      return new LlmProviderError(this.#redact(`network error ${phase} the upstream: ${describe(error)}`), {
-        retryable: true,
-        cause: error,
-      });
-    };
-
-    let completed = false;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    try {
-      arm('connect', this.#timeoutMs);
-      let response: Response;
-      try {
-        response = await this.#fetch(this.#url, {
-          method: 'POST',
-          headers: this.#headers,
-          body,
-          signal: controller.signal,
-        });
-      } catch (error) {
-        throw failure(error, 'calling');
-      }
-
-      if (!response.ok) {
-        let text: string;
-        try {
-          text = await readText(response, MAX_ERROR_BODY_BYTES);
-        } catch (error) {
-          if (signal.aborted || timedOut) throw failure(error, 'reading from');
-          text = '';
-        }
-        throw this.#httpError(response, text);
-      }
-      if (!response.body) {
-        throw new LlmProviderError(`the upstream answered HTTP ${response.status} without a body`, {
-          status: response.status,
-          retryable: true,
-        });
-      }
-
-      const contentType = response.headers.get('content-type') ?? '';
-      if (/\bjson\b/i.test(contentType)) {
+    let finished = false; // a finish_reason, [DONE] or a whole JSON answer was seen
+    const toolCalls = new ToolCallIndexes();
+    const items = sseRequest({
+      fetch: this.#fetch,
+      url: this.#url,
+      headers: this.#headers,
+      body: JSON.stringify(this.#body(request)),
+      signal,
+      timeoutMs: this.#timeoutMs,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      redact: (text) => this.#redact(text),
+      httpError: (response, text) => this.#httpError(response, text),
+      isFinished: () => finished,
+      unfinished: 'the upstream closed the stream before the answer finished (no finish_reason, no [DONE])',
+      // Older llama.cpp servers wrote `error: {json}` lines instead of `data: {"error": …}`.
+      onUnknownField: (field, value) => (field === 'error' ? { event: 'error', data: value, id: undefined } : undefined),
+    });
+    for await (const item of items) {
+      if (item.json !== undefined) {
         // The server ignored `stream: true` and answered with one chat.completion object.
-        let text: string;
-        try {
-          text = await readText(response, MAX_JSON_BODY_BYTES);
-        } catch (error) {
-          throw failure(error, 'reading from');
-        }
-        disarm();
-        yield* this.#fromCompletion(text);
-        completed = true;
+        const deltas = this.#fromCompletion(item.json);
+        finished = true;
+        yield* deltas;
         return;
       }
-
-      reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      const events: EventSourceMessage[] = [];
-      let parseFailure: LlmProviderError | undefined;
-      const toolCalls = new ToolCallIndexes();
-      const parser = createParser({
-        maxBufferSize: MAX_EVENT_CHARS,
-        onEvent: (event) => events.push(event),
-        onError: (error: ParseError) => {
-          if (error.type === 'unknown-field' && error.field === 'error') {
-            // Older llama.cpp servers wrote `error: {json}` lines instead of `data: {"error": …}`.
-            events.push({ event: 'error', data: error.value ?? '' });
-          } else if (error.type === 'max-buffer-size-exceeded') {
-            parseFailure ??= new LlmProviderError(
-              `the upstream sent an event longer than ${MAX_EVENT_CHARS} characters`,
-              { retryable: false },
-            );
-          }
-        },
-      });
-
-      let firstRead = true;
-      let finished = false; // a finish_reason was seen
-      let done = false; // data: [DONE] was seen
-      let eventCount = 0;
-      read: while (true) {
-        if (!firstRead) arm('idle', this.#idleTimeoutMs);
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          // The answer was already complete; only the trailing usage chunk / [DONE] were lost.
-          if (finished && !signal.aborted && timedOut === undefined) break;
-          throw failure(error, 'reading from');
-        }
-        disarm();
-        firstRead = false;
-        parser.feed(chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
-        if (parseFailure) throw parseFailure;
-
-        while (events.length > 0) {
-          const event = events.shift() as EventSourceMessage;
-          eventCount++;
-          const parsed = this.#interpret(event, toolCalls);
-          if (parsed.done) {
-            done = true;
-            break read;
-          }
-          for (const delta of parsed.deltas ?? []) {
-            if (delta.finishReason !== undefined) finished = true;
-            yield delta;
-            signal.throwIfAborted();
-          }
-        }
-        if (chunk.done) break;
+      const parsed = this.#interpret(item.event, toolCalls);
+      if (parsed.done) {
+        finished = true;
+        return;
       }
-
-      if (!done && !finished) {
-        const hint =
-          eventCount === 0 && !/event-stream/i.test(contentType) ? ` (content-type: ${contentType || 'none'})` : '';
-        throw new LlmProviderError(
-          `the upstream closed the stream before the answer finished (no finish_reason, no [DONE])${hint}`,
-          { status: response.status, retryable: true },
-        );
-      }
-      completed = true;
-    } finally {
-      disarm();
-      signal.removeEventListener('abort', onAbort);
-      if (!completed) {
-        // Failed, aborted, or the consumer left the loop: close the connection.
-        controller.abort();
-      } else if (reader) {
-        // [DONE] seen (or finished): drop whatever trails it.
-        reader.cancel().catch(() => undefined);
+      for (const delta of parsed.deltas ?? []) {
+        if (delta.finishReason !== undefined) finished = true;
+        yield delta;
+        signal.throwIfAborted();
       }
     }
   }
@@ -519,10 +390,7 @@ export class OpenAICompatibleProvider implements LlmProvider {
   }
 
   #redactValue(value: unknown): unknown {
-    if (this.#secret === undefined) return value;
-    const json = JSON.stringify(value);
-    if (json === undefined || !json.includes(this.#secret)) return value;
-    return JSON.parse(this.#redact(json)) as unknown;
+    return redactValue(value, this.#secret);
   }
 }
 
@@ -583,40 +451,8 @@ function chatCompletionsUrl(baseURL: string, azureApiVersion: string | undefined
   return url.toString();
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`OpenAICompatibleProvider: \`${name}\` must be a positive number of milliseconds`);
-  }
-  return value;
-}
 
-/** Reads at most `max` bytes of the body as text, then cancels the rest. */
-async function readText(response: Response, max: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  while (bytes < max) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    const slice = value.byteLength > max - bytes ? value.subarray(0, max - bytes) : value;
-    bytes += slice.byteLength;
-    text += decoder.decode(slice, { stream: true });
-  }
-  await reader.cancel().catch(() => undefined);
-  return text + decoder.decode();
-}
 
-/** ` (retry after 20 s)` from `retry-after-ms` / `retry-after` (seconds or an HTTP date), or ''. */
-function retryAfterHint(headers: Headers): string {
-  const ms = headers.get('retry-after-ms')?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return ` (retry after ${ms} ms)`;
-  const value = headers.get('retry-after')?.trim();
-  if (!value) return '';
-  return /^\d+(\.\d+)?$/.test(value) ? ` (retry after ${value} s)` : ` (retry after ${quote(value)})`;
-}
 
 function mapUsage(value: unknown): LlmUsage | undefined {
   if (!isRecord(value)) return undefined;
@@ -630,9 +466,6 @@ function mapUsage(value: unknown): LlmUsage | undefined {
   return Object.keys(usage).length === 0 ? undefined : usage;
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
 
 /** The human message of an OpenAI-style error body (`{error: {message}}`, `{error: "…"}`, `{message}`, `{detail}`). */
 function errorMessage(body: unknown): string | undefined {
@@ -662,26 +495,6 @@ function looksTransient(error: unknown): boolean {
   return typeof error.message === 'string' && /overloaded|temporarily unavailable|try again later/i.test(error.message);
 }
 
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause: unknown = error.cause;
-  if (!(cause instanceof Error)) return error.message;
-  const code: unknown = (cause as Error & { code?: unknown }).code;
-  return `${error.message}: ${cause.message}${typeof code === 'string' ? ` (${code})` : ''}`;
-}
 
-function tryJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-function quote(text: string): string {
-  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
-}
