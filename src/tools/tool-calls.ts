@@ -86,8 +86,8 @@ async function runOne(
   let timer: NodeJS.Timeout | undefined;
   const cut = new Promise<'timeout' | 'aborted'>((resolve) => {
     timer = setTimeout(() => {
+      resolve('timeout'); // first: aborting resolves 'aborted' at once
       controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-      resolve('timeout');
     }, timeoutMs);
     controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
   });
