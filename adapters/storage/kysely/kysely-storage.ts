@@ -13,13 +13,17 @@
  * Query budget (the contract):
  * - `getSessionAccess`, `getSession`, `getMessage`: 1 statement (the message with its reactions
  *   and attachments).
- * - `insertMessages`: Postgres — top-level messages with new client ids (what a send is): ONE
- *   autocommit statement for the whole batch (attachments included). Otherwise (replies, a client
- *   id already stored or repeated in the batch, a server message with a client id) one transaction
- *   with a fixed number of statements whatever its size: [look up client ids] [lock sessions, when
- *   several] bump sessions, insert messages, [insert attachments] [bump parents' reply counts],
- *   plus one read when duplicates must be returned. SQLite: one synchronous `BEGIN IMMEDIATE`
+ * - `insertMessages`: first the dialect's write path — Postgres (postgres/write-path.ts): ONE
+ *   autocommit statement for a batch of top-level messages with new client ids (what a send is),
+ *   attachments included; SQLite (sqlite/write-path.ts): one synchronous `BEGIN IMMEDIATE`
  *   transaction of cached statements (one per client id, session, message, attachment, parent).
+ *   A batch the write path declines (Postgres: replies, a client id already stored or repeated in
+ *   the batch, a server message with a client id) takes the shared path: one transaction with a
+ *   fixed number of statements whatever its size: [look up client ids] [lock sessions, when
+ *   several] bump sessions, insert messages, [insert attachments] [bump parents' reply counts],
+ *   plus one read when duplicates must be returned.
+ * - `flushStream`: the dialect's write path; both rows, in one statement (Postgres) or one
+ *   synchronous transaction (SQLite).
  * - `getHistory`, `getChangesSince`: 1 statement (the page, its total, and the reactions and
  *   attachments of its messages only). `searchMessages`: 2 — the count, then the page (with the
  *   reactions and attachments) by the plan the count calls for; 1 when nothing matches.
