@@ -4,12 +4,18 @@
  */
 import type { MessagePatch, NewStream, StreamFlush, StreamPatch } from '../../../src/ports/storage.js';
 import type { Attachment, JsonObject, MemberRole, Message, MessageRole, Reaction, Session, SessionMember, StreamRecord, StreamStatus } from '../../../src/model.js';
-import type { SqlDialect } from './dialect.js';
-import type { AttachmentRow, MemberRow, MessageRow, SessionRow, StreamRow } from './schema.js';
+import type { AttachmentRow, DbBool, DbDate, MemberRow, MessageRow, SessionRow, StreamRow } from './schema.js';
 import type { ExtrasColumns } from './statements.js';
 
-/** The dialect's value conversions the mapper needs. */
-export type ValueCodec = Pick<SqlDialect, 'toDate' | 'toBool' | 'fromDate' | 'fromBool' | 'fromJson'>;
+/** Values as the database's driver takes and returns them (each `SqlDialect` is one). */
+export interface ValueCodec {
+  toDate(date: Date): DbDate;
+  toBool(value: boolean): DbBool;
+  /** Driver value → ISO string. */
+  fromDate(value: unknown): string;
+  fromBool(value: unknown): boolean;
+  fromJson(value: unknown): JsonObject | null;
+}
 
 export class RowMapper {
   constructor(private readonly d: ValueCodec) {}
