@@ -1,14 +1,16 @@
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { ChatError } from '../../src/errors.js';
 import type { Message, SessionSummary } from '../../src/model.js';
-import type { AckDataOf, AckResponse, ClientEventName, ClientToServerEvents, ServerToClientEvents } from '../../adapters/socket.io/events.js';
+import type { AckDataOf, AckResponse, ClientEventName, ClientToServerEvents } from '../../adapters/socket.io/events.js';
 import { ExternalStore } from './external-store.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import { resolvePersistence, type ChatPersistence, type PersistenceOption } from './persistence.js';
 import { restGet } from './rest.js';
 import { SessionStore, type SessionLink } from './session-store.js';
 import { jwtExpiry, MIN_RENEW_MS, RENEW_AT, type TokenSource } from './token.js';
-import type { ClientSnapshot, ConnectionStatus } from './types.js';
+import type { ChatSocket, ClientSnapshot, ConnectionStatus } from './types.js';
+
+export type { ChatSocket };
 import { routeSessionEvents } from './routing.js';
 
 export interface ChatClientOptions {
@@ -28,7 +30,6 @@ export interface ChatClientOptions {
   socket?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /**
  * A connection to a Parley server, and the stores a UI renders from. See docs/client.md.
