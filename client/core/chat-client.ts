@@ -94,6 +94,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
     });
     this.link = {
       userId: () => this.userId,
+      online: () => this.socket.connected && this.status === 'online',
       emit: (event, payload) => this.emit(event, payload),
       get: (path) => this.get(path),
       outbox: this.outbox,

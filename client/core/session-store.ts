@@ -31,6 +31,8 @@ import type { AttachmentInput, ChatMessage, MemberView, SessionSnapshot, TypingU
 /** What a session store needs from its client. */
 export interface SessionLink {
   userId(): string | null;
+  /** Whether the socket is connected (a failed join is then tried again). */
+  online(): boolean;
   /** Emits with an ack; rejects with the ChatError of a refusal (UNAVAILABLE when offline). */
   emit<E extends ClientEventName>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<AckDataOf<E>>;
   /** A REST GET under the client's `restPath`. */
@@ -46,6 +48,8 @@ export interface SessionLink {
 export const PAGE_SIZE = 100;
 /** A typing indicator nobody refreshed is dropped after this (the server's expiry plus slack). */
 const TYPING_TTL_MS = 6_000;
+/** A join that got no answer while connected is tried again after this. */
+const JOIN_RETRY_MS = 2_000;
 /** `typing(true)` sends at most this often: the server keeps an indicator alive for 5 s. */
 const TYPING_REFRESH_MS = 3_000;
 
@@ -109,15 +113,20 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
       this.beginReplay();
       const lastSeq = this.cursor > 0 ? this.cursor : undefined;
       const ack = await this.link.emit('session:join', { sessionId: this.sessionId, ...(lastSeq !== undefined && { lastSeq }) });
+      this.members.clear(); // the join's list is current: someone removed while away is gone
       for (const member of ack.members) this.members.set(member.userId, member);
+      this.presence.clear();
       for (const entry of ack.presence) this.presence.set(entry.userId, entry);
       this.error = null;
       this.changed();
     } catch (e) {
       this.endReplay();
       const error = e instanceof ChatError ? e : new ChatError('UNAVAILABLE', 'Could not join the session');
-      // Offline: the next connection joins again. Refused (FORBIDDEN, NOT_FOUND): say so.
-      if (error.code !== 'UNAVAILABLE') {
+      // Offline: the next connection joins again; connected but unanswered: try again shortly.
+      if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
+        if (this.link.online()) setTimeout(() => this.link.online() && void this.join(), error.retryAfterMs ?? JOIN_RETRY_MS);
+      } else {
+        // Refused (FORBIDDEN, NOT_FOUND): say so.
         this.state = 'error';
         this.error = error.toJSON();
         this.changed();
@@ -149,7 +158,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
 
   onSynced(event: SessionSyncedEvent): void {
     this.advance(event.seq);
-    if (this.state === 'joining') this.state = 'joined';
+    if (this.state !== 'left') this.state = 'joined';
+    this.error = null;
     if (event.gap) {
       this.gap = true;
       void this.loadLatest().catch(() => {
