@@ -6,7 +6,7 @@ import { ExternalStore } from './external-store.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import { resolvePersistence, type ChatPersistence, type PersistenceOption } from './persistence.js';
 import { restGet } from './rest.js';
-import { SessionStore, type SessionLink } from './session-store.js';
+import { SessionStore, type ChatSession, type SessionLink } from './session-store.js';
 import { jwtExpiry, MIN_RENEW_MS, RENEW_AT, type TokenSource } from './token.js';
 import type { ClientSnapshot, ConnectionStatus } from './types.js';
 import { routeSessionEvents } from './routing.js';
@@ -44,7 +44,7 @@ export interface ChatClient {
   getSnapshot(): ClientSnapshot;
   subscribe(listener: () => void): () => void;
   /** The store of one session (the same object for the same id); joins it if needed. */
-  session(sessionId: string): SessionStore;
+  session(sessionId: string): ChatSession;
   /** Reads the session list again (it is also read on every connection). */
   refreshSessions(): Promise<void>;
   /** Disconnects. Not a sign-out: the outbox and cursors stay in `persistence` for the next client. */
@@ -120,7 +120,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
     void this.outbox.load().then(() => this.outbox.kick());
   }
 
-  session(sessionId: string): SessionStore {
+  session(sessionId: string): ChatSession {
     let store = this.stores.get(sessionId);
     if (!store) {
       store = new SessionStore(sessionId, this.link);

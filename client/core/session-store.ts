@@ -21,7 +21,7 @@ import type {
   TypingEvent,
   UserJoinedEvent,
 } from '../../adapters/socket.io/events.js';
-import { ExternalStore } from './external-store.js';
+import { ExternalStore, type Subscribable } from './external-store.js';
 import { newClientMessageId } from './ids.js';
 import { adopt, MessageList } from './message-list.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
@@ -67,8 +67,40 @@ export interface AskOptions {
  * One session as this client sees it: joined on creation and re-joined on every reconnect, replaying
  * from its cursor; the messages by seq, each applied once; the answers streaming into them; the
  * members, their presence and who is typing; and the actions. Get one with `client.session(id)`.
+ *
+ * ```ts
+ * const room = client.session('support');
+ * const off = room.subscribe(() => render(room.getSnapshot()));
+ * await room.send('Hello!');
+ * ```
  */
-export class SessionStore extends ExternalStore<SessionSnapshot> {
+export interface ChatSession extends Subscribable<SessionSnapshot> {
+  readonly sessionId: string;
+  /**
+   * Sends a message. It shows at once as `pending` and waits in the outbox while offline; resolves
+   * with the stored message once acknowledged, or rejects with the ChatError that refused it (the
+   * message then shows as `failed`).
+   */
+  send(content: string, options?: SendOptions): Promise<Message>;
+  retry(clientMessageId: string): Promise<Message>;
+  discard(clientMessageId: string): Promise<void>;
+  edit(messageId: string, content: string): Promise<Message>;
+  delete(messageId: string): Promise<void>;
+  /** Toggles your reaction (or `add`/`remove` it: safe to retry). */
+  react(messageId: string, emoji: string, action?: 'add' | 'remove' | 'toggle'): Promise<void>;
+  /** Moves your read cursor to this message (never back): unread counts follow. */
+  markSeen(messageId: string): Promise<void>;
+  typing(active: boolean): void;
+  /** Asks an agent; resolves with the stream id. The answer streams into `messages`. */
+  ask(prompt: string, options?: AskOptions): Promise<string>;
+  stop(streamId: string): Promise<void>;
+  /** Loads the page before the oldest loaded message; false when there is nothing older. */
+  loadOlder(limit?: number): Promise<boolean>;
+  leave(): void;
+}
+
+/** The store behind a {@link ChatSession}: the client routes the session's events to it. */
+export class SessionStore extends ExternalStore<SessionSnapshot> implements ChatSession {
   readonly sessionId: string;
   private readonly list = new MessageList();
   private readonly streams = new StreamAssembly();
@@ -340,15 +372,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
 
   // ---- actions -----------------------------------------------------------------------------
 
-  /**
-   * Sends a message. It shows at once as `pending` and waits in the outbox while offline; resolves
-   * with the stored message once acknowledged, or rejects with the ChatError that refused it (the
-   * message then shows as `failed`).
-   *
-   * ```ts
-   * await room.send('Hello!');
-   * ```
-   */
   send(content: string, options: SendOptions = {}): Promise<Message> {
     return this.link.outbox.add({
       clientMessageId: newClientMessageId(),
@@ -361,12 +384,10 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     });
   }
 
-  /** Sends a `failed` message again, with the same clientMessageId. */
   retry(clientMessageId: string): Promise<Message> {
     return this.link.outbox.retry(clientMessageId);
   }
 
-  /** Drops a `pending` or `failed` message that was not stored. */
   discard(clientMessageId: string): Promise<void> {
     return this.link.outbox.discard(clientMessageId);
   }
@@ -381,18 +402,15 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     this.onDeleted(await this.link.emit('message:delete', { messageId }));
   }
 
-  /** Toggles your reaction (or `add`/`remove` it: safe to retry). */
   async react(messageId: string, emoji: string, action: 'add' | 'remove' | 'toggle' = 'toggle'): Promise<void> {
     await this.link.emit('message:reaction', { messageId, emoji, action });
   }
 
-  /** Moves your read cursor to this message (never back): unread counts follow. */
   async markSeen(messageId: string): Promise<void> {
     const ack = await this.link.emit('message:seen', { sessionId: this.sessionId, messageId });
     this.onSeen(ack);
   }
 
-  /** Shows (or stops showing) that you are typing; call it on every keystroke, it throttles itself. */
   typing(active: boolean): void {
     const now = Date.now();
     if (active && now - this.typingSentAt < TYPING_REFRESH_MS) return;
@@ -401,7 +419,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     sent.catch(() => {}); // an indicator is best effort
   }
 
-  /** Asks an agent; resolves with the stream id. The answer streams into `messages`. */
   async ask(prompt: string, options: AskOptions = {}): Promise<string> {
     const { streamId } = await this.link.emit('stream:request', { sessionId: this.sessionId, prompt, ...options });
     return streamId;
@@ -411,7 +428,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     await this.link.emit('stream:stop', { streamId });
   }
 
-  /** Loads the page before the oldest loaded message; false when there is nothing older. */
   async loadOlder(limit = PAGE_SIZE): Promise<boolean> {
     const before = this.list.oldestSeq;
     if (before === null) {
@@ -425,7 +441,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     return this.hasOlder;
   }
 
-  /** Leaves the session (this client only); the store stops updating. */
   leave(): void {
     if (this.state === 'left') return;
     this.state = 'left';
