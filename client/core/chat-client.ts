@@ -76,6 +76,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
   private clockSkewMs = 0;
   private closed = false;
   private readonly cursorsToSave = new Map<string, number>();
+  private cursorFlushQueued = false;
   private readonly link: SessionLink;
 
   constructor(private readonly options: ChatClientOptions) {
@@ -160,6 +161,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
       this.authRetried = false;
       this.clockSkewMs = Date.parse(event.serverTime) - Date.now() || 0;
       this.setStatus('online');
+      this.flushCursors();
       if (this.token) this.scheduleRenewal(jwtExpiry(this.token));
       for (const store of this.stores.values()) void store.join();
       this.refreshSessions().catch(() => {});
@@ -330,13 +332,15 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
 
   /** Cursors are written once per burst of events, not once per event. */
   private saveCursor(sessionId: string, seq: number): void {
-    const first = this.cursorsToSave.size === 0;
     this.cursorsToSave.set(sessionId, seq);
-    if (first) queueMicrotask(() => this.flushCursors());
+    if (this.cursorFlushQueued) return;
+    this.cursorFlushQueued = true;
+    queueMicrotask(() => this.flushCursors());
   }
 
   private flushCursors(): void {
-    if (this.userId === null) return;
+    this.cursorFlushQueued = false;
+    if (this.userId === null) return; // kept until the connection says whose they are
     for (const [sessionId, seq] of this.cursorsToSave) void this.persistence.setItem(this.cursorKey(this.userId, sessionId), String(seq));
     this.cursorsToSave.clear();
   }

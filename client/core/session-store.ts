@@ -217,7 +217,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
       latestChange = Math.max(latestChange, message.changeSeq);
     }
     // A page is the state as of now: replaying from its newest change only repeats, never skips.
-    if (this.cursor === 0) this.cursor = latestChange;
+    if (this.cursor === 0) this.advance(latestChange);
     this.hasOlder = page.total > page.messages.length;
     this.loadedLatest = true;
     this.gap = false;
