@@ -300,6 +300,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   }
 
   onMemberAdded(event: MemberAddedEvent): void {
+    // Added to a session this store was refused: join it now.
+    if (event.userId === this.link.userId() && this.state === 'error') void this.join();
     if (this.members.has(event.userId)) return;
     const now = new Date().toISOString();
     this.members.set(event.userId, { sessionId: this.sessionId, userId: event.userId, role: event.role, lastReadSeq: 0, lastDeliveredSeq: 0, lastSeenAt: null, joinedAt: now });
