@@ -25,6 +25,7 @@ import { ExternalStore, type Subscribable } from './external-store.js';
 import { newClientMessageId } from './ids.js';
 import { adopt, MessageList } from './message-list.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { pendingMessage } from './pending-message.js';
 import { StreamAssembly } from './stream-assembly.js';
 import type { AttachmentInput, ChatMessage, MemberView, SessionSnapshot, TypingUser } from './types.js';
 
@@ -479,31 +480,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   private pendingView(entry: OutboxEntry): ChatMessage {
     let view = this.pendingViews.get(entry);
     if (!view) {
-      view = {
-        id: entry.clientMessageId,
-        sessionId: entry.sessionId,
-        userId: entry.userId ?? this.link.userId(),
-        agentId: null,
-        content: entry.content,
-        role: 'user',
-        metadata: null,
-        tokens: null,
-        parentMessageId: entry.parentMessageId ?? null,
-        replyCount: 0,
-        seq: null,
-        changeSeq: null,
-        clientMessageId: entry.clientMessageId,
-        isEdited: false,
-        editedAt: null,
-        isDeleted: false,
-        deletedAt: null,
-        createdAt: entry.createdAt,
-        updatedAt: entry.createdAt,
-        attachments: (entry.attachments ?? []).map((a, i) => ({ id: `${entry.clientMessageId}:${i}`, messageId: entry.clientMessageId, metadata: null, createdAt: entry.createdAt, ...a })),
-        reactions: [],
-        status: entry.failed ? 'failed' : 'pending',
-        ...(entry.failed && { error: entry.failed }),
-      };
+      view = pendingMessage(entry, this.link.userId());
       this.pendingViews.set(entry, view);
     }
     return view;
