@@ -12,8 +12,10 @@ export type { WriteBatcherOptions } from './write-batcher.js';
 // LLM streaming: options, agents, the provider port, the results of the stream methods.
 export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
 export type { StreamCallbacks, StreamSnapshot, StreamStart } from './streams/stream-coordinator.js';
-export type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
-export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmUsage } from './ports/llm.js';
+export type { AgentPricing, StreamChunk, StreamMetrics, StreamPart, StreamStatusView, ToolCallMetric } from './streams/active-stream.js';
+// Tools an agent may call.
+export { defineTool, type Tool, type ToolContext } from './tools/define-tool.js';
+export { LlmProviderError, type LlmDelta, type LlmMessage, type LlmProvider, type LlmRequest, type LlmTool, type LlmToolCall, type LlmToolCallDelta, type LlmUsage } from './ports/llm.js';
 export { ScriptedProvider, type ScriptedProviderOptions } from './providers/scripted-provider.js';
 
 export type * from './model.js';
@@ -54,6 +56,7 @@ export {
   type AuthorizeFn,
   type AuthorizePolicy,
   type SessionAction,
+  type StorageCheck,
 } from './authorization.js';
 export {
   DEFAULT_RATE_LIMITS,

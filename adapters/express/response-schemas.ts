@@ -152,6 +152,13 @@ export const streamMetricsSchema = z.strictObject({
   latency: z.number().nullable().describe('ms from start to the first token'),
   bandwidth: z.number().min(0).describe('bytes of answer text emitted per second, counted once'),
   errors: z.number().int().min(0),
+  promptTokens: z.number().int().min(0).nullable().describe('prompt tokens over all steps, as the upstream reported them'),
+  completionTokens: z.number().int().min(0),
+  steps: z.number().int().min(1).describe('model calls in the answer: one, plus one per round of tool results'),
+  toolCalls: z.array(
+    z.strictObject({ toolCallId: z.string(), toolName: z.string(), durationMs: z.number().min(0), isError: z.boolean() }),
+  ),
+  cost: z.number().min(0).optional().describe("prompt and completion tokens at the agent's pricing, per million"),
 });
 
 export const streamStartSchema = z.strictObject({

@@ -1,15 +1,37 @@
 /**
- * The LLM port: anything that streams text for a list of messages. Parley ships an
- * OpenAI-compatible provider (`parley-chat/openai`) and a `ScriptedProvider` for demos and tests.
+ * The LLM port: anything that streams text (and tool calls) for a list of messages. Parley ships an
+ * OpenAI-compatible provider (`parley-chat/openai`), an Anthropic provider (`parley-chat/anthropic`)
+ * and a `ScriptedProvider` for demos and tests.
  */
 
-export interface LlmMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool call the model made: `arguments` is the JSON text as the model wrote it. */
+export interface LlmToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * One message sent upstream. An assistant message may carry the tool calls it made; each call's
+ * result follows as a `tool` message (providers translate both into their own shapes: OpenAI's
+ * `tool_calls` and `role: "tool"`, Anthropic's `tool_use` and `tool_result` blocks).
+ */
+export type LlmMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: LlmToolCall[] }
+  | { role: 'tool'; toolCallId: string; toolName: string; content: string; isError?: boolean };
+
+/** A tool the model may call: `inputSchema` is a JSON Schema of its input (an object). */
+export interface LlmTool {
+  name: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
 }
 
 export interface LlmRequest {
   messages: LlmMessage[];
+  /** Tools the model may call; absent or empty: none. */
+  tools?: LlmTool[];
   /** The provider's default when absent. */
   model?: string;
   temperature?: number;
@@ -22,12 +44,26 @@ export interface LlmUsage {
   totalTokens?: number;
 }
 
-/** One piece of the answer. `text` may be empty (a usage-only or finish-only delta). */
+/**
+ * A piece of a tool call as it streams. `index` tells calls of one answer apart (0, 1, … in the
+ * order they start); the first piece of a call carries `id` and `name`, and the `argumentsDelta`
+ * of all its pieces concatenate to the arguments' JSON text.
+ */
+export interface LlmToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  argumentsDelta?: string;
+}
+
+/** One piece of the answer. `text` may be empty (a usage-only, finish-only or tool-call delta). */
 export interface LlmDelta {
   text: string;
+  /** A piece of a tool call (see {@link LlmToolCallDelta}). */
+  toolCall?: LlmToolCallDelta;
   /** Token usage, when the upstream reports it (often only on the last delta). */
   usage?: LlmUsage;
-  /** Why the upstream stopped (`stop`, `length`, …), on the last delta. */
+  /** Why the upstream stopped (`stop`, `length`, `tool_calls`, `tool_use`, …), on the last delta. */
   finishReason?: string;
 }
 
@@ -38,6 +74,8 @@ export interface LlmDelta {
  *   never end quietly as if complete.
  * - Failures throw an {@link LlmProviderError}; `retryable` tells the engine whether retrying before
  *   the first token may help (network errors, 429, 5xx).
+ * - A provider that supports tools sends `request.tools` upstream and yields tool calls as
+ *   `toolCall` pieces; one that does not ignores them and answers in text.
  */
 export interface LlmProvider {
   readonly name: string;

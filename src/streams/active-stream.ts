@@ -1,7 +1,9 @@
 import { ChatError } from '../errors.js';
 import type { Message, StreamRecord, StreamStatus } from '../model.js';
-import { LlmProviderError, type LlmProvider, type LlmRequest, type LlmUsage } from '../ports/llm.js';
+import { LlmProviderError, type LlmMessage, type LlmProvider, type LlmRequest, type LlmToolCall, type LlmUsage } from '../ports/llm.js';
 import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
+import type { Tool } from '../tools/define-tool.js';
+import { runToolCalls, ToolCallPieces, type ToolResult } from '../tools/tool-calls.js';
 import { StreamOutputFilter, type OutputModeration } from './output-filter.js';
 
 /** What `stream:chunk` carries. `content` is empty except on the final chunk. */
@@ -16,6 +18,24 @@ export interface StreamChunk {
   /** Tokens received so far. */
   tokens: number;
   isComplete: boolean;
+  /**
+   * Set on a chunk that announces a tool call (before it runs) or its result (`delta` is then
+   * empty), so members watch a tool run. A failed tool's result says only what kind of failure.
+   */
+  part?: StreamPart;
+}
+
+/** A tool call or result inside an answer, as members see it. */
+export type StreamPart =
+  | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown }
+  | { type: 'tool-result'; toolCallId: string; toolName: string; output: unknown; isError?: boolean };
+
+/** One tool call of an answer, for metrics. */
+export interface ToolCallMetric {
+  toolCallId: string;
+  toolName: string;
+  durationMs: number;
+  isError: boolean;
 }
 
 export interface StreamMetrics {
@@ -27,6 +47,32 @@ export interface StreamMetrics {
   /** Bytes of answer text emitted per second, counted once (not per viewer). */
   bandwidth: number;
   errors: number;
+  /** Prompt tokens over all steps, as the upstream reported them (null when it reported none). */
+  promptTokens: number | null;
+  /** Completion tokens over all steps (as `totalTokens`). */
+  completionTokens: number;
+  /** Model calls in this answer: 1, plus one per round of tool results sent back. */
+  steps: number;
+  toolCalls: ToolCallMetric[];
+  /** With the agent's `pricing`: prompt and completion tokens at its prices per million. */
+  cost?: number;
+}
+
+/** An agent's prices per million tokens, in the currency the host chooses. */
+export interface AgentPricing {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+/** What an answer may do beyond text: the agent's tools, step budget and prices. */
+export interface AgentRun {
+  tools: Readonly<Record<string, Tool>>;
+  maxSteps: number;
+  toolTimeoutMs: number;
+  pricing: AgentPricing | null;
+  /** Who the tools act for. */
+  userId: string;
+  agentId: string | null;
 }
 
 export interface StreamStatusView {
@@ -50,6 +96,7 @@ export interface StreamEnd {
   error?: ChatError;
   /** Another node had already closed this stream as abandoned: nothing was written, nothing to announce. */
   superseded?: boolean;
+  metrics: StreamMetrics;
 }
 
 /** What an active stream needs from the engine. */
@@ -83,8 +130,16 @@ export class ActiveStream {
   private emitted = '';
   private pending = '';
   private index = 0;
-  private tokens = 0;
-  private usage: LlmUsage | undefined;
+  /** Tokens of the running step (text and tool-call pieces) and its usage, when reported. */
+  private stepTokens = 0;
+  private stepUsage: LlmUsage | undefined;
+  /** Completion tokens of the finished steps. */
+  private earlierTokens = 0;
+  private promptTokens: number | null = null;
+  private steps = 0;
+  private readonly toolCalls: ToolCallMetric[] = [];
+  /** The next text starts a new step's text: set apart from the previous step's. */
+  private newStep = false;
   private finishReason: string | null = null;
   private firstTokenAt: Date | null = null;
   private errors = 0;
@@ -110,6 +165,7 @@ export class ActiveStream {
     private readonly provider: LlmProvider,
     private readonly request: LlmRequest,
     private readonly host: StreamHost,
+    private readonly agent: AgentRun = { tools: {}, maxSteps: 1, toolTimeoutMs: 30_000, pricing: null, userId: record.userId, agentId: record.agentId },
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.output = new StreamOutputFilter(host.moderation);
@@ -130,14 +186,16 @@ export class ActiveStream {
     return statusView({ ...this.record, status: 'streaming', tokensGenerated: this.tokensGenerated() });
   }
 
-  metrics(): StreamMetrics {
-    return metricsView({
+  metrics(record?: StreamRecord): StreamMetrics {
+    const view = record ?? {
       ...this.record,
       tokensGenerated: this.tokensGenerated(),
+      promptTokens: this.promptTokens,
       bytesEmitted: this.bytes,
       errors: this.errors,
       firstTokenAt: this.firstTokenAt?.toISOString() ?? null,
-    }, this.host.now());
+    };
+    return metricsView(view, this.host.now(), { steps: this.steps, toolCalls: this.toolCalls }, this.agent.pricing);
   }
 
   /** Stops the upstream request; the partial answer is kept. */
@@ -147,31 +205,27 @@ export class ActiveStream {
   }
 
   async run(): Promise<StreamEnd> {
-    const started = Date.now();
     let failure: unknown = null;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        for await (const delta of this.provider.stream(this.request, this.controller.signal)) {
-          if (delta.text) this.receive(delta.text);
-          if (delta.usage) this.usage = { ...this.usage, ...delta.usage };
-          if (delta.finishReason) this.finishReason = delta.finishReason;
-          if (this.controller.signal.aborted) break;
-        }
-        break;
-      } catch (error) {
-        if (this.controller.signal.aborted) break;
-        this.errors++;
-        const retryable = isProviderError(error) ? error.retryable : isNetworkError(error);
-        const delay = this.host.retry.baseDelayMs * 2 ** (attempt - 1);
-        const withinBudget = Date.now() - started + delay <= this.host.retry.maxTotalMs;
-        if (this.firstTokenAt === null && retryable && attempt < this.host.retry.attempts && withinBudget) {
-          this.host.onFailure(error, `stream ${this.id}: attempt ${attempt} failed; retrying in ${delay} ms`, 'warn');
-          if (await this.sleep(delay)) continue;
-          break; // stopped while waiting
-        }
-        failure = error;
+    const messages = [...this.request.messages];
+    for (let step = 1; ; step++) {
+      this.steps = step;
+      this.newStep = step > 1;
+      const pieces = new ToolCallPieces();
+      const outcome = await this.streamStep({ ...this.request, messages }, pieces);
+      this.endStep();
+      failure = outcome.failure;
+      if (failure || this.controller.signal.aborted) break;
+      const calls = pieces.finish(step);
+      if (calls.length === 0) break;
+      if (step >= this.agent.maxSteps) {
+        // The model wants another round it may not have: its calls are not run.
+        this.finishReason = 'max-steps';
         break;
       }
+      const results = await this.runTools(calls);
+      if (this.controller.signal.aborted) break;
+      messages.push({ role: 'assistant', content: outcome.text, toolCalls: calls }, ...results.map(toolMessage));
+      this.finishReason = null;
     }
     const status = this.capped ? 'completed' : this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
     this.append(this.output.end()); // the held-back tail is whole now; it may reach the cap too
@@ -182,14 +236,93 @@ export class ActiveStream {
     return end;
   }
 
-  private receive(text: string): void {
-    this.tokens++;
+  /**
+   * One model call, retried while it has yielded nothing (network errors, 429, 5xx): its text and
+   * tool-call pieces, or the failure that ended it. A stop ends it without failure.
+   */
+  private async streamStep(request: LlmRequest, pieces: ToolCallPieces): Promise<{ text: string; failure: unknown }> {
+    const started = Date.now();
+    let text = '';
+    for (let attempt = 1; ; attempt++) {
+      let received = false;
+      try {
+        for await (const delta of this.provider.stream(request, this.controller.signal)) {
+          if (delta.text) {
+            received = true;
+            text += delta.text;
+            this.receive(delta.text);
+          }
+          if (delta.toolCall) {
+            received = true;
+            this.countToken();
+            pieces.add(delta.toolCall);
+          }
+          if (delta.usage) this.stepUsage = { ...this.stepUsage, ...delta.usage };
+          if (delta.finishReason) this.finishReason = delta.finishReason;
+          if (this.controller.signal.aborted) break;
+        }
+        return { text, failure: null };
+      } catch (error) {
+        if (this.controller.signal.aborted) return { text, failure: null };
+        this.errors++;
+        const retryable = isProviderError(error) ? error.retryable : isNetworkError(error);
+        const delay = this.host.retry.baseDelayMs * 2 ** (attempt - 1);
+        const withinBudget = Date.now() - started + delay <= this.host.retry.maxTotalMs;
+        if (!received && retryable && attempt < this.host.retry.attempts && withinBudget) {
+          this.host.onFailure(error, `stream ${this.id}: attempt ${attempt} failed; retrying in ${delay} ms`, 'warn');
+          if (await this.sleep(delay)) continue;
+          return { text, failure: null }; // stopped while waiting
+        }
+        return { text, failure: error };
+      }
+    }
+  }
+
+  /** Adds the step's usage to the answer's: completion tokens as reported (else counted), prompt tokens summed. */
+  private endStep(): void {
+    this.earlierTokens += this.stepUsage?.completionTokens ?? this.stepTokens;
+    const prompt = this.stepUsage?.promptTokens;
+    if (prompt !== undefined) this.promptTokens = (this.promptTokens ?? 0) + prompt;
+    this.stepUsage = undefined;
+    this.stepTokens = 0;
+  }
+
+  /** Runs a step's tool calls concurrently, announcing each call and result to members. */
+  private async runTools(calls: LlmToolCall[]): Promise<ToolResult[]> {
+    for (const call of calls) this.emitPart({ type: 'tool-call', toolCallId: call.id, toolName: call.name, input: parseOr(call.arguments) });
+    const { record, agent } = this;
+    const context = { sessionId: record.sessionId, userId: agent.userId, streamId: record.id, agentId: agent.agentId, signal: this.controller.signal };
+    const results = await runToolCalls(calls, agent.tools, context, agent.toolTimeoutMs, (error, call) =>
+      this.host.onFailure(error, `stream ${this.id}: tool ${call.name} threw`, 'warn'),
+    );
+    for (const result of results) {
+      const { call } = result;
+      this.toolCalls.push({ toolCallId: call.id, toolName: call.name, durationMs: Math.round(result.durationMs), isError: result.isError });
+      const output = result.isError ? { error: result.publicError } : result.output;
+      this.emitPart({ type: 'tool-result', toolCallId: call.id, toolName: call.name, output, ...(result.isError && { isError: true }) });
+    }
+    return results;
+  }
+
+  /** A token arrived (text or a piece of a tool call): counts, latency, pace. */
+  private countToken(): number {
+    this.stepTokens++;
     const now = Date.now();
     // Not written at once: the first flush (about a second in) marks the row 'streaming', which keeps
     // a stream within 2 + (seconds) storage writes; until then other nodes report it 'pending'.
     if (this.firstTokenAt === null) this.firstTokenAt = this.host.now();
     else this.tokenGap = now - this.lastTokenAt;
     this.lastTokenAt = now;
+    return now;
+  }
+
+  private receive(text: string): void {
+    const now = this.countToken();
+    if (this.newStep) {
+      // A later step's text is a new paragraph, not glued to the previous step's last word.
+      this.newStep = false;
+      if (this.emitted || this.pending) text = `\n\n${text.trimStart()}`;
+    }
     this.append(this.output.push(text));
     if (!this.pending) return;
     const due = this.lastChunkAt + this.host.delayMs;
@@ -217,6 +350,23 @@ export class ActiveStream {
     this.pending += text.slice(0, end);
     this.capped = true;
     this.controller.abort(new ChatError('LIMIT_EXCEEDED', 'The answer reached its length cap'));
+  }
+
+  /** Sends the text so far, then a chunk that carries `part` alone. */
+  private emitPart(part: StreamPart): void {
+    this.emitChunk();
+    this.lastChunkAt = Date.now();
+    this.host.onChunk({
+      id: this.id,
+      sessionId: this.record.sessionId,
+      messageId: this.record.messageId,
+      index: this.index++,
+      delta: '',
+      content: '',
+      tokens: this.tokensGenerated(),
+      isComplete: false,
+      part,
+    });
   }
 
   private readonly onChunkTimer = (): void => {
@@ -285,7 +435,7 @@ export class ActiveStream {
       status,
       finishReason: this.finishReason ?? (status === 'error' ? 'error' : null),
       tokensGenerated: this.tokensGenerated(),
-      promptTokens: this.usage?.promptTokens ?? null,
+      promptTokens: this.promptTokens,
       bytesEmitted: this.bytes,
       errors: this.errors,
       errorMessage: error?.message ?? null,
@@ -293,7 +443,9 @@ export class ActiveStream {
       completedAt: at,
       at,
     };
-    const metadata = { ...(this.messageMetadata ?? {}), status, streamId: this.id };
+    // Steps and tool calls are kept with the answer: metrics read them there once the stream ended.
+    const usedTools = this.steps > 1 || this.toolCalls.length > 0;
+    const metadata = { ...(this.messageMetadata ?? {}), status, streamId: this.id, ...(usedTools && { steps: this.steps, toolCalls: this.toolCalls.map((c) => ({ ...c })) }) };
     let committed: { stream: StreamRecord; message: Message | null } | null = null;
     let superseded = false;
     const write = this.writes.then(() =>
@@ -330,6 +482,7 @@ export class ActiveStream {
       content: this.emitted,
       ...(error && { error }),
       ...(superseded && { superseded }),
+      metrics: this.metrics(record),
     };
     this.host.onEnd(end);
     return end;
@@ -362,7 +515,7 @@ export class ActiveStream {
   messageMetadata: Record<string, unknown> | null = null;
 
   private tokensGenerated(): number {
-    return this.usage?.completionTokens ?? this.tokens;
+    return this.earlierTokens + (this.stepUsage?.completionTokens ?? this.stepTokens);
   }
 
   /** Resolves true after `ms`, false if the stream is stopped first. */
@@ -427,7 +580,35 @@ export function statusView(record: StreamRecord): StreamStatusView {
   };
 }
 
-export function metricsView(record: StreamRecord, now: Date): StreamMetrics {
+/** A tool result as the next request carries it. */
+function toolMessage(result: ToolResult): LlmMessage {
+  const { call } = result;
+  return { role: 'tool', toolCallId: call.id, toolName: call.name, content: result.content, ...(result.isError && { isError: true }) };
+}
+
+/** The arguments as JSON when they parse, else the text as the model wrote it. */
+function parseOr(text: string): unknown {
+  try {
+    return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+  } catch {
+    return text;
+  }
+}
+
+/** What a finished answer keeps of its steps (its message's metadata), for metrics. */
+export interface StepRecord {
+  steps: number;
+  toolCalls: readonly ToolCallMetric[];
+}
+
+/** Steps and tool calls from an answer's metadata (one step and none when it used no tools). */
+export function stepRecordOf(metadata: Record<string, unknown> | null | undefined): StepRecord {
+  const steps = typeof metadata?.steps === 'number' ? metadata.steps : 1;
+  const toolCalls = Array.isArray(metadata?.toolCalls) ? (metadata.toolCalls as ToolCallMetric[]) : [];
+  return { steps, toolCalls };
+}
+
+export function metricsView(record: StreamRecord, now: Date, steps: StepRecord = { steps: 1, toolCalls: [] }, pricing: AgentPricing | null = null): StreamMetrics {
   const end = record.completedAt ? Date.parse(record.completedAt) : now.getTime();
   const first = record.firstTokenAt ? Date.parse(record.firstTokenAt) : null;
   const started = Date.parse(record.startedAt);
@@ -440,5 +621,10 @@ export function metricsView(record: StreamRecord, now: Date): StreamMetrics {
     latency: first === null ? null : first - started,
     bandwidth: record.bytesEmitted / total,
     errors: record.errors,
+    promptTokens: record.promptTokens,
+    completionTokens: record.tokensGenerated,
+    steps: steps.steps,
+    toolCalls: steps.toolCalls.map((c) => ({ ...c })),
+    ...(pricing && { cost: ((record.promptTokens ?? 0) * pricing.inputPerMTok + record.tokensGenerated * pricing.outputPerMTok) / 1_000_000 }),
   };
 }

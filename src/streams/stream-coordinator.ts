@@ -3,14 +3,14 @@ import type { ChatEventName, ChatEvents } from '../events.js';
 import { newId } from '../ids.js';
 import { log, type Logger, type LogLevel } from '../logger.js';
 import type { Message, StreamRecord } from '../model.js';
-import type { LlmMessage, LlmProvider, LlmRequest } from '../ports/llm.js';
+import type { LlmMessage, LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
 import type { StorageAdapter } from '../ports/storage.js';
 import type { Transport } from '../ports/transport.js';
 import type { StreamConfig } from '../schemas.js';
-import { ActiveStream, metricsView, statusView, type StreamChunk, type StreamEnd, type StreamMetrics, type StreamStatusView } from './active-stream.js';
+import { ActiveStream, metricsView, statusView, stepRecordOf, type AgentRun, type StreamChunk, type StreamEnd, type StreamMetrics, type StreamStatusView } from './active-stream.js';
 import type { OutputModeration } from './output-filter.js';
 import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace } from './remote-streams.js';
-import { answerCap, type AgentConfig, type StreamOptions } from './stream-options.js';
+import { agentRun, answerCap, type AgentConfig, type StreamOptions } from './stream-options.js';
 import { StreamSlots } from './stream-slots.js';
 
 /** What `requestStream` answers (the `stream:request` ack). */
@@ -79,6 +79,8 @@ interface StreamPlan extends Omit<StreamRequest, 'agentId'> {
   provider: LlmProvider;
   model: string | null;
   maxAnswerChars: number;
+  run: AgentRun;
+  tools: LlmTool[];
 }
 
 /** A request's slot: freed when its stream ends, or by the request itself if it fails first. */
@@ -163,12 +165,13 @@ export class StreamCoordinator {
       const provider = agent.provider ?? this.options.llm;
       if (!provider) throw new ChatError('UNAVAILABLE', 'No language model is configured');
       const maxAnswerChars = answerCap(agent, this.options.maxAnswerChars);
+      const { run, tools } = agentRun(agent, { userId: request.userId, agentId });
       const requested = request.config?.model;
       const allowed = this.options.allowedModels;
       if (requested !== undefined && allowed && !allowed.includes(requested)) {
         throw new ChatError('VALIDATION', `Model ${requested} is not allowed`, { details: { allowed } });
       }
-      const plan: StreamPlan = { ...request, agentId, agent, provider, maxAnswerChars, model: requested ?? agent.model ?? provider.defaultModel ?? null };
+      const plan: StreamPlan = { ...request, agentId, agent, provider, maxAnswerChars, run, tools, model: requested ?? agent.model ?? provider.defaultModel ?? null };
       return {
         start: (prompt, callbacks) => this.track(this.launch(plan, prompt, callbacks, slot)),
         release: () => {
@@ -245,9 +248,16 @@ export class StreamCoordinator {
     return this.running.get(record.id)?.status() ?? statusView(record);
   }
 
-  /** The live metrics of a stream running here, else what its row says. */
-  metrics(record: StreamRecord): StreamMetrics {
-    return this.running.get(record.id)?.metrics() ?? metricsView(record, this.host.now());
+  /**
+   * The live metrics of a stream running here, else what its row says, with the steps and tool
+   * calls its answer keeps and the cost at its agent's current prices.
+   */
+  async metrics(record: StreamRecord): Promise<StreamMetrics> {
+    const local = this.running.get(record.id);
+    if (local) return local.metrics();
+    const message = await this.host.storage.getMessage(record.messageId);
+    const agent = await this.agentFor(record.agentId).catch(() => null); // an agent since removed has no prices
+    return metricsView(record, this.host.now(), stepRecordOf(message?.metadata), agent?.pricing ?? null);
   }
 
   /**
@@ -305,6 +315,7 @@ export class StreamCoordinator {
       ...(model !== null && { model }),
       ...(temperature !== undefined && { temperature }),
       ...(maxTokens !== null && { maxTokens }),
+      ...(plan.tools.length > 0 && { tools: plan.tools }),
     };
     const stream = new ActiveStream(record, plan.provider, request, {
       storage,
@@ -324,7 +335,7 @@ export class StreamCoordinator {
         this.announceEnd(end, callbacks);
       },
       onFailure: (error, context, level) => this.host.report(error, context, level),
-    });
+    }, plan.run);
     stream.messageMetadata = metadata;
     this.running.set(streamId, stream);
     slot.heldByStream = true;
@@ -340,7 +351,7 @@ export class StreamCoordinator {
     const { record } = end;
     const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
     if (end.status === 'completed') {
-      const metrics = metricsView(record, this.host.now());
+      const { metrics } = end;
       this.host.publish('stream.completed', { ...base, content: end.content, finishReason: record.finishReason, metrics });
       this.callBack(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), 'onComplete callback');
     } else if (end.status === 'stopped') {

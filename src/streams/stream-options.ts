@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { ChatError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { LlmProvider } from '../ports/llm.js';
+import type { LlmProvider, LlmTool } from '../ports/llm.js';
+import { toolDefinitions, type Tool } from '../tools/define-tool.js';
+import type { AgentPricing, AgentRun } from './active-stream.js';
 import { streamLeaseTimings, type StreamLeaseTimings } from './remote-streams.js';
 
 /** An assistant persona: which provider and model answer, with what instructions. */
@@ -13,6 +15,14 @@ export interface AgentConfig {
   maxTokens?: number;
   /** This agent's answer length cap in characters (default: the engine's `maxAnswerChars`). */
   maxAnswerChars?: number;
+  /** Tools the model may call, by name (1 to 64 letters, digits, `_`, `-`); see `defineTool`. */
+  tools?: Record<string, Tool>;
+  /** Model calls in one answer: model → tools → model rounds (default 5). The last may not call tools. */
+  maxSteps?: number;
+  /** How long one tool call may run before it becomes an error result, in ms (default 30 000). */
+  toolTimeoutMs?: number;
+  /** Prices per million tokens: `getStreamMetrics` then reports the answer's `cost`. */
+  pricing?: AgentPricing;
 }
 
 /** The LLM streaming part of `ChatEngineOptions`. */
@@ -115,6 +125,34 @@ export function resolveStreamOptions(options: StreamingOptions): StreamOptions {
     leaseMs,
     lease: leaseMs > 0 ? streamLeaseTimings(leaseMs) : null,
   };
+}
+
+const DEFAULT_MAX_STEPS = 5;
+const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
+
+/**
+ * An agent's tools as the upstream sees them, and what its answers may do. Checked, like the answer
+ * cap, before anything is stored: a bad tool name, schema, step count or price is the operator's
+ * mistake, so members get INTERNAL.
+ */
+export function agentRun(agent: AgentConfig, who: { userId: string; agentId: string | null }): { run: AgentRun; tools: LlmTool[] } {
+  const misconfigured = (what: string) => new ChatError('INTERNAL', `The assistant is misconfigured: ${what}`);
+  const maxSteps = agent.maxSteps ?? DEFAULT_MAX_STEPS;
+  if (!Number.isSafeInteger(maxSteps) || maxSteps < 1) throw misconfigured('maxSteps must be a positive integer');
+  const toolTimeoutMs = agent.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
+  if (!Number.isFinite(toolTimeoutMs) || toolTimeoutMs <= 0) throw misconfigured('toolTimeoutMs must be a positive number');
+  const pricing = agent.pricing ?? null;
+  if (pricing && ![pricing.inputPerMTok, pricing.outputPerMTok].every((p) => Number.isFinite(p) && p >= 0)) {
+    throw misconfigured('pricing needs inputPerMTok and outputPerMTok, non-negative numbers');
+  }
+  const tools = agent.tools ?? {};
+  let definitions: LlmTool[];
+  try {
+    definitions = toolDefinitions(tools);
+  } catch (error) {
+    throw new ChatError('INTERNAL', 'The assistant is misconfigured: a tool cannot be sent to the model', { cause: error });
+  }
+  return { run: { tools, maxSteps, toolTimeoutMs, pricing, ...who }, tools: definitions };
 }
 
 /**

@@ -21,6 +21,7 @@ const EXPECTED: Record<string, string[]> = {
   'parley-chat/socket.io': ['attachChat'],
   'parley-chat/express': ['createChatRouter'],
   'parley-chat/openai': ['OpenAICompatibleProvider'],
+  'parley-chat/anthropic': ['AnthropicProvider'],
 };
 
 /**

@@ -35,6 +35,7 @@ const INSTALLS: Record<string, string[]> = {
   'parley-chat/socket.io': ['socket.io'],
   'parley-chat/express': ['express', '@types/express'],
   'parley-chat/openai': [],
+  'parley-chat/anthropic': [],
   'parley-chat/testing': ['vitest'],
 };
 
@@ -87,6 +88,11 @@ const CONSUMERS: Record<string, string> = {
     import { ChatEngine, MemoryStorage } from 'parley-chat';
     import { OpenAICompatibleProvider } from 'parley-chat/openai';
     const llm = new OpenAICompatibleProvider({ baseURL: 'http://localhost:11434/v1', model: 'llama3.2' });
+    export const engine = new ChatEngine({ storage: new MemoryStorage(), llm, agents: { assistant: { systemPrompt: 'Be brief.' } } });`,
+  'parley-chat/anthropic': `
+    import { ChatEngine, MemoryStorage } from 'parley-chat';
+    import { AnthropicProvider } from 'parley-chat/anthropic';
+    const llm = new AnthropicProvider({ apiKey: 'sk-ant-test', model: 'claude-sonnet-4-5' });
     export const engine = new ChatEngine({ storage: new MemoryStorage(), llm, agents: { assistant: { systemPrompt: 'Be brief.' } } });`,
   'parley-chat/testing': `
     import { MemoryStorage } from 'parley-chat';

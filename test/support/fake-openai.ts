@@ -85,7 +85,7 @@ export interface FakeOpenAIOptions {
   transcripts: Record<string, TranscriptSource> | Transcript[];
   /** Picks the transcript instead of the `model` lookup. */
   select?: (request: RecordedRequest) => TranscriptSource | undefined;
-  /** When set, requests must carry `Authorization: Bearer <apiKey>` or `api-key: <apiKey>`, else 401. */
+  /** When set, requests must carry `Authorization: Bearer <apiKey>`, `api-key` or `x-api-key: <apiKey>`, else 401. */
   apiKey?: string;
 }
 
@@ -173,14 +173,15 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     requests.push(recorded);
 
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
+    // Chat Completions, and Anthropic's Messages API for transcripts in its shape.
+    if (req.method !== 'POST' || !(path.endsWith('/chat/completions') || path.endsWith('/messages'))) {
       events.emit('request', recorded);
       const message = `Unknown request URL: ${req.method} ${path}.`;
       return void sendJson(res, 404, openaiError(message, 'invalid_request_error', 'unknown_url'));
     }
     if (options.apiKey !== undefined) {
       const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
-      const given = bearer ?? (req.headers['api-key'] as string | undefined);
+      const given = bearer ?? ((req.headers['api-key'] ?? req.headers['x-api-key']) as string | undefined);
       if (given !== options.apiKey) {
         events.emit('request', recorded);
         // Echoes the wrong key in full (OpenAI masks it): a stricter test of the client's redaction.

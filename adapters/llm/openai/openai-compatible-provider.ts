@@ -1,23 +1,27 @@
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import {
   LlmProviderError,
   type LlmDelta,
   type LlmMessage,
   type LlmProvider,
   type LlmRequest,
+  type LlmToolCallDelta,
   type LlmUsage,
 } from '../../../src/ports/llm.js';
+import {
+  isCount,
+  isRecord,
+  MAX_ERROR_BODY_BYTES,
+  positive,
+  quote,
+  redactValue,
+  retryAfterHint,
+  sseRequest,
+  tryJson,
+} from '../shared/sse-request.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-/** How much of an HTTP error body is read (the rest is discarded). */
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-/** How much of a non-streamed JSON answer is read (a server that ignored `stream: true`). */
-const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
-/** Longest SSE event the parser buffers before giving up (characters). */
-const MAX_EVENT_CHARS = 8 * 1024 * 1024;
-/** Longest upstream text quoted in an error message. */
-const MAX_QUOTED_CHARS = 500;
 
 /** Options of {@link OpenAICompatibleProvider}. */
 export interface OpenAICompatibleProviderOptions {
@@ -64,11 +68,9 @@ export interface OpenAICompatibleProviderOptions {
   name?: string;
 }
 
-type TimeoutKind = 'connect' | 'idle';
-
 interface ParsedEvent {
   readonly done?: true;
-  readonly delta?: LlmDelta;
+  readonly deltas?: LlmDelta[];
 }
 
 const SKIP: ParsedEvent = {};
@@ -83,8 +85,11 @@ const DONE: ParsedEvent = { done: true };
  * - Deltas carry the text exactly as sent (UTF-8 decoded across reads, SSE events split across reads); a role-only
  *   first chunk, Azure's prompt-filter chunk and keep-alive comments yield nothing; the usage chunk (empty
  *   `choices`) yields a delta with `usage` and empty text; `finishReason` is reported on the delta that carries it.
- *   Only `choices[0].delta.content` is answer text: reasoning deltas (`reasoning_content`, `reasoning`) and tool
- *   calls are skipped.
+ *   Only `choices[0].delta.content` is answer text: reasoning deltas (`reasoning_content`, `reasoning`) are skipped.
+ * - Tools: `request.tools` are sent as `tools` (`type: "function"`), tool calls and results as `tool_calls` and
+ *   `role: "tool"` messages. `choices[0].delta.tool_calls` pieces are yielded as `toolCall` deltas by index — split
+ *   across chunks (OpenAI, vLLM, llama.cpp), whole in one chunk (Ollama), several in parallel; a server that omits
+ *   `index` has its calls told apart by `id`.
  * - The answer is complete only when the upstream says so (`finish_reason` or `data: [DONE]`). A body that ends, or
  *   a connection that drops, before that throws a retryable `LlmProviderError` — never a quiet end.
  * - HTTP errors throw `LlmProviderError` with `status`, the parsed body (read up to 64 KiB) and the upstream
@@ -187,8 +192,8 @@ export class OpenAICompatibleProvider implements LlmProvider {
     this.name = options.name ?? 'openai-compatible';
     this.defaultModel = options.model;
     this.#url = chatCompletionsUrl(options.baseURL, options.azure?.apiVersion);
-    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
-    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs', 'OpenAICompatibleProvider');
+    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', 'OpenAICompatibleProvider');
     this.#includeUsage = options.includeUsage ?? true;
     this.#maxTokensField = options.maxTokensField ?? 'max_tokens';
     this.#extraBody = { ...options.extraBody };
@@ -219,182 +224,59 @@ export class OpenAICompatibleProvider implements LlmProvider {
     if (this.#includeUsage) body.stream_options = { include_usage: true };
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body[this.#maxTokensField] = request.maxTokens;
+    if (request.tools !== undefined && request.tools.length > 0) {
+      body.tools = request.tools.map((tool) => ({
+        type: 'function',
+        function: { name: tool.name, ...(tool.description !== undefined && { description: tool.description }), parameters: tool.inputSchema },
+      }));
+    }
     Object.assign(body, this.#extraBody);
-    body.messages = request.messages.map((m: LlmMessage) => ({ role: m.role, content: m.content }));
+    body.messages = request.messages.map(toOpenAIMessage);
     body.stream = true;
     return body;
   }
 
   async *#run(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmDelta, void, undefined> {
-    signal.throwIfAborted();
-    const body = JSON.stringify(this.#body(request));
-
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-
-    let timedOut: TimeoutKind | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (kind: TimeoutKind, ms: number): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = kind;
-        controller.abort(new Error(`${kind} timeout`));
-      }, ms);
-    };
-    const disarm = (): void => {
-      clearTimeout(timer);
-      timer = undefined;
-    };
-    const failure = (error: unknown, phase: 'calling' | 'reading from'): unknown => {
-      if (signal.aborted) return signal.reason;
-      if (timedOut === 'connect') {
-        return new LlmProviderError(`no answer from the upstream within ${this.#timeoutMs} ms`, {
-          retryable: true,
-          cause: error,
-        });
-      }
-      if (timedOut === 'idle') {
-        return new LlmProviderError(`the upstream stalled: no data for ${this.#idleTimeoutMs} ms`, {
-          retryable: true,
-          cause: error,
-        });
-      }
-      if (error instanceof LlmProviderError) return error;
-      return new LlmProviderError(this.#redact(`network error ${phase} the upstream: ${describe(error)}`), {
-        retryable: true,
-        cause: error,
-      });
-    };
-
-    let completed = false;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    try {
-      arm('connect', this.#timeoutMs);
-      let response: Response;
-      try {
-        response = await this.#fetch(this.#url, {
-          method: 'POST',
-          headers: this.#headers,
-          body,
-          signal: controller.signal,
-        });
-      } catch (error) {
-        throw failure(error, 'calling');
-      }
-
-      if (!response.ok) {
-        let text: string;
-        try {
-          text = await readText(response, MAX_ERROR_BODY_BYTES);
-        } catch (error) {
-          if (signal.aborted || timedOut) throw failure(error, 'reading from');
-          text = '';
-        }
-        throw this.#httpError(response, text);
-      }
-      if (!response.body) {
-        throw new LlmProviderError(`the upstream answered HTTP ${response.status} without a body`, {
-          status: response.status,
-          retryable: true,
-        });
-      }
-
-      const contentType = response.headers.get('content-type') ?? '';
-      if (/\bjson\b/i.test(contentType)) {
+    let finished = false; // a finish_reason, [DONE] or a whole JSON answer was seen
+    const toolCalls = new ToolCallIndexes();
+    const items = sseRequest({
+      fetch: this.#fetch,
+      url: this.#url,
+      headers: this.#headers,
+      body: JSON.stringify(this.#body(request)),
+      signal,
+      timeoutMs: this.#timeoutMs,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      redact: (text) => this.#redact(text),
+      httpError: (response, text) => this.#httpError(response, text),
+      isFinished: () => finished,
+      unfinished: 'the upstream closed the stream before the answer finished (no finish_reason, no [DONE])',
+      // Older llama.cpp servers wrote `error: {json}` lines instead of `data: {"error": …}`.
+      onUnknownField: (field, value) => (field === 'error' ? { event: 'error', data: value, id: undefined } : undefined),
+    });
+    for await (const item of items) {
+      if (item.json !== undefined) {
         // The server ignored `stream: true` and answered with one chat.completion object.
-        let text: string;
-        try {
-          text = await readText(response, MAX_JSON_BODY_BYTES);
-        } catch (error) {
-          throw failure(error, 'reading from');
-        }
-        disarm();
-        yield this.#fromCompletion(text);
-        completed = true;
+        const deltas = this.#fromCompletion(item.json);
+        finished = true;
+        yield* deltas;
         return;
       }
-
-      reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      const events: EventSourceMessage[] = [];
-      let parseFailure: LlmProviderError | undefined;
-      const parser = createParser({
-        maxBufferSize: MAX_EVENT_CHARS,
-        onEvent: (event) => events.push(event),
-        onError: (error: ParseError) => {
-          if (error.type === 'unknown-field' && error.field === 'error') {
-            // Older llama.cpp servers wrote `error: {json}` lines instead of `data: {"error": …}`.
-            events.push({ event: 'error', data: error.value ?? '' });
-          } else if (error.type === 'max-buffer-size-exceeded') {
-            parseFailure ??= new LlmProviderError(
-              `the upstream sent an event longer than ${MAX_EVENT_CHARS} characters`,
-              { retryable: false },
-            );
-          }
-        },
-      });
-
-      let firstRead = true;
-      let finished = false; // a finish_reason was seen
-      let done = false; // data: [DONE] was seen
-      let eventCount = 0;
-      read: while (true) {
-        if (!firstRead) arm('idle', this.#idleTimeoutMs);
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          // The answer was already complete; only the trailing usage chunk / [DONE] were lost.
-          if (finished && !signal.aborted && timedOut === undefined) break;
-          throw failure(error, 'reading from');
-        }
-        disarm();
-        firstRead = false;
-        parser.feed(chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
-        if (parseFailure) throw parseFailure;
-
-        while (events.length > 0) {
-          const event = events.shift() as EventSourceMessage;
-          eventCount++;
-          const parsed = this.#interpret(event);
-          if (parsed.done) {
-            done = true;
-            break read;
-          }
-          if (parsed.delta) {
-            if (parsed.delta.finishReason !== undefined) finished = true;
-            yield parsed.delta;
-            signal.throwIfAborted();
-          }
-        }
-        if (chunk.done) break;
+      const parsed = this.#interpret(item.event, toolCalls);
+      if (parsed.done) {
+        finished = true;
+        return;
       }
-
-      if (!done && !finished) {
-        const hint =
-          eventCount === 0 && !/event-stream/i.test(contentType) ? ` (content-type: ${contentType || 'none'})` : '';
-        throw new LlmProviderError(
-          `the upstream closed the stream before the answer finished (no finish_reason, no [DONE])${hint}`,
-          { status: response.status, retryable: true },
-        );
-      }
-      completed = true;
-    } finally {
-      disarm();
-      signal.removeEventListener('abort', onAbort);
-      if (!completed) {
-        // Failed, aborted, or the consumer left the loop: close the connection.
-        controller.abort();
-      } else if (reader) {
-        // [DONE] seen (or finished): drop whatever trails it.
-        reader.cancel().catch(() => undefined);
+      for (const delta of parsed.deltas ?? []) {
+        if (delta.finishReason !== undefined) finished = true;
+        yield delta;
+        signal.throwIfAborted();
       }
     }
   }
 
   /** One SSE event → nothing, a delta, the end, or a thrown error. */
-  #interpret(event: EventSourceMessage): ParsedEvent {
+  #interpret(event: EventSourceMessage, toolCalls: ToolCallIndexes): ParsedEvent {
     const data = event.data;
     if (event.event === 'error') {
       const parsed = tryJson(data);
@@ -424,21 +306,32 @@ export class OpenAICompatibleProvider implements LlmProvider {
       choices[0]) as unknown;
     let text = '';
     let finishReason: string | undefined;
+    const deltas: LlmDelta[] = [];
     if (isRecord(choice)) {
       const delta = choice.delta;
       if (isRecord(delta) && typeof delta.content === 'string') text = delta.content;
+      if (isRecord(delta) && Array.isArray(delta.tool_calls)) {
+        delta.tool_calls.forEach((call, position) => {
+          const piece = toolCalls.piece(call, position);
+          if (piece) deltas.push({ text: '', toolCall: piece });
+        });
+      }
       if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') finishReason = choice.finish_reason;
     }
     const usage = mapUsage(chunk.usage);
-    if (text === '' && usage === undefined && finishReason === undefined) return SKIP;
-    const delta: LlmDelta = { text };
-    if (usage !== undefined) delta.usage = usage;
-    if (finishReason !== undefined) delta.finishReason = finishReason;
-    return { delta };
+    if (text === '' && usage === undefined && finishReason === undefined && deltas.length === 0) return SKIP;
+    // Text first, then the tool calls, then usage and finish: the order a model writes them.
+    const end: LlmDelta = { text: deltas.length === 0 ? text : '' };
+    if (usage !== undefined) end.usage = usage;
+    if (finishReason !== undefined) end.finishReason = finishReason;
+    if (deltas.length === 0) return { deltas: [end] };
+    if (text !== '') deltas.unshift({ text });
+    if (usage !== undefined || finishReason !== undefined) deltas.push(end);
+    return { deltas };
   }
 
-  /** A whole `chat.completion` object (non-streamed answer) → one delta. */
-  #fromCompletion(text: string): LlmDelta {
+  /** A whole `chat.completion` object (non-streamed answer) → its text and tool calls. */
+  #fromCompletion(text: string): LlmDelta[] {
     const body = tryJson(text);
     if (!isRecord(body)) {
       throw new LlmProviderError(this.#redact(`the upstream sent a JSON answer that cannot be read: ${quote(text)}`), {
@@ -449,19 +342,26 @@ export class OpenAICompatibleProvider implements LlmProvider {
     if (body.error !== undefined && body.error !== null) throw this.#streamError(body.error);
     const choice = Array.isArray(body.choices) ? (body.choices[0] as unknown) : undefined;
     const message = isRecord(choice) ? choice.message : undefined;
-    if (!isRecord(choice) || !isRecord(message) || typeof message.content !== 'string') {
+    const calls = isRecord(message) && Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    if (!isRecord(choice) || !isRecord(message) || (typeof message.content !== 'string' && calls.length === 0)) {
       throw new LlmProviderError('the upstream sent a JSON answer without choices[0].message.content', {
         retryable: false,
         body: this.#redactValue(body),
       });
     }
+    const indexes = new ToolCallIndexes();
+    const deltas: LlmDelta[] = [];
+    calls.forEach((call, position) => {
+      const piece = indexes.piece(call, position);
+      if (piece) deltas.push({ text: '', toolCall: piece });
+    });
     const delta: LlmDelta = {
-      text: message.content,
+      text: typeof message.content === 'string' ? message.content : '',
       finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop',
     };
     const usage = mapUsage(body.usage);
     if (usage !== undefined) delta.usage = usage;
-    return delta;
+    return [...deltas, delta];
   }
 
   #httpError(response: Response, text: string): LlmProviderError {
@@ -494,10 +394,52 @@ export class OpenAICompatibleProvider implements LlmProvider {
   }
 
   #redactValue(value: unknown): unknown {
-    if (this.#secret === undefined) return value;
-    const json = JSON.stringify(value);
-    if (json === undefined || !json.includes(this.#secret)) return value;
-    return JSON.parse(this.#redact(json)) as unknown;
+    return redactValue(value, this.#secret);
+  }
+}
+
+/** A message in OpenAI's shape: assistant tool calls as `tool_calls`, results as `role: "tool"`. */
+function toOpenAIMessage(message: LlmMessage): Record<string, unknown> {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  if (message.role === 'assistant' && message.toolCalls !== undefined && message.toolCalls.length > 0) {
+    return {
+      role: 'assistant',
+      // OpenAI wants null, not "", beside tool calls.
+      content: message.content === '' ? null : message.content,
+      tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+/**
+ * Gives each tool call of one answer its index. Servers send `index` (OpenAI, vLLM, llama.cpp,
+ * recent Ollama); one that does not is told apart by `id`: a new id is a new call, a piece without
+ * one continues the last call.
+ */
+class ToolCallIndexes {
+  readonly #byId = new Map<string, number>();
+  #count = 0;
+  #last = -1;
+
+  piece(call: unknown, position: number): LlmToolCallDelta | undefined {
+    if (!isRecord(call)) return undefined;
+    const fn = isRecord(call.function) ? call.function : {};
+    const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined;
+    let index: number;
+    if (typeof call.index === 'number' && Number.isSafeInteger(call.index) && call.index >= 0) index = call.index;
+    else if (id !== undefined) index = this.#byId.get(id) ?? this.#count;
+    else index = this.#last >= 0 ? this.#last : position;
+    if (id !== undefined) this.#byId.set(id, index);
+    this.#count = Math.max(this.#count, index + 1);
+    this.#last = index;
+    const piece: LlmToolCallDelta = { index };
+    if (id !== undefined) piece.id = id;
+    if (typeof fn.name === 'string' && fn.name !== '') piece.name = fn.name;
+    // Some servers send the arguments as an object rather than JSON text.
+    const args = typeof fn.arguments === 'string' ? fn.arguments : isRecord(fn.arguments) ? JSON.stringify(fn.arguments) : '';
+    if (args !== '') piece.argumentsDelta = args;
+    return piece;
   }
 }
 
@@ -513,40 +455,8 @@ function chatCompletionsUrl(baseURL: string, azureApiVersion: string | undefined
   return url.toString();
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`OpenAICompatibleProvider: \`${name}\` must be a positive number of milliseconds`);
-  }
-  return value;
-}
 
-/** Reads at most `max` bytes of the body as text, then cancels the rest. */
-async function readText(response: Response, max: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  while (bytes < max) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    const slice = value.byteLength > max - bytes ? value.subarray(0, max - bytes) : value;
-    bytes += slice.byteLength;
-    text += decoder.decode(slice, { stream: true });
-  }
-  await reader.cancel().catch(() => undefined);
-  return text + decoder.decode();
-}
 
-/** ` (retry after 20 s)` from `retry-after-ms` / `retry-after` (seconds or an HTTP date), or ''. */
-function retryAfterHint(headers: Headers): string {
-  const ms = headers.get('retry-after-ms')?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return ` (retry after ${ms} ms)`;
-  const value = headers.get('retry-after')?.trim();
-  if (!value) return '';
-  return /^\d+(\.\d+)?$/.test(value) ? ` (retry after ${value} s)` : ` (retry after ${quote(value)})`;
-}
 
 function mapUsage(value: unknown): LlmUsage | undefined {
   if (!isRecord(value)) return undefined;
@@ -560,9 +470,6 @@ function mapUsage(value: unknown): LlmUsage | undefined {
   return Object.keys(usage).length === 0 ? undefined : usage;
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
 
 /** The human message of an OpenAI-style error body (`{error: {message}}`, `{error: "…"}`, `{message}`, `{detail}`). */
 function errorMessage(body: unknown): string | undefined {
@@ -592,26 +499,6 @@ function looksTransient(error: unknown): boolean {
   return typeof error.message === 'string' && /overloaded|temporarily unavailable|try again later/i.test(error.message);
 }
 
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause: unknown = error.cause;
-  if (!(cause instanceof Error)) return error.message;
-  const code: unknown = (cause as Error & { code?: unknown }).code;
-  return `${error.message}: ${cause.message}${typeof code === 'string' ? ` (${code})` : ''}`;
-}
 
-function tryJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-function quote(text: string): string {
-  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
-}
