@@ -11,7 +11,7 @@
  * from what is published (dist/*.d.ts), not from the sources. The HTML comes from TypeDoc, from the
  * sources' doc comments. Both flag broken doc comments (bad TSDoc syntax, unresolved `{@link}`s).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Extractor, ExtractorConfig, ExtractorLogLevel, type ExtractorMessage } from '@microsoft/api-extractor';
 import { fromRoot, subpaths } from '../subpaths.js';
 
@@ -20,7 +20,12 @@ const HTML = 'docs/api/html/';
 const check = process.argv.includes('--check');
 
 /** API Extractor's own words on a report that changed: this script says it instead, with what to do. */
-const REPORT_STATUS = new Set<string>(['console-api-report-changed', 'console-api-report-created', 'console-api-report-not-copied']);
+const REPORT_STATUS = new Set<string>([
+  'console-api-report-changed',
+  'console-api-report-copied',
+  'console-api-report-created',
+  'console-api-report-not-copied',
+]);
 
 /** Report files are named after the entry: `index.api.md`, `socket.io.api.md`. */
 const reportName = (entry: string) => `${entry}.api.md`;
@@ -120,9 +125,13 @@ if (check) {
 /** The browsable reference, from the sources' doc comments. */
 async function html(): Promise<void> {
   const { Application } = await import('typedoc');
+  // The project's compiler options, over the entry points and what they import only (not the tests).
+  const tsconfig = fromRoot('.tmp/api-docs/tsconfig.json');
+  mkdirSync(fromRoot('.tmp/api-docs'), { recursive: true });
+  writeFileSync(tsconfig, JSON.stringify({ extends: fromRoot('tsconfig.json'), include: [], files: entries.map(({ source }) => fromRoot(source)) }));
   const app = await Application.bootstrapWithPlugins({
     entryPoints: entries.map(({ source }) => fromRoot(source)),
-    tsconfig: fromRoot('tsconfig.docs.json'),
+    tsconfig,
     out: fromRoot(HTML),
     name: 'parley-chat',
     readme: 'none',
