@@ -69,7 +69,7 @@ export function writeReport(): void {
     'Written by `npm run test:mutation` (docs/testing.md). Score = killed (timeouts included) / valid mutants',
     `(survived and uncovered included). Target ${MUTATION_TARGET}% per file; below ${MUTATION_FLOOR}% fails.`,
     '',
-    '| file | score | killed | survived | no coverage | equivalent |',
+    '| file | score | killed | survived | no coverage | disabled |',
     '|---|---|---|---|---|---|',
     ...rows,
     '',
@@ -77,9 +77,12 @@ export function writeReport(): void {
     '',
     ...(survivors.length === 0 ? ['None.'] : ['| where | mutator | replacement | status |', '|---|---|---|---|', ...survivors]),
     '',
-    '## Marked equivalent (not counted)',
+    '## Disabled in the code (not counted)',
     '',
-    ...(equivalents.length === 0 ? ['None.'] : ['| where | mutator | why it changes nothing a user can observe |', '|---|---|---|', ...equivalents]),
+    'Equivalent mutants (no observable change), and a few no runner can activate; each with the reason its',
+    '`// Stryker disable` comment gives.',
+    '',
+    ...(equivalents.length === 0 ? ['None.'] : ['| where | mutator | reason |', '|---|---|---|', ...equivalents]),
     '',
   ].join('\n');
   writeFileSync(REPORT, text);

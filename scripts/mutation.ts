@@ -37,7 +37,7 @@ for (const module of modules) {
     coverageAnalysis: 'perTest',
     concurrency,
     // Socket and storage tests wait on real I/O: a mutant that makes one wait forever is a timeout (killed).
-    timeoutMS: 10_000,
+    timeoutMS: 6_000,
     incremental: true,
     force: !incremental,
     incrementalFile: stateFileOf(module.file),
