@@ -76,6 +76,11 @@ describe('StreamOutputFilter: when text goes out', () => {
     });
   }
 
+  it('punctuation after a word goes out at once: nothing can join it', () => {
+    const filter = new StreamOutputFilter(moderation);
+    expect(['Hello', '!', ' Yes', '.', '"', '/', ')'].map((p) => filter.push(p))).toEqual(['Hello', '!', ' Yes', '.', '"', '/', ')']);
+  });
+
   it('a keycap base (* or 0) waits for its emoji selector and keycap mark', () => {
     for (const base of ['*', '0']) {
       expect(feed(moderation, [base, '\uFE0F\u20E3 ok'])).toBe(`${base}\uFE0F\u20E3 ok`);
