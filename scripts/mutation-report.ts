@@ -36,7 +36,9 @@ const oneLine = (s: string | undefined, max = 70) => {
   return (flat.length > max ? flat.slice(0, max - 1) + '…' : flat).replace(/\|/g, '\\|').replace(/`/g, "'");
 };
 
-export function writeReport(): void {
+/** Writes the report; returns each measured module's score (null: no valid mutant). */
+export function writeReport(): Map<string, number | null> {
+  const scores = new Map<string, number | null>();
   const rows: string[] = [];
   const survivors: string[] = [];
   const equivalents: string[] = [];
@@ -55,6 +57,7 @@ export function writeReport(): void {
       .sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column);
     const n = (s: string) => mutants.filter((m) => m.status === s).length;
     const score = scoreOf(mutants.map((m) => m.status));
+    scores.set(file, score);
     const mark = score === null ? '' : score < MUTATION_FLOOR ? ' ✗' : score < MUTATION_TARGET ? ' (below target)' : '';
     rows.push(
       `| ${file} | ${score === null ? '–' : score.toFixed(1) + '%'}${mark} | ${n('Killed') + n('Timeout')} | ${n('Survived')} | ${n('NoCoverage')} | ${n('Ignored')} | ${staticCount} |`,
@@ -91,6 +94,7 @@ export function writeReport(): void {
     '',
   ].join('\n');
   writeFileSync(REPORT, text);
+  return scores;
 }
 
 if (process.argv[1]?.endsWith('mutation-report.ts')) writeReport();
