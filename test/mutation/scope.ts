@@ -24,7 +24,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts'] },
   { file: 'src/validation/http-url.ts', tests: ['test/engine/validation.test.ts'] },
   { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts'] },
-  { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts'] },
+  { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts', 'test/engine/config-env.test.ts'] },
   { file: 'src/streams/stream-slots.ts', tests: ['test/streaming/engine-streams.test.ts', 'test/streaming/stream-coordinator.test.ts', 'test/streaming/stream-slots.test.ts'] },
   { file: 'adapters/express/errors.ts', tests: ['test/express/errors.test.ts', 'test/express/error-handler.test.ts', 'test/express/retry-after.test.ts', 'test/express/path-decoding.test.ts'] },
   { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts'] },
