@@ -53,6 +53,7 @@ const MINUTE = 60_000;
  * token lifetime: every tab refreshes its own socket, and tabs sharing a token refresh in the same
  * minute).
  */
+// Stryker disable ObjectLiteral: evaluated once at load, so the mutation runner never activates a mutant here; test/engine/rate-limit-defaults.test.ts holds every budget
 export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & RateLimitConfig = {
   default: { points: 10, durationMs: MINUTE },
   'session:join': { points: 5, durationMs: MINUTE },
@@ -66,6 +67,7 @@ export const DEFAULT_RATE_LIMITS: Required<Pick<RateLimitConfig, 'default'>> & R
   handshake: { points: 30, durationMs: MINUTE },
   'auth:refresh': { points: 30, durationMs: MINUTE },
 };
+// Stryker restore ObjectLiteral
 
 /** Options passed to a rate-limiter-flexible constructor (duration in seconds, as it expects). */
 export interface RateLimiterStoreOptions {
@@ -108,6 +110,7 @@ export class RateLimiter {
   async consume(action: string, userId: string, scope?: string): Promise<void> {
     const rule = this.ruleFor(action);
     if (rule.points <= 0) return; // 0 disables the limit for this action
+    // Stryker disable next-line ConditionalExpression: an unscoped key only has to differ from the scoped ones, and `alice|undefined` does too
     const key = scope === undefined ? userId : `${userId}|${scope}`;
     try {
       await this.limiterFor(action, rule).consume(key, 1);

@@ -20,6 +20,7 @@ interface WireError {
  * so a client switching on `code` treats them like any other bad input.
  */
 function fromBodyParser(value: unknown): WireError | null {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: a primitive has no type or status either (refused below); null never gets here, as next(null) is no error
   if (typeof value !== 'object' || value === null) return null;
   const { type, status } = value as { type?: unknown; status?: unknown };
   if (typeof type !== 'string' || typeof status !== 'number') return null;
@@ -52,6 +53,7 @@ function fromParamDecoding(value: unknown): WireError | null {
 }
 
 function toWireError(value: unknown): WireError {
+  // Stryker disable next-line ConditionalExpression,BlockStatement: a ChatError is no parser or decoding error either, so the fall-through answers the same
   if (isChatError(value)) {
     const error = toChatError(value);
     return { error, status: HTTP_STATUS[error.code] };
@@ -68,6 +70,7 @@ export function errorBody(error: ChatError): { error: { code: string; message: s
     error: {
       code: error.code,
       message: error.message,
+      // Stryker disable next-line ConditionalExpression: JSON leaves out a details that is undefined anyway
       ...(error.details !== undefined && { details: error.details }),
     },
   };

@@ -83,3 +83,12 @@ describe("authorize: 'members' passed explicitly is the default policy", () => {
     });
   }
 });
+
+describe('managing members', () => {
+  it('a member may not add anyone, not even themselves again; the owner may', async () => {
+    const { engine, sessionId } = await room(undefined);
+    await expectChatError(engine.addMember(sessionId, 'friend', 'member'), 'FORBIDDEN');
+    await expectChatError(engine.addMember(sessionId, 'member', 'member'), 'FORBIDDEN');
+    await expect(engine.addMember(sessionId, 'friend', 'owner')).resolves.toMatchObject({ userId: 'friend' });
+  });
+});

@@ -126,3 +126,67 @@ describe('WriteBatcher limits and failures', () => {
     await Promise.all(pushed);
   });
 });
+
+describe('WriteBatcher waiting', () => {
+  it('refuses past maxQueued with a message that says why', async () => {
+    const { batcher } = recording({ maxQueued: 1 });
+    const first = batcher.push('a0');
+    await expect(batcher.push('a1')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: 'Server busy: too many writes queued; try again shortly' });
+    await first;
+  });
+
+  it('drain() right after a push (same turn) waits for that write', async () => {
+    const { batcher, calls } = recording({}, () => null, 5);
+    const pushed = batcher.push('a0');
+    await batcher.drain();
+    expect(calls).toEqual([['a0']]);
+    await pushed;
+  });
+
+  it('drain() waits for every batch in flight, not only the first to finish', async () => {
+    const finished: string[] = [];
+    const batcher = new WriteBatcher<string, string>(
+      async (items) => {
+        await new Promise((r) => setTimeout(r, items[0] === 'slow' ? 60 : 5));
+        finished.push(items[0]!);
+        return items;
+      },
+      { concurrency: 2, maxBatchSize: 1 },
+      { keyOf: (item) => item },
+    );
+    const pushed = [batcher.push('slow'), batcher.push('fast')];
+    await new Promise((r) => setImmediate(r));
+    await batcher.drain();
+    expect(finished).toEqual(['fast', 'slow']);
+    await Promise.all(pushed);
+  });
+
+  it('whenSettled(key) waits for a batch of that key in flight, with nothing of it queued', async () => {
+    const { batcher } = recording({}, () => null, 20);
+    let settled = false;
+    void batcher.push('a0').then(() => (settled = true));
+    await new Promise((r) => setImmediate(r)); // a0 in flight
+    await batcher.whenSettled('a');
+    expect(settled).toBe(true);
+  });
+
+  it('without keys, whenSettled waits for everything, in flight included', async () => {
+    const batches: string[][] = [];
+    const batcher = new WriteBatcher<string, string>(async (items) => {
+      batches.push(items);
+      await new Promise((r) => setTimeout(r, 20));
+      return items;
+    });
+    let settled = false;
+    void batcher.push('x').then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    await batcher.whenSettled('anything');
+    expect(settled).toBe(true);
+  });
+
+  it('a failed batch is retried item by item for any failure but an outage, a ChatError included', async () => {
+    const { batcher, calls } = recording({ concurrency: 1 }, (items) => items.length > 1 && new ChatError('VALIDATION', 'one of them is bad'));
+    expect(await Promise.all(['a0', 'b0'].map((i) => batcher.push(i)))).toEqual(['A0', 'B0']);
+    expect(calls).toEqual([['a0', 'b0'], ['a0'], ['b0']]);
+  });
+});

@@ -67,7 +67,9 @@ describe('chatErrorHandler: failures of the hostâ€™s body parser as the routerâ€
     const broken = await call(await hostApp([failWith(parserError('stream.not.readable', 500))], { logger }), 'POST', '/x');
     expectError(broken, 500, 'INTERNAL');
     expect(JSON.stringify(broken.body)).not.toContain('internal detail');
-    for (const notParser of [{ type: 'x', status: '400' }, { type: 4, status: 400 }, 'a string']) {
+    const edge = await call(await hostApp([failWith(parserError('some.other.failure', 400))]), 'POST', '/x');
+    expectError(edge, 400, 'VALIDATION');
+    for (const notParser of [{ type: 'x', status: '400' }, { type: 4, status: 400 }, { type: 'x', status: 399 }, 'a string']) {
       expectError(await call(await hostApp([failWith(notParser)], { logger }), 'POST', '/x'), 500, 'INTERNAL');
     }
   });

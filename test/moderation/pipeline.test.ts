@@ -23,14 +23,23 @@ describe('moderation: the beforeMessage hook', () => {
     expect(seen).toEqual(['well ****']);
   });
 
+  it('a hook written in plain JavaScript that answers null, true or false keeps the text too', async () => {
+    for (const verdict of [null, true, false]) {
+      const { engine, sessionId } = await withHook(() => verdict as unknown as undefined);
+      expect((await engine.createMessage({ sessionId, userId: 'alice', content: 'well shit' })).content).toBe('well ****');
+    }
+  });
+
   it('a hook that throws something else than a ChatError fails the send as INTERNAL, without its message, writing nothing', async () => {
+    const thrown = new Error('db password is hunter2');
     const { engine, sessionId } = await withHook(() => {
-      throw new Error('db password is hunter2');
+      throw thrown;
     });
     const before = await storedState(engine, sessionId);
     const error = await expectChatError(engine.createMessage({ sessionId, userId: 'alice', content: 'hello' }), 'INTERNAL');
     expect(error.message).toBe('Moderation hook failed');
     expect(JSON.stringify(error.toJSON())).not.toContain('hunter2');
+    expect(error.cause).toBe(thrown); // for the server's log
     expect(await storedState(engine, sessionId)).toEqual(before);
   });
 

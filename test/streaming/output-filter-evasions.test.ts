@@ -59,3 +59,42 @@ describe('StreamOutputFilter: letters and digits at the edges of their ranges', 
     expect(filter.end()).toBe('b0');
   });
 });
+
+describe('StreamOutputFilter: when text goes out', () => {
+  const moderation = new ModerationPipeline({}, 100_000);
+
+  it('the rest of a word already released unmasked goes out as it comes', () => {
+    const filter = new StreamOutputFilter(moderation);
+    expect(['Han', 'cock', 'er', ' '].map((p) => filter.push(p))).toEqual(['Han', 'cock', 'er', ' ']);
+  });
+
+  for (const [name, w] of [['a line break', '\n'], ['a tab', '\t'], ['a carriage return', '\r'], ['an ideographic space', '\u3000'], ['a no-break space', '\u00a0']]) {
+    it(`${name} ends a word: what comes before it goes out at once`, () => {
+      const filter = new StreamOutputFilter(moderation);
+      expect(filter.push(`Hello${w}sh`)).toBe(moderation.clean(`Hello${w}`));
+      expect(filter.push(`it${w}`)).toBe(moderation.clean(`****${w}`));
+    });
+  }
+
+  it('punctuation after a word goes out at once: nothing can join it', () => {
+    const filter = new StreamOutputFilter(moderation);
+    expect(['Hello', '!', ' Yes', '.', '"', '/', ')'].map((p) => filter.push(p))).toEqual(['Hello', '!', ' Yes', '.', '"', '/', ')']);
+  });
+
+  it('a keycap base (* or 0) waits for its emoji selector and keycap mark', () => {
+    for (const base of ['*', '0']) {
+      expect(feed(moderation, [base, '\uFE0F\u20E3 ok'])).toBe(`${base}\uFE0F\u20E3 ok`);
+    }
+  });
+
+  it('end() releases the rest once and leaves the filter as new', () => {
+    const filter = new StreamOutputFilter(moderation);
+    expect(filter.end()).toBe('');
+    expect(filter.push('Han')).toBe('Han');
+    expect(filter.end()).toBe('');
+    expect(filter.push('well sh')).toBe('well ');
+    expect(filter.end()).toBe('sh');
+    expect(filter.end()).toBe('');
+    expect(filter.push('cock ')).toBe('**** ');
+  });
+});
