@@ -16,7 +16,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/moderation/pipeline.ts', tests: ['test/engine/moderation.test.ts', 'test/moderation/pipeline.test.ts', 'test/streaming/output-filter.test.ts'] },
   { file: 'src/rate-limits.ts', tests: ['test/engine/rate-limits.test.ts', 'test/engine/rate-limit-defaults.test.ts', 'test/express/retry-after.test.ts'] },
   { file: 'src/write-batcher.ts', tests: ['test/engine/write-batcher.test.ts', 'test/engine/write-batcher-behaviour.test.ts'] },
-  { file: 'src/authorization.ts', tests: ['test/engine/authorization.test.ts', 'test/engine/open-policy.test.ts'] },
+  { file: 'src/authorization.ts', tests: ['test/engine/authorization.test.ts', 'test/engine/open-policy.test.ts', 'test/engine/policy-owns-access.test.ts', 'test/engine/policy-storage-checks.test.ts'] },
   { file: 'src/streams/output-filter.ts', tests: ['test/streaming/output-filter.test.ts', 'test/streaming/output-filter-evasions.test.ts'] },
   { file: 'src/send-order.ts', tests: ['test/engine/send-order.test.ts'] },
   { file: 'src/validation/text.ts', tests: ['test/engine/text-rules.test.ts', 'test/engine/validation.test.ts'] },
