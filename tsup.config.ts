@@ -13,5 +13,5 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['pg', 'better-sqlite3', 'vitest', 'socket.io', 'express'],
+  external: ['pg', 'better-sqlite3', 'vitest', 'socket.io', 'socket.io-client', 'express', 'react'],
 });

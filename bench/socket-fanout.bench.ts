@@ -157,8 +157,11 @@ async function settledMemory(): Promise<number> {
   return m.heapUsed + m.external;
 }
 
-/** Connects `IDLE` clients, 10 per session (a room for raw); returns server bytes per connection. */
-async function idleMemory(kind: 'raw' | 'parley'): Promise<number> {
+/**
+ * Connects `IDLE` clients, 10 per session (a room for raw); returns server bytes per connection.
+ * `configure` runs on Parley's Socket.io server once the chat is attached (a bench's variant).
+ */
+export async function idleMemory(kind: 'raw' | 'parley', configure?: (io: Server) => void): Promise<number> {
   const sessions = Math.ceil(IDLE / 10);
   const users = Array.from({ length: sessions * 10 }, (_, k) => `u-${Math.floor(k / 10)}-${k % 10}`);
   // Both sides get the same handshake (a JWT in auth); only Parley verifies it.
@@ -182,6 +185,7 @@ async function idleMemory(kind: 'raw' | 'parley'): Promise<number> {
     }
     ({ server, url } = await listen((http) => new SocketServer(http)));
     attachChat(server, engine, { authenticate: jwtAuthenticator({ secret: BENCH_SECRET }) });
+    configure?.(server);
   }
   const fleet = await ClientFleet.start();
   const connectSession = (i: number) =>

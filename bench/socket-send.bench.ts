@@ -278,7 +278,7 @@ const WINDOWS = Math.max(1, Number(process.env.BENCH_SOCKET_WINDOWS ?? 3));
 const PG_URL = process.env.PARLEY_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const STORAGES = (process.env.BENCH_SOCKET_STORAGES ?? 'sqlite,postgres,memory').split(',');
 
-interface SendResult {
+export interface SendResult {
   rate: number;
   /** Sends in flight per client when `rate` was reached. */
   inFlight: number;
@@ -409,13 +409,15 @@ async function measureRaw(extraOpenRates: number[] = []): Promise<SendResult> {
   }
 }
 
-async function measureParley(storage: StorageAdapter): Promise<SendResult> {
+/** Parley on `storage`; `configure` runs on the Socket.io server once the chat is attached (a bench's variant). */
+export async function measureParley(storage: StorageAdapter, configure?: (io: Server) => void): Promise<SendResult> {
   const engine = new ChatEngine({ storage, rateLimits: UNLIMITED });
   await engine.init();
   const users = Array.from({ length: MEMBERS }, (_, i) => `member-${i}`);
   const session = await engine.createSession({ createdBy: users[0]!, memberIds: users.slice(1) });
   const { server, url } = await listen((http) => new Server(http));
   attachChat(server, engine, { authenticate: jwtAuthenticator({ secret: BENCH_SECRET }) });
+  configure?.(server);
   // Where the ack latency goes: each send's times (epoch ms) from the client's emit (carried in
   // its client message id) to the engine call, its batch leaving and its batch coming back.
   const now = () => performance.timeOrigin + performance.now();

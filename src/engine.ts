@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { resolvePolicy, type AuthorizeContext, type AuthorizeFn, type AuthorizePolicy, type SessionAction } from './authorization.js';
+import { resolvePolicy, type AuthorizeContext, type AuthorizeFn, type AuthorizePolicy, type SessionAction, type StorageCheck } from './authorization.js';
 import { ChatError, isChatError, toChatError, UNAVAILABLE_RETRY_AFTER_MS, withRetryAfter } from './errors.js';
 import type { ChatEventListeners, ChatEventName, ChatEvents } from './events.js';
 import { newId } from './ids.js';
@@ -144,8 +144,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   /** Keeps each user's sends into a session in call order (sends and stream prompts). */
   private readonly sendOrder = new SendOrder();
   private readonly now: () => Date;
-  /** The policy when it is one of Parley's (whose rule for a send storage can apply itself), else null. */
-  private readonly builtInPolicy: 'members' | 'open' | null;
   private transport: Transport | null = null;
   private closed = false;
   /** LLM streaming: the caps, the running streams, their lease and their stops. */
@@ -162,7 +160,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.schemas = Object.freeze(buildSchemas(this.limits));
     this.authorizeFn = resolvePolicy(options.authorize);
-    this.builtInPolicy = options.authorize === undefined ? 'members' : typeof options.authorize === 'string' ? options.authorize : null;
     this.rateLimiter = new RateLimiter(options.rateLimits, options.rateLimitStore, options.rateLimitKeyPrefix);
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching, { keyOf: (message) => message.sessionId });
@@ -357,12 +354,12 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       let inserted: Promise<InsertedMessage>;
       try {
         if (!options.trusted) await this.rateLimiter.consume('message:send', data.userId);
-        // A top-level send under a built-in policy is authorized by the insert itself (membership
-        // checked in the batch's statement or transaction; the session's existence by the insert),
-        // which saves a storage round trip per send. A reply needs its parent looked up, and a
-        // custom policy or a beforeMessage hook must see only authorized sends, so those check first.
-        const authorizedByInsert = !options.trusted && this.builtInPolicy !== null && data.parentMessageId === undefined && !this.moderation.hasHook;
-        if (!authorizedByInsert) await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
+        // A top-level send whose policy declares a storage check is authorized by the insert itself
+        // (membership checked in the batch's statement or transaction; the session's existence by
+        // the insert), which saves a storage round trip per send. A reply needs its parent looked
+        // up, and a beforeMessage hook must see only authorized sends, so those check first.
+        const check = options.trusted || data.parentMessageId !== undefined || this.moderation.hasHook ? null : this.storageCheck('message:send');
+        if (check === null) await this.access(data.sessionId, options.trusted ? undefined : data.userId, 'message:send');
         if (data.parentMessageId !== undefined) {
           const parent = await this.storage.getMessage(data.parentMessageId);
           if (!parent || parent.sessionId !== data.sessionId) {
@@ -387,7 +384,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
           clientMessageId: data.clientMessageId ?? null,
           attachments: (data.attachments ?? []).map((a) => ({ id: newId(), ...a, metadata: a.metadata ?? null })),
           at: this.now(),
-          ...(authorizedByInsert && this.builtInPolicy === 'members' && { requireMembership: true }),
+          ...(check === 'member' && { requireMembership: true }),
         });
       } finally {
         turn.release(); // enqueued, or failed: either way the next send need not wait for this one
@@ -416,8 +413,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         ...(query.before !== undefined && { before: query.before }),
         ...(query.after !== undefined && { after: query.after }),
       };
-      // A top-level page under a built-in policy (or a trusted call) checks its reader in its own
-      // statement: one round trip per page instead of two. A thread looks its parent up first.
+      // A top-level page whose policy declares a storage check (or a trusted call) checks its
+      // reader in its own statement: one round trip per page instead of two. A thread looks its
+      // parent up first.
       const authorize = query.parentMessageId === undefined ? this.readerCheck(userId) : null;
       if (authorize) return this.storage.getHistory(parseInput(this.schemas.externalId, sessionId, 'sessionId'), { ...page, authorize });
       await this.access(sessionId, userId, 'session:read');
@@ -494,7 +492,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const terms = searchTerms(text);
       if (terms.length === 0) throw new ChatError('VALIDATION', 'Invalid query: it has no words to search for');
       const counted = { ...page, maxCount: this.limits.maxSearchCount };
-      // Under a built-in policy the search checks its reader in its own count statement.
+      // With a declared storage check the search checks its reader in its own count statement.
       const authorize = this.readerCheck(userId);
       if (authorize) return this.storage.searchMessages(parseInput(this.schemas.externalId, sessionId, 'sessionId'), terms, { ...counted, authorize });
       await this.access(sessionId, userId, 'session:read');
@@ -701,7 +699,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   }
 
   /**
-   * Like {@link stopLocalStream}, and resolves once the stream's final status is committed, or
+   * Like {@link ChatEngine.stopLocalStream}, and resolves once the stream's final status is committed, or
    * after `maxWaitMs` if that takes longer (storage trouble): a transport answers the node that
    * asked only then, so that node can read the final status. False when this node does not run it.
    */
@@ -765,7 +763,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
    * What a client joining a session needs: the session, its members, and what changed after its
    * cursor, in seq order — at most {@link REPLAY_LIMIT} changes; `gap: true` means more was missed
    * and the client should page history. The cursor is `lastSeq` when given, else the member's stored
-   * delivery cursor (see {@link markDelivered}); a member who never received anything (cursor 0)
+   * delivery cursor (see {@link ChatEngine.markDelivered}); a member who never received anything (cursor 0)
    * gets no replay, only `gap` when the session has history. `seq` is how far the client is now
    * caught up: the cursor to send next time.
    */
@@ -863,15 +861,21 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return access;
   }
 
+  /** What the policy lets storage check on its behalf for `action` (see `AuthorizeFn.storageCheck`). */
+  private storageCheck(action: SessionAction): StorageCheck | null {
+    return this.authorizeFn.storageCheck?.(action) ?? null;
+  }
+
   /**
-   * For a read storage can authorize in its own statement (`session:read` under a built-in policy,
-   * or a trusted call): what it must check. Null when the engine must check access first.
+   * For a read storage can authorize in its own statement (`session:read` with a declared storage
+   * check, or a trusted call): what it must check. Null when the engine must check access first.
    */
   private readerCheck(userId: string | undefined): ReaderCheck | null {
     if (userId === undefined) return { memberId: null };
     const reader = this.userIdOf(userId);
-    if (this.builtInPolicy === 'members') return { memberId: reader };
-    return this.builtInPolicy === 'open' ? { memberId: null } : null;
+    const check = this.storageCheck('session:read');
+    if (check === 'member') return { memberId: reader };
+    return check === 'session' ? { memberId: null } : null;
   }
 
   private async messageWithAccess(

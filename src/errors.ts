@@ -1,6 +1,6 @@
 /**
  * One error class for every failure Parley reports. Bindings map `code` to the wire:
- * a Socket.io ack `{ ok: false, error }` or an HTTP status from {@link httpStatusOf}.
+ * a Socket.io ack `{ ok: false, error }` or an HTTP status from `httpStatusOf`.
  */
 
 export const CHAT_ERROR_CODES = [
@@ -21,7 +21,7 @@ export interface ChatErrorOptions {
   details?: unknown;
   /**
    * For RATE_LIMITED: how long until the budget allows the action again. For UNAVAILABLE: how long
-   * a client should wait before trying again (the engine sets {@link UNAVAILABLE_RETRY_AFTER_MS}).
+   * a client should wait before trying again (the engine sets `UNAVAILABLE_RETRY_AFTER_MS`).
    */
   retryAfterMs?: number;
   cause?: unknown;

@@ -56,6 +56,7 @@ export {
   type AuthorizeFn,
   type AuthorizePolicy,
   type SessionAction,
+  type StorageCheck,
 } from './authorization.js';
 export {
   DEFAULT_RATE_LIMITS,

@@ -3,7 +3,7 @@ import { ChatError, HTTP_STATUS, isChatError, toChatError } from '../../src/erro
 import { consoleLogger, log, type Logger } from '../../src/logger.js';
 
 /**
- * Where the router reports failures that are the server's (5xx): the engine's {@link Logger}, of
+ * Where the router reports failures that are the server's (5xx): the engine's `Logger`, of
  * which it needs only `error(obj, msg?)` (pino-shaped: the object, with the cause under `err`, first).
  */
 export type RouterLogger = Pick<Logger, 'error'>;

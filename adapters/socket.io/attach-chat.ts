@@ -16,7 +16,9 @@ import { OutboundLimit, type LimitedConnection } from './outbound-limit.js';
 import { buildPayloadSchemas } from './payloads.js';
 import { NodeRoster } from './node-roster.js';
 import { PresenceTracker } from './presence.js';
+import { compactAnyListeners } from './private-fields.js';
 import { socketDisconnected } from './sessions.js';
+import { watchUpgrades, type UpgradeSource } from './tcp-socket.js';
 import { TokenExpiry } from './token-expiry.js';
 import { TypingTracker } from './typing.js';
 
@@ -57,7 +59,7 @@ export interface AttachChatOptions {
   onError?: ErrorReporter;
 }
 
-/** What `attachChat` returns: the engine's {@link Transport}, registered on it already. */
+/** What `attachChat` returns: the engine's `Transport` (from `parley-chat`), registered on it already. */
 export interface ChatBinding extends Transport {
   readonly namespace: ChatNamespace;
   getPresence(userIds: readonly string[]): Promise<Map<string, { status: PresenceStatus; lastSeenAt: string | null }>>;
@@ -121,6 +123,9 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   const nsp = io.of(namespace) as unknown as ChatNamespace & { [ATTACHED]?: true };
   if (nsp[ATTACHED]) throw new ChatError('CONFLICT', `attachChat: namespace ${namespace} already has a chat attached`);
   nsp[ATTACHED] = true;
+  // To find the TCP socket of a connection that upgrades from polling to WebSocket (for corking).
+  const engineServer = (nsp.server as { engine?: Partial<UpgradeSource> } | undefined)?.engine;
+  if (typeof engineServer?.on === 'function') watchUpgrades(engineServer as UpgradeSource);
 
   const presence = new PresenceTracker(nsp, engine);
   const ctx: BindingContext = {
@@ -225,9 +230,8 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
     ctx.expiry.set(state, user.expiresAt);
     gate.join(state.sessions);
     socket.onAnyOutgoing(tagOutgoing as (...args: any[]) => void);
-    compact(socket as unknown as Record<string, unknown>, '_anyOutgoingListeners');
     socket.onAny(onClientEvent);
-    compact(socket as unknown as Record<string, unknown>, '_anyListeners');
+    compactAnyListeners(socket);
     socket.on('error', onSocketError);
     socket.on('disconnecting', onDisconnecting);
     if (socket.recovered) {
@@ -318,16 +322,6 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
   };
   engine.useTransport(binding);
   return binding;
-}
-
-/**
- * Socket.io keeps its any-listeners in arrays grown by push, which reserve 16 more slots: ~150
- * bytes each on every socket, for lists that hold one function. An exact-size copy, if the field is
- * what we expect (it is Socket.io's own, private).
- */
-function compact(target: Record<string, unknown>, field: string): void {
-  const value = target[field];
-  if (Array.isArray(value)) target[field] = value.slice();
 }
 
 function nonNegative(value: number | undefined, fallback: number, name: string): number {

@@ -9,11 +9,17 @@
  * every adapter). Which packet is being written is learnt from `socket.onAnyOutgoing`, which
  * socket.io calls with the decoded packet right before writing it, so this works with any parser.
  *
+ * Socket.io offers no public hook that can hold or drop an outgoing packet, so the gate replaces
+ * the connection's `write` (through `private-fields.ts`, where that is pinned to the installed
+ * versions).
+ *
  * The gate also counts the connection's outbound bytes for the cap on a connection that does not
  * read (`outbound-limit.ts`), with no allocation or listener of its own.
  */
 
 import type { LimitedConnection, OutboundBacklog, OutboundLimit } from './outbound-limit.js';
+import { replaceWrite, type EngineWrite } from './private-fields.js';
+import { tcpSocketOf, type Corkable, type UpgradableConnection } from './tcp-socket.js';
 
 /** The delivery state of one socket in one session. */
 export class SessionCursor {
@@ -39,11 +45,10 @@ export class SessionCursor {
   }
 }
 
-type Write = (data: unknown, options?: unknown, callback?: unknown) => unknown;
-
 /** The slice of an engine.io Socket the gate needs. */
-export interface GatedConnection extends LimitedConnection {
-  write: Write;
+export interface GatedConnection extends LimitedConnection, UpgradableConnection {
+  write: EngineWrite;
+  readonly transport: LimitedConnection['transport'] & UpgradableConnection['transport'];
   on(event: string, listener: (...args: any[]) => void): unknown;
 }
 
@@ -75,13 +80,6 @@ function onHeartbeat(this: object): void {
   }
 }
 
-/** The TCP socket under an engine.io connection's WebSocket transport (ws keeps it as `_socket`), if any. */
-interface Corkable {
-  cork(): void;
-  uncork(): void;
-  writableCorked: number;
-}
-
 const uncork = (socket: Corkable) => socket.uncork();
 
 /**
@@ -91,16 +89,16 @@ const uncork = (socket: Corkable) => socket.uncork();
  * at once (one call, fewer segments for the client to read): when a batch of sends commits, each
  * member's connection gets its `message:new` frames in one write instead of one per message. The
  * socket is uncorked on the next tick (Node's own pattern for `cork`), so nothing waits longer.
- * Only WebSocket transports whose socket can cork; anything else is left alone.
+ * Only WebSocket transports whose TCP socket can be found (`tcp-socket.ts`); anything else is left alone.
  */
-function onFlush(this: { transport?: { socket?: { _socket?: Partial<Corkable> } } }, packets: readonly unknown[]): void {
+function onFlush(this: GatedConnection, packets: readonly unknown[]): void {
   const gate = gates.get(this); // what was queued is now the batch being written (see OutboundLimit)
   if (gate?.outboundLimit) gate.outboundLimit.flushed(gate);
   if (packets.length < 2) return; // one frame is one write either way
-  const socket = this.transport?.socket?._socket;
-  if (socket === undefined || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writableCorked) return;
+  const socket = tcpSocketOf(this);
+  if (socket === undefined || socket.writableCorked) return;
   socket.cork();
-  process.nextTick(uncork, socket as Corkable);
+  process.nextTick(uncork, socket);
 }
 
 export class ConnectionGate implements OutboundBacklog {
@@ -128,14 +126,13 @@ export class ConnectionGate implements OutboundBacklog {
   outboundLimit: OutboundLimit | null = null;
   queuedBytes = 0;
   writingBytes = 0;
-  private readonly original: Write;
+  private readonly original: EngineWrite;
   private holds = 0;
   private bypassing = 0;
   private held: HeldWrite[] | null = null; // allocated by a hold: most of the time there is none
 
   private constructor(private readonly conn: GatedConnection) {
-    this.original = conn.write;
-    conn.write = (data, options, callback) => this.write(data, options, callback);
+    this.original = replaceWrite(conn, (data, options, callback) => this.write(data, options, callback));
   }
 
   /** Counts this connection's outbound bytes against `limit` (or a smaller limit it already has). */

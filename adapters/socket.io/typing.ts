@@ -7,12 +7,13 @@ interface Typist {
   /** The socket that last said "typing"; its disconnect ends the indicator. */
   socketId: string;
   active: boolean;
-  timer: NodeJS.Timeout | null;
+  timer: NodeJS.Timeout | undefined;
   /** Engine calls for one typist run in order, so a late "start" can never outlive a "stop". */
   chain: Promise<unknown>;
   pending: number;
 }
 
+// Stryker disable next-line ArrowFunction: `() => undefined` is the same function
 const noop = () => {};
 const keyOf = (sessionId: string, userId: string) => `${sessionId}\u0000${userId}`;
 
@@ -32,12 +33,11 @@ export class TypingTracker {
 
   /** `typing:start` (or a refresh): the engine checks access and spends the budget; then expiry is (re)armed. */
   start(sessionId: string, userId: string, socketId: string, name: string | undefined): Promise<void> {
-    const t = this.entry(sessionId, userId);
-    t.socketId = socketId;
+    const t = this.entry(sessionId, userId, socketId);
     return this.enqueue(t, async () => {
       await this.engine.setTyping(sessionId, userId, true, name);
       t.active = true;
-      if (t.timer) clearTimeout(t.timer);
+      clearTimeout(t.timer);
       t.timer = setTimeout(() => void this.stop(sessionId, userId).catch(this.onBackgroundError), this.timeoutMs);
       t.timer.unref();
     });
@@ -48,8 +48,8 @@ export class TypingTracker {
     const t = this.typists.get(keyOf(sessionId, userId));
     if (!t) return Promise.resolve(false);
     return this.enqueue(t, async () => {
-      if (t.timer) clearTimeout(t.timer);
-      t.timer = null;
+      clearTimeout(t.timer);
+      t.timer = undefined;
       if (!t.active) return false;
       t.active = false;
       await this.engine.setTyping(sessionId, userId, false);
@@ -59,7 +59,7 @@ export class TypingTracker {
 
   /** A message from this user in this session ends their indicator. */
   messageSent(sessionId: string, userId: string): void {
-    if (this.typists.has(keyOf(sessionId, userId))) this.stop(sessionId, userId).catch(this.onBackgroundError);
+    this.stop(sessionId, userId).catch(this.onBackgroundError);
   }
 
   /** The socket went: end what it started (in one session, or in all). */
@@ -71,26 +71,32 @@ export class TypingTracker {
     }
   }
 
+  /** How many typists this node remembers: those typing, or with a start or stop in flight. */
+  get size(): number {
+    return this.typists.size;
+  }
+
   close(): void {
-    for (const t of this.typists.values()) if (t.timer) clearTimeout(t.timer);
+    // Stryker disable next-line BlockStatement: a timer left running is unref'd and finds no typist once the map is clear; clearing only frees it sooner
+    for (const t of this.typists.values()) clearTimeout(t.timer);
     this.typists.clear();
   }
 
-  private entry(sessionId: string, userId: string): Typist {
+  /** The typist's entry, made on their first start; `socketId` becomes the one that last said "typing". */
+  private entry(sessionId: string, userId: string, socketId: string): Typist {
     const key = keyOf(sessionId, userId);
-    let t = this.typists.get(key);
-    if (!t) {
-      t = { key, sessionId, userId, socketId: '', active: false, timer: null, chain: Promise.resolve(), pending: 0 };
-      this.typists.set(key, t);
-    }
+    const t = this.typists.get(key) ?? { key, sessionId, userId, socketId, active: false, timer: undefined, chain: Promise.resolve(), pending: 0 };
+    t.socketId = socketId;
+    this.typists.set(key, t);
     return t;
   }
 
   private enqueue<T>(t: Typist, op: () => Promise<T>): Promise<T> {
     t.pending++;
     const run = t.chain.then(op).finally(() => {
-      // Forget an idle typist, unless a newer entry took its place.
-      if (--t.pending === 0 && !t.active && this.typists.get(t.key) === t) this.typists.delete(t.key);
+      // Forget an idle typist: the map holds only those typing or with a call in flight. (An entry
+      // goes only when idle, so no newer one can have taken its key meanwhile.)
+      if (--t.pending === 0 && !t.active) this.typists.delete(t.key);
     });
     t.chain = run.then(noop, noop);
     return run;

@@ -7,6 +7,7 @@
  * static files for the browser page, the demo sign-in, CORS and security headers.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -23,9 +24,16 @@ import { demoSignInRouter, randomSecret } from './demo-auth.js';
 
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
+/** The page's two libraries, served as ES modules from node_modules (the page has no build step). */
+const require = createRequire(import.meta.url);
+const VENDOR_FILES: Record<string, string> = {
+  'marked.js': require.resolve('marked'), // lib/marked.esm.js
+  'purify.js': join(dirname(require.resolve('dompurify')), 'purify.es.mjs'),
+};
+
 export const ASSISTANT_PROMPT =
-  'You are a helpful assistant taking part in a group chat. Answer concisely, in plain text (no Markdown), ' +
-  'and address the person who asked.';
+  'You are a helpful assistant taking part in a group chat. Answer concisely and address the person who ' +
+  'asked. The chat renders Markdown: use it for lists and code blocks, not for decoration.';
 
 export interface AppOptions extends AppConfig {
   /** Use this provider instead of the one `llm` describes (tests pace a ScriptedProvider). */
@@ -96,6 +104,11 @@ export async function createApp(options: AppOptions): Promise<ParleyApp> {
   });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', storage: storage.name });
+  });
+  app.get('/vendor/:file', (req, res, next) => {
+    const path = VENDOR_FILES[req.params.file];
+    if (path) res.type('text/javascript').sendFile(path);
+    else next();
   });
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: 0 }));
 
@@ -176,7 +189,7 @@ function buildLlm(options: AppOptions): { llm: LlmProvider; describeLlm: string;
   return describeProvider(new ScriptedProvider({ tokensPerSecond: 25 }), false);
 }
 
-/** The page renders everything as text; the CSP is the second line of defence (no inline script at all). */
+/** The page renders server text as text or sanitized Markdown; the CSP is the second line of defence (no inline script at all). */
 const securityHeaders: RequestHandler = (_req, res, next) => {
   res.setHeader(
     'Content-Security-Policy',

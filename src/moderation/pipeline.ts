@@ -37,6 +37,7 @@ export class ModerationPipeline {
 
   constructor(options: ModerationOptions = {}, private readonly maxLength: number) {
     const profanity = options.profanity ?? true;
+    // Stryker disable next-line ConditionalExpression,BooleanLiteral: \`true\` as the filter's options names none of them, like {}
     this.filter = profanity === false ? null : new ProfanityFilter(profanity === true ? {} : profanity);
     this.hook = options.beforeMessage;
   }

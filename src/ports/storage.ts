@@ -95,9 +95,9 @@ export interface StorageAdapter {
   /**
    * A page of one session's messages in ascending seq. `parentMessageId: null` means top-level
    * messages only; a string means the direct replies to that message. Without cursors, `offset`
-   * counts from the newest (offset 0 = the latest `limit`). `before` keeps seq < before (the latest
-   * `limit` of those, after skipping `offset` from the newest); `after` keeps seq > after (the first
-   * `limit` of those, after skipping `offset` from the oldest); both keep after < seq < before, paged
+   * counts from the newest (offset 0 = the latest `limit`). `before` keeps `seq < before` (the latest
+   * `limit` of those, after skipping `offset` from the newest); `after` keeps `seq > after` (the first
+   * `limit` of those, after skipping `offset` from the oldest); both keep `after < seq < before`, paged
    * as with `after` alone. `total` counts every message of the selection without cursors or paging
    * (session `messageCount`, or the parent's `replyCount`).
    */
@@ -249,8 +249,9 @@ export interface NewMessage {
   at: Date;
   /**
    * The sender must be a member of the session: if `userId` is not, `insertMessages` rejects with
-   * `FORBIDDEN` and writes nothing of the batch. The engine sets it with the built-in `members`
-   * policy, so the authorization of a send costs no statement of its own.
+   * `FORBIDDEN` and writes nothing of the batch. The engine sets it when the policy declares a
+   * `'member'` storage check for sends (`AuthorizeFn.storageCheck`, as the built-in `members`
+   * policy does), so the authorization of a send costs no statement of its own.
    */
   requireMembership?: boolean;
 }
@@ -304,8 +305,8 @@ export interface HistoryQuery {
   before?: number;
   after?: number;
   /**
-   * The read checks itself, in its own statement (the engine sets it for a top-level page under the
-   * built-in policies, saving an access read per page): an unknown session rejects with `NOT_FOUND`
+   * The read checks itself, in its own statement (the engine sets it for a top-level page when the
+   * policy declares a storage check for reads, saving an access read per page): an unknown session rejects with `NOT_FOUND`
    * (instead of an empty page), and with a `memberId`, a session that user is not a member of
    * rejects with `FORBIDDEN`.
    */

@@ -20,7 +20,7 @@ const SLOW = 60_000;
 
 /**
  * Registers the storage conformance suite: one `describe` block whose cases each check one rule of
- * the {@link StorageAdapter} contract. One adapter serves the whole suite; every case works in its
+ * the `StorageAdapter` contract (from `parley-chat`). One adapter serves the whole suite; every case works in its
  * own freshly created sessions, so the cases do not depend on each other or on their order.
  *
  * @example

@@ -11,14 +11,14 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedProvider } from 'parley-chat';
 import { createApp, type ParleyApp } from '../../examples/server/app.js';
 import { loadConfig } from '../../examples/server/config.js';
-import { requireService, serviceUrls } from '../support/services.js';
+import { requireService } from '../support/services.js';
+import { launchChromium } from './page-harness.js';
 
-const CHROMIUM = serviceUrls.chromium();
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 /** The scripted answer: ~57 tokens at 25 tokens/s, so a stream lasts ~2 s, in many chunks. */
@@ -56,10 +56,7 @@ describe.skipIf(skipReason !== null)('the reference app in Chromium: two people 
       }),
     });
     url = await app.listen();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     alice = await openPage('alice');
     bob = await openPage('bob');
   });

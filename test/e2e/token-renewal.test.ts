@@ -9,11 +9,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type ParleyApp } from '../../examples/server/app.js';
 import { loadConfig } from '../../examples/server/config.js';
-import { requireService, serviceUrls } from '../support/services.js';
+import { requireService } from '../support/services.js';
+import { launchChromium } from './page-harness.js';
 
 const skipReason = await requireService('chromium');
 
@@ -30,10 +31,7 @@ describe.skipIf(skipReason !== null)('the reference page renews its token while 
     app = await createApp({ ...loadConfig({ PARLEY_DATA_DIR: dataDir }), port: 0, host: '127.0.0.1', demoTokenTtl: '3s' });
     url = await app.listen();
     app.io.of('/chat').on('connection', (socket) => connects.push(socket.id));
-    browser = await chromium.launch({
-      executablePath: serviceUrls.chromium(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(8000);
   });

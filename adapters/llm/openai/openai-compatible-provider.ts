@@ -31,7 +31,7 @@ export interface OpenAICompatibleProviderOptions {
    */
   baseURL: string;
   /**
-   * Sent as `Authorization: Bearer <apiKey>` (as `api-key: <apiKey>` with {@link azure}). Optional: local servers
+   * Sent as `Authorization: Bearer <apiKey>` (as `api-key: <apiKey>` with {@link OpenAICompatibleProviderOptions.azure}). Optional: local servers
    * (Ollama, llama.cpp, LM Studio, vLLM without `--api-key`) need none. Never logged; redacted from error messages.
    */
   apiKey?: string;
@@ -64,7 +64,7 @@ export interface OpenAICompatibleProviderOptions {
    * `chat_template_kwargs`, …); they may override anything but `stream` and `messages`.
    */
   extraBody?: Record<string, unknown>;
-  /** The provider's {@link LlmProvider.name}. Default `openai-compatible`. */
+  /** The provider's `name` (`LlmProvider.name`, from `parley-chat`). Default `openai-compatible`. */
   name?: string;
 }
 
@@ -77,7 +77,7 @@ const SKIP: ParsedEvent = {};
 const DONE: ParsedEvent = { done: true };
 
 /**
- * An {@link LlmProvider} for any server that speaks OpenAI's streaming Chat Completions protocol:
+ * An `LlmProvider` (from `parley-chat`) for any server that speaks OpenAI's streaming Chat Completions protocol:
  * `POST {baseURL}/chat/completions` with `stream: true`, answered with server-sent events
  * (`data: {chat.completion.chunk}` … `data: [DONE]`).
  *
@@ -91,8 +91,8 @@ const DONE: ParsedEvent = { done: true };
  *   across chunks (OpenAI, vLLM, llama.cpp), whole in one chunk (Ollama), several in parallel; a server that omits
  *   `index` has its calls told apart by `id`.
  * - The answer is complete only when the upstream says so (`finish_reason` or `data: [DONE]`). A body that ends, or
- *   a connection that drops, before that throws a retryable {@link LlmProviderError} — never a quiet end.
- * - HTTP errors throw {@link LlmProviderError} with `status`, the parsed body (read up to 64 KiB) and the upstream
+ *   a connection that drops, before that throws a retryable `LlmProviderError` — never a quiet end.
+ * - HTTP errors throw `LlmProviderError` with `status`, the parsed body (read up to 64 KiB) and the upstream
  *   message; `retryable` for 408, 409, 429 and 5xx. Network errors and timeouts are retryable. An `{"error": …}`
  *   object inside the stream throws, retryable only when it looks transient (5xx, overloaded, unavailable).
  * - `timeoutMs` bounds the wait for the first byte, `idleTimeoutMs` every later gap between bytes (time spent by the
@@ -112,7 +112,8 @@ const DONE: ParsedEvent = { done: true };
  * });
  * ```
  *
- * @example Ollama (its OpenAI-compatible `/v1` endpoint; no key needed)
+ * @example Ollama
+ * Its OpenAI-compatible `/v1` endpoint; no key needed.
  * ```ts
  * const provider = new OpenAICompatibleProvider({
  *   baseURL: 'http://localhost:11434/v1',
@@ -121,7 +122,8 @@ const DONE: ParsedEvent = { done: true };
  * });
  * ```
  *
- * @example vLLM (`vllm serve meta-llama/Llama-3.1-8B-Instruct --api-key token-abc`)
+ * @example vLLM
+ * Served with `vllm serve meta-llama/Llama-3.1-8B-Instruct --api-key token-abc`.
  * ```ts
  * const provider = new OpenAICompatibleProvider({
  *   baseURL: 'http://localhost:8000/v1',
@@ -130,7 +132,8 @@ const DONE: ParsedEvent = { done: true };
  * });
  * ```
  *
- * @example llama.cpp server (`llama-server -m model.gguf --port 8080`; it serves the loaded model whatever the name)
+ * @example llama.cpp server
+ * Started with `llama-server -m model.gguf --port 8080`; it serves the loaded model whatever the name.
  * ```ts
  * const provider = new OpenAICompatibleProvider({
  *   baseURL: 'http://localhost:8080/v1',
@@ -147,7 +150,8 @@ const DONE: ParsedEvent = { done: true };
  * });
  * ```
  *
- * @example Azure OpenAI (the deployment is part of the URL; the key goes in the `api-key` header)
+ * @example Azure OpenAI
+ * The deployment is part of the URL; the key goes in the `api-key` header.
  * ```ts
  * const provider = new OpenAICompatibleProvider({
  *   baseURL: 'https://my-resource.openai.azure.com/openai/deployments/my-gpt-4o',

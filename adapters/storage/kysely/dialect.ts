@@ -3,10 +3,13 @@
  * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`). Everything else —
  * every query, the migrations, the row mapping — is shared in {@link KyselyStorage}.
  */
-import type { CreateTableBuilder, Kysely } from 'kysely';
+import type { CreateTableBuilder, Kysely, Migration } from 'kysely';
 import type { JsonObject } from '../../../src/model.js';
+import type { InsertedMessage, NewMessage, StreamFlush } from '../../../src/ports/storage.js';
+import type { SqlFlavour } from './read-statements.js';
+import type { RowMapper } from './rows.js';
 import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
-import type { HotStatementSet } from './statements.js';
+import type { HotStatementSet, Statement, StatementRunner } from './statements.js';
 
 /** Column types for the DDL. */
 export interface DialectTypes {
@@ -61,28 +64,57 @@ export interface SqlDialect {
   ): CreateTableBuilder<T, C>;
   /** DDL for full-text search on `messages.content` (inside the initial migration). */
   createSearch(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0003: rebuilds the full-text index in its current form, where it changed (SQLite). */
-  upgradeSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0004: storage settings of the full-text index (Postgres). */
-  tuneSearch?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0005: how the full-text index merges its segments (SQLite: in `searchIndexStep`s only). */
-  scheduleSearchMerges?(db: Kysely<any>, names: TableNames): Promise<void>;
-  /** Migration 0006: the search vector kept by a trigger rather than a generated column (Postgres). */
-  moveSearchVectorToTrigger?(db: Kysely<any>, names: TableNames): Promise<void>;
+  /**
+   * This database's own migrations by name, merged into the shared list (kysely/migrations.ts) and
+   * run in name order with it. A name may fill one of the shared list's reserved steps (a no-op
+   * elsewhere) or be new, sorting after every name already shipped; it never replaces a shared
+   * migration.
+   */
+  migrations(names: TableNames): Record<string, Migration>;
   /**
    * Locks the session rows, in the given (ascending) order, until the transaction ends. SQLite
    * needs nothing: its transactions start with `BEGIN IMMEDIATE`, which takes the database lock.
    */
   lockSessions(trx: Kysely<ChatDatabase>, names: TableNames, sessionIds: readonly string[]): Promise<void>;
 
-  /**
-   * The fixed-text statements of the hot paths (access check, pages, search, the insert batch),
-   * built once per storage for its table names; see kysely/statements.ts.
-   */
-  statements(names: TableNames): HotStatementSet;
+  /** How its SQL text differs, for the hot read statements written once in kysely/read-statements.ts. */
+  readonly flavour: SqlFlavour;
+
+  /** How this database writes what is written most: message batches and stream flushes. */
+  writePath(context: WritePathContext): WritePath;
 
   /** Null for an error the shared code does not treat specially (it becomes `INTERNAL`). */
   classifyError(error: unknown): DbErrorInfo | null;
+}
+
+/**
+ * The writes a database does its own way. The shared code asks for nothing else: it never asks
+ * which database it runs on, only whether the write path took the work.
+ */
+export interface WritePath {
+  /**
+   * Stores the batch with `StorageAdapter.insertMessages`' contract, or returns null for "take the
+   * shared transaction path" (kysely-storage.ts), which handles every batch. Null only when
+   * nothing was written.
+   */
+  insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[] | null>;
+  /** `StorageAdapter.flushStream`: both rows or neither; true when the stream was running. */
+  flushStream(streamId: string, flush: StreamFlush): Promise<boolean>;
+  /**
+   * Run at the end of every write transaction, the shared path's included (no parameters): bounded
+   * upkeep of the database's own (SQLite: a step of FTS5 segment merging).
+   */
+  readonly transactionEnd?: Statement;
+}
+
+/** What a write path is built from: the storage's tables, statement runner, row mapper and read statements. */
+export interface WritePathContext {
+  names: TableNames;
+  runner: StatementRunner;
+  rows: RowMapper;
+  /** For what a write returns besides what it wrote (a stored duplicate's reactions and attachments). */
+  reads: HotStatementSet;
+  classify(error: unknown): DbErrorInfo | null;
 }
 
 /**

@@ -3,9 +3,11 @@
  * `SqliteStorage`. Queries are written once with Kysely; what differs between the databases lives
  * in the {@link SqlDialect} object each adapter passes in.
  *
- * The hot paths run fixed-text statements (kysely/statements.ts, the text per dialect in
- * postgres/statements.ts and sqlite/statements.ts) through the adapter's {@link StatementRunner}:
- * named pg statements, cached better-sqlite3 statements. Kysely builds the rest: migrations, the
+ * The hot reads run fixed-text statements (kysely/read-statements.ts, written once from the
+ * dialect's SQL flavour) through the adapter's {@link StatementRunner}:
+ * named pg statements, cached better-sqlite3 statements. What is written most (message batches,
+ * stream flushes) goes through the dialect's {@link WritePath}; a batch it declines takes the shared
+ * transaction path (kysely/insert-transaction.ts). Kysely builds the rest: migrations, the
  * transactions, the cold paths.
  *
  * Query budget (the contract):
@@ -30,21 +32,7 @@
  */
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { ChatError, isChatError } from '../../../src/errors.js';
-import type {
-  Attachment,
-  JsonObject,
-  MemberRole,
-  Message,
-  MessagePage,
-  SearchPage,
-  MessageRole,
-  Reaction,
-  Session,
-  SessionMember,
-  SessionSummary,
-  StreamRecord,
-  StreamStatus,
-} from '../../../src/model.js';
+import type { Attachment, MemberRole, Message, MessagePage, SearchPage, Reaction, Session, SessionMember, SessionSummary, StreamRecord, StreamStatus } from '../../../src/model.js';
 import { assertSessionAccess } from '../../../src/ports/storage.js';
 import type {
   HistoryQuery,
@@ -62,20 +50,14 @@ import type {
   StreamFlush,
   StreamPatch,
 } from '../../../src/ports/storage.js';
-import type { DbErrorInfo, SqlDialect } from './dialect.js';
+import { attachmentOf, chunks } from './batch-plan.js';
+import type { DbErrorInfo, SqlDialect, WritePath } from './dialect.js';
 import { classify, toStorageError } from './errors.js';
+import { INSERT_CHUNK, insertAttachments, insertInTransaction, type TransactionInsertContext } from './insert-transaction.js';
 import { createMigrator } from './migrations.js';
-import {
-  bind,
-  NOT_WHOLE,
-  type ExtrasColumns,
-  type HotStatementSet,
-  type InsertSteps,
-  type Statement,
-  type StatementRunner,
-  type SyncStatements,
-  type Values,
-} from './statements.js';
+import { readStatements } from './read-statements.js';
+import { json, reactionsFrom, RowMapper } from './rows.js';
+import { bind, type ExtrasColumns, type HotStatementSet, type Statement, type StatementRunner, type Values } from './statements.js';
 import {
   ATTACHMENT_COLUMNS,
   MEMBER_COLUMNS,
@@ -83,13 +65,10 @@ import {
   SESSION_COLUMNS,
   STREAM_COLUMNS,
   tableNames,
-  type AttachmentRow,
   type DbDate,
   type ChatDatabase,
-  type MemberRow,
   type MessageRow,
   type SessionRow,
-  type StreamRow,
   type TableNames,
 } from './schema.js';
 
@@ -124,8 +103,6 @@ const ST = STREAM_COLUMNS.map((c) => `st.${c}` as const);
 /** The states of a stream that has not ended (what a crash leaves behind). */
 const RUNNING: StreamStatus[] = ['pending', 'streaming'];
 
-/** Rows per multi-row INSERT: stays under both drivers' bind-parameter limits (pg 65535, SQLite 32766). */
-const INSERT_CHUNK = 1000;
 /** Rows a search page may walk (the session's seq index, newest first): ~5 ms at most (1M-message bench). */
 const WALK_ROWS = 10_000;
 /** Attempts of a transaction that failed on a deadlock or a concurrent duplicate. */
@@ -143,6 +120,9 @@ export class KyselyStorage implements StorageAdapter {
   readonly #defaultSchema: KyselyStorageConfig['defaultSchema'];
   readonly #hot: HotStatementSet;
   readonly #runner: StatementRunner;
+  readonly #rows: RowMapper;
+  readonly #write: WritePath;
+  readonly #insertContext: TransactionInsertContext;
   #closed = false;
 
   constructor(config: KyselyStorageConfig) {
@@ -153,8 +133,17 @@ export class KyselyStorage implements StorageAdapter {
     this.schema = config.schema;
     this.#destroy = config.destroy;
     this.#defaultSchema = config.defaultSchema;
-    this.#hot = config.dialect.statements(this.names);
+    this.#hot = readStatements(this.names, config.dialect.flavour);
     this.#runner = config.runner ?? kyselyRunner(config.db);
+    this.#rows = new RowMapper(config.dialect);
+    this.#write = config.dialect.writePath({
+      names: this.names,
+      runner: this.#runner,
+      rows: this.#rows,
+      reads: this.#hot,
+      classify: (error) => classify(config.dialect, error),
+    });
+    this.#insertContext = { names: this.names, dialect: this.dialect, rows: this.#rows, withExtras: (trx, rows) => this.#withExtras(trx, rows) };
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -215,7 +204,7 @@ export class KyselyStorage implements StorageAdapter {
               })),
             )
             .execute();
-          return this.#session(row);
+          return this.#rows.session(row);
         });
       } catch (error) {
         if (classify(d, error)?.kind === 'unique') {
@@ -229,7 +218,7 @@ export class KyselyStorage implements StorageAdapter {
   async getSession(sessionId: string): Promise<Session | null> {
     return this.#run(async () => {
       const [row] = await this.#all<SessionRow>(this.db, this.#hot.sessionById, { session: sessionId });
-      return row ? this.#session(row) : null;
+      return row ? this.#rows.session(row) : null;
     });
   }
 
@@ -241,7 +230,7 @@ export class KyselyStorage implements StorageAdapter {
       const member =
         row.mem_user_id == null
           ? null
-          : this.#member({
+          : this.#rows.member({
               session_id: row.id,
               user_id: row.mem_user_id,
               role: row.mem_role!,
@@ -250,7 +239,7 @@ export class KyselyStorage implements StorageAdapter {
               last_seen_at: row.mem_last_seen_at,
               joined_at: row.mem_joined_at!,
             });
-      return { session: this.#session(row), member };
+      return { session: this.#rows.session(row), member };
     });
   }
 
@@ -262,7 +251,7 @@ export class KyselyStorage implements StorageAdapter {
         .where('mem.session_id', '=', sessionId)
         .where('mem.user_id', '=', userId)
         .executeTakeFirst();
-      return row ? this.#member(row) : null;
+      return row ? this.#rows.member(row) : null;
     });
   }
 
@@ -274,7 +263,7 @@ export class KyselyStorage implements StorageAdapter {
         .where('mem.session_id', '=', sessionId)
         .orderBy('mem.ord')
         .execute();
-      return rows.map((r) => this.#member(r));
+      return rows.map((r) => this.#rows.member(r));
     });
   }
 
@@ -295,7 +284,7 @@ export class KyselyStorage implements StorageAdapter {
         .onConflict((oc) => oc.columns(['session_id', 'user_id']).doNothing())
         .returning(MEMBER_COLUMNS)
         .executeTakeFirst();
-      if (inserted) return { member: this.#member(inserted), added: true };
+      if (inserted) return { member: this.#rows.member(inserted), added: true };
       const existing = await this.getMember(sessionId, userId);
       // Removed between the two statements: rare enough that reporting it as added is wrong, so retry once.
       if (!existing) return this.addMember(sessionId, userId, role, at);
@@ -339,7 +328,7 @@ export class KyselyStorage implements StorageAdapter {
         .orderBy('s.id')
         .execute();
       return rows.map((r) => ({
-        ...this.#session(r),
+        ...this.#rows.session(r),
         role: r.mem_role as MemberRole,
         lastReadSeq: Number(r.mem_last_read_seq),
         unreadCount: Number(r.unread_count ?? 0),
@@ -359,7 +348,7 @@ export class KyselyStorage implements StorageAdapter {
         .where('user_id', '=', userId)
         .returning(MEMBER_COLUMNS)
         .executeTakeFirst();
-      return row ? this.#member(row) : null;
+      return row ? this.#rows.member(row) : null;
     });
   }
 
@@ -379,293 +368,10 @@ export class KyselyStorage implements StorageAdapter {
 
   async insertMessages(batch: readonly NewMessage[]): Promise<InsertedMessage[]> {
     if (batch.length === 0) return [];
-    return this.#run(async () => {
-      const steps = this.#hot.insertSteps;
-      if (steps && this.#runner.transaction) {
-        // SQLite: the whole batch as cached statements in one synchronous transaction, instead of
-        // ~6 Kysely round trips through the async driver (0.38× the raw insert one at a time).
-        return this.#runner.transaction((tx) => this.#insertSync(tx, steps, batch));
-      }
-      if (this.#hot.insertBatch && fitsOneStatement(batch)) {
-        const inserted = await this.#insertOneStatement(batch);
-        if (inserted) return inserted;
-      }
-      return this.#transaction((trx) => this.#insertBatch(trx, batch), isDuplicateClientId);
-    });
-  }
-
-  /**
-   * Postgres: the batch as one statement (postgres/statements.ts). Null when it wrote nothing — a
-   * client id already stored, an unknown session, a deadlock: the caller then takes the
-   * transaction path, which handles each of those.
-   */
-  async #insertOneStatement(batch: readonly NewMessage[]): Promise<InsertedMessage[] | null> {
-    const hot = this.#hot;
-    const first = batch[0]!;
-    // One session without attachments: every batch of a busy session, and every send at low load.
-    const oneSession = batch.every((m) => m.sessionId === first.sessionId && m.attachments.length === 0);
-    let statement: Statement;
-    let values: Values;
-    if (oneSession && batch.length === 1 && hot.insertOne) {
-      statement = hot.insertOne;
-      values = {
-        id: first.id,
-        session: first.sessionId,
-        user: first.userId,
-        agent: first.agentId,
-        role: first.role,
-        content: first.content,
-        metadata: json(first.metadata),
-        tokens: first.tokens,
-        clientId: first.clientMessageId,
-        at: first.at.toISOString(),
-        mustBeMember: needsMembership(first),
-      };
-    } else if (oneSession && hot.insertSessionBatch) {
-      statement = hot.insertSessionBatch;
-      values = { session: first.sessionId, count: batch.length, ...messageColumns(batch) };
-    } else {
-      statement = hot.insertBatch!;
-      const attachments = batch.flatMap((m) => m.attachments.map((a) => ({ a, messageId: m.id })));
-      values = {
-        ...messageColumns(batch),
-        sessions: batch.map((m) => m.sessionId),
-        attIds: attachments.map(({ a }) => a.id),
-        attMessageIds: attachments.map(({ messageId }) => messageId),
-        attFileNames: attachments.map(({ a }) => a.fileName),
-        attFileUrls: attachments.map(({ a }) => a.fileUrl),
-        attMimeTypes: attachments.map(({ a }) => a.mimeType),
-        attFileSizes: attachments.map(({ a }) => a.fileSize),
-        attMetadata: attachments.map(({ a }) => json(a.metadata)),
-      };
-    }
-    let rows: { id: string; seq: number | string }[];
-    try {
-      rows = await this.#runner.query(statement, bind(statement, values));
-    } catch (error) {
-      // Not stored whole (see NOT_WHOLE), a lost race (a concurrent duplicate past the look-up, a
-      // deadlock): nothing was written.
-      const kind = classify(this.dialect, error)?.kind;
-      if (kind === 'unique' || kind === 'retry' || String((error as { message?: unknown }).message).includes(NOT_WHOLE)) return null;
-      throw error;
-    }
-    if (rows.length !== batch.length) throw new ChatError('INTERNAL', `Stored ${rows.length} of ${batch.length} messages`);
-    const seqs = new Map(rows.map((r) => [r.id, Number(r.seq)]));
-    return batch.map((m) => ({ message: createdMessage(m, seqs.get(m.id)!, 0), created: true }));
-  }
-
-  /** SQLite: insertMessages inside `runner.transaction` (BEGIN IMMEDIATE: no other writer until it returns). */
-  #insertSync(tx: SyncStatements, steps: InsertSteps, batch: readonly NewMessage[]): InsertedMessage[] {
-    for (const m of uniqueBy(batch.filter(needsMembership), memberKey)) {
-      const [row] = tx.all<{ session: number; member: number }>(steps.membership, bind(steps.membership, { session: m.sessionId, user: m.userId }));
-      assertSessionAccess(m.sessionId, m.userId, Boolean(row?.session), Boolean(row?.member));
-    }
-    const existing = new Map<string, MessageRow>();
-    for (const k of uniqueBy(
-      batch.filter((m) => m.clientMessageId !== null),
-      clientKey,
-    )) {
-      const [row] = tx.all<MessageRow>(steps.lookupClientId, bind(steps.lookupClientId, { session: k.sessionId, user: k.userId, client: k.clientMessageId }));
-      if (row) existing.set(clientKey(k), row);
-    }
-    const plan = planBatch(batch, existing);
-    const created: Message[] = [];
-    if (plan.toCreate.length > 0) {
-      const nextSeq = new Map<string, number>();
-      for (const [id, c] of countPerSession(plan.toCreate)) {
-        const [row] = tx.all<{ last_seq: number }>(steps.bumpSession, bind(steps.bumpSession, { session: id, count: c.count, top: c.topLevel }));
-        if (!row) throw new ChatError('NOT_FOUND', `Session ${id} not found`);
-        nextSeq.set(id, Number(row.last_seq) - c.count + 1);
-      }
-      const replies = replyCounts(plan.toCreate);
-      for (const m of plan.toCreate) {
-        const seq = nextSeq.get(m.sessionId)!;
-        nextSeq.set(m.sessionId, seq + 1);
-        const message = createdMessage(m, seq, replies.get(m.id) ?? 0);
-        created.push(message);
-        tx.run(steps.insertMessage, bind(steps.insertMessage, this.#messageValues(message)));
-      }
-      for (const a of created.flatMap((m) => m.attachments)) tx.run(steps.insertAttachment, bind(steps.insertAttachment, this.#attachmentValues(a)));
-      const createdIds = new Set(created.map((m) => m.id));
-      for (const [id, n] of replies) if (!createdIds.has(id)) tx.run(steps.bumpReplies, bind(steps.bumpReplies, { id, n }));
-      if (this.#hot.searchIndexStep) tx.run(this.#hot.searchIndexStep, []);
-    }
-    const stored = new Map<string, Message>();
-    if (existing.size > 0) {
-      const rows = [...existing.values()];
-      const extras = tx.all<{ id: string } & ExtrasColumns>(this.#hot.extrasOf, bind(this.#hot.extrasOf, { ids: this.#hot.list(rows.map((r) => r.id)) }));
-      const byId = new Map(extras.map((e) => [e.id, e]));
-      for (const row of rows) stored.set(clientKey({ sessionId: row.session_id, userId: row.user_id, clientMessageId: row.client_message_id }), this.#messageWith({ ...row, ...byId.get(row.id)! }));
-    }
-    return resultsOf(plan.slots, created, stored);
-  }
-
-  /** `requireMembership` items (see NewMessage): one query for the batch; a second only to tell NOT_FOUND from FORBIDDEN. */
-  async #checkMembership(trx: Db, batch: readonly NewMessage[]): Promise<void> {
-    const pairs = uniqueBy(batch.filter(needsMembership), memberKey);
-    if (pairs.length === 0) return;
-    const rows = await trx
-      .selectFrom(this.names.as('session_members', 'mem'))
-      .select(['mem.session_id', 'mem.user_id'])
-      .where((eb) => eb.or(pairs.map((m) => eb.and([eb('mem.session_id', '=', m.sessionId), eb('mem.user_id', '=', m.userId)]))))
-      .execute();
-    const members = new Set(rows.map((r) => memberKey({ sessionId: r.session_id, userId: r.user_id })));
-    const outsider = pairs.find((m) => !members.has(memberKey(m)));
-    if (!outsider) return;
-    const session = await trx.selectFrom(this.names.as('sessions', 's')).select('s.id').where('s.id', '=', outsider.sessionId).executeTakeFirst();
-    assertSessionAccess(outsider.sessionId, outsider.userId, session !== undefined, false);
-  }
-
-  /**
-   * The whole of insertMessages inside a transaction the caller runs (insertMessages, createStream);
-   * the caller retries on {@link isDuplicateClientId}.
-   */
-  async #insertBatch(trx: Db, batch: readonly NewMessage[]): Promise<InsertedMessage[]> {
-    const d = this.dialect;
-    const t = this.names;
-    const sessionIds = [...new Set(batch.map((m) => m.sessionId))].sort();
-    const keyed = batch.filter((m) => m.clientMessageId !== null);
-    await this.#checkMembership(trx, batch);
-
-    // The duplicate look-up runs before the session lock (one round trip fewer on the hot path).
-    // A concurrent send of the same client id that commits in between makes our INSERT hit the
-    // unique index, and the whole batch runs again (see insertMessages). NULL user ids never
-    // collide in that index, so for them the look-up waits for the lock instead.
-    const lockBeforeLookup = keyed.some((m) => m.userId === null);
-    if (lockBeforeLookup) await d.lockSessions(trx, t, sessionIds);
-
-    const existing = new Map<string, MessageRow>();
-    if (keyed.length > 0) {
-      const keys = uniqueBy(keyed, clientKey);
-      const rows = await trx
-        .selectFrom(t.as('messages', 'm'))
-        .select(M)
-        .where((eb) =>
-          eb.or(
-            keys.map((k) =>
-              eb.and([
-                eb('m.session_id', '=', k.sessionId),
-                k.userId === null ? eb('m.user_id', 'is', null) : eb('m.user_id', '=', k.userId),
-                eb('m.client_message_id', '=', k.clientMessageId),
-              ]),
-            ),
-          ),
-        )
-        .execute();
-      for (const row of rows) existing.set(clientKey({ sessionId: row.session_id, userId: row.user_id, clientMessageId: row.client_message_id }), row);
-    }
-    // Several sessions: lock them in ascending id order, the same order every batch uses, so two
-    // batches never deadlock. One session: the bump below locks it.
-    if (!lockBeforeLookup && sessionIds.length > 1) await d.lockSessions(trx, t, sessionIds);
-
-    const { slots, toCreate } = planBatch(batch, existing);
-    const created: Message[] = [];
-    if (toCreate.length > 0) {
-      // Bump every touched session once: last_seq += created, message_count += created top-level.
-      const perSession = countPerSession(toCreate);
-      const bumped = await this.#bumpSessions(trx, perSession);
-      const missing = [...perSession.keys()].find((id) => !bumped.has(id));
-      if (missing !== undefined) throw new ChatError('NOT_FOUND', `Session ${missing} not found`);
-      const nextSeq = new Map<string, number>();
-      for (const [id, c] of perSession) nextSeq.set(id, bumped.get(id)! - c.count + 1);
-
-      const replies = replyCounts(toCreate);
-      for (const m of toCreate) {
-        const seq = nextSeq.get(m.sessionId)!;
-        nextSeq.set(m.sessionId, seq + 1);
-        created.push(createdMessage(m, seq, replies.get(m.id) ?? 0)); // a reply to a message of the same batch counts
-      }
-
-      for (const chunk of chunks(created, INSERT_CHUNK)) {
-        await trx
-          .insertInto(t.table('messages'))
-          .values(chunk.map((m) => this.#messageValues(m)))
-          .execute();
-      }
-
-      const attachments = created.flatMap((m) => m.attachments);
-      for (const chunk of chunks(attachments, INSERT_CHUNK)) {
-        await this.#insertAttachments(trx, chunk);
-      }
-
-      // Parents outside this batch (a parent inside it was inserted with its count already).
-      const createdIds = new Set(created.map((m) => m.id));
-      const parentBumps = [...replies].filter(([id]) => !createdIds.has(id));
-      if (parentBumps.length > 0) {
-        await trx
-          .updateTable(t.table('messages'))
-          .set({ reply_count: sql<number>`${sql.ref('reply_count')} + ${caseById(parentBumps)}` })
-          .where('id', 'in', parentBumps.map(([id]) => id))
-          .execute();
-      }
-    }
-
-    const stored = new Map<string, Message>();
-    if (existing.size > 0) {
-      for (const m of await this.#withExtras(trx, [...existing.values()])) {
-        stored.set(clientKey(m), m);
-      }
-    }
-    return resultsOf(slots, created, stored);
-  }
-
-  /** A new message's row, as both the Kysely insert and SQLite's prepared insert take it. */
-  #messageValues(m: Message) {
-    const d = this.dialect;
-    const at = d.toDate(new Date(m.createdAt));
-    return {
-      id: m.id,
-      session_id: m.sessionId,
-      user_id: m.userId,
-      agent_id: m.agentId,
-      role: m.role,
-      content: m.content,
-      metadata: json(m.metadata),
-      tokens: m.tokens,
-      parent_message_id: m.parentMessageId,
-      reply_count: m.replyCount,
-      seq: m.seq,
-      change_seq: m.changeSeq,
-      client_message_id: m.clientMessageId,
-      is_edited: d.toBool(false),
-      edited_at: null,
-      is_deleted: d.toBool(false),
-      deleted_at: null,
-      created_at: at,
-      updated_at: at,
-    };
-  }
-
-  #attachmentValues(a: Attachment) {
-    return {
-      id: a.id,
-      message_id: a.messageId,
-      file_name: a.fileName,
-      file_url: a.fileUrl,
-      mime_type: a.mimeType,
-      file_size: a.fileSize,
-      metadata: json(a.metadata),
-      created_at: this.dialect.toDate(new Date(a.createdAt)),
-    };
-  }
-
-  /** `UPDATE sessions SET last_seq = last_seq + n …` for several sessions in one statement; returns the new last_seq per id. */
-  async #bumpSessions(trx: Db, perSession: Map<string, { count: number; topLevel: number }>): Promise<Map<string, number>> {
-    const entries = [...perSession];
-    const single = entries.length === 1 ? entries[0]! : null;
-    const lastSeq = single
-      ? sql<number>`${sql.ref('last_seq')} + ${sql.lit(single[1].count)}`
-      : sql<number>`${sql.ref('last_seq')} + ${caseById(entries.map(([id, c]) => [id, c.count]))}`;
-    const messageCount = single
-      ? sql<number>`${sql.ref('message_count')} + ${sql.lit(single[1].topLevel)}`
-      : sql<number>`${sql.ref('message_count')} + ${caseById(entries.map(([id, c]) => [id, c.topLevel]))}`;
-    const rows = await trx
-      .updateTable(this.names.table('sessions'))
-      .set({ last_seq: lastSeq, message_count: messageCount })
-      .where('id', 'in', entries.map(([id]) => id))
-      .returning(['id', 'last_seq'])
-      .execute();
-    return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
+    return this.#run(
+      async () =>
+        (await this.#write.insertMessages(batch)) ?? this.#transaction((trx) => insertInTransaction(trx, batch, this.#insertContext), isDuplicateClientId),
+    );
   }
 
   /** Takes the next seq of one session (locking its row until commit); null if it does not exist. */
@@ -679,18 +385,10 @@ export class KyselyStorage implements StorageAdapter {
     return row ? Number(row.last_seq) : null;
   }
 
-  async #insertAttachments(trx: Db, attachments: readonly Attachment[]): Promise<void> {
-    if (attachments.length === 0) return;
-    await trx
-      .insertInto(this.names.table('message_attachments'))
-      .values(attachments.map((a) => this.#attachmentValues(a)))
-      .execute();
-  }
-
   async getMessage(messageId: string): Promise<Message | null> {
     return this.#run(async () => {
       const [row] = await this.#all<MessageRow & ExtrasColumns>(this.db, this.#hot.messageById, { id: messageId });
-      return row ? this.#messageWith(row) : null;
+      return row ? this.#rows.messageWith(row) : null;
     });
   }
 
@@ -894,7 +592,7 @@ export class KyselyStorage implements StorageAdapter {
           row = (await this.#messageRow(trx, messageId))!;
         } else {
           const seq = (await this.#nextSeq(trx, target.session_id))!;
-          for (const chunk of chunks(stored, INSERT_CHUNK)) await this.#insertAttachments(trx, chunk);
+          for (const chunk of chunks(stored, INSERT_CHUNK)) await insertAttachments(trx, this.#insertContext, chunk);
           row = await this.#touchMessage(trx, messageId, seq, at);
         }
         const message = (await this.#withExtras(trx, [row]))[0]!;
@@ -911,14 +609,14 @@ export class KyselyStorage implements StorageAdapter {
         .select(ATTACHMENT_COLUMNS.map((c) => `a.${c}` as const))
         .where('a.id', '=', attachmentId)
         .executeTakeFirst();
-      return row ? this.#attachment(row) : null;
+      return row ? this.#rows.attachment(row) : null;
     });
   }
 
   async getAttachments(messageId: string): Promise<Attachment[]> {
     return this.#run(async () => {
       const [row] = await this.#extrasOf(this.db, [messageId]);
-      return row ? this.#attachmentsFrom(messageId, row.attachments) : [];
+      return row ? this.#rows.attachmentsFrom(messageId, row.attachments) : [];
     });
   }
 
@@ -942,7 +640,7 @@ export class KyselyStorage implements StorageAdapter {
         }
         const messageRow = await this.#touchMessage(trx, row.message_id, seq, at);
         const message = (await this.#withExtras(trx, [messageRow]))[0]!;
-        return { attachment: this.#attachment(row), message };
+        return { attachment: this.#rows.attachment(row), message };
       }),
     );
   }
@@ -956,7 +654,7 @@ export class KyselyStorage implements StorageAdapter {
     return this.#run(async () => {
       try {
         return await this.#transaction(async (trx) => {
-          const inserted = messages.length === 0 ? [] : await this.#insertBatch(trx, messages);
+          const inserted = messages.length === 0 ? [] : await insertInTransaction(trx, messages, this.#insertContext);
           // An input message that was a duplicate (clientMessageId) is the stored one: point the row at it.
           const stored = (id: string) => {
             const index = messages.findIndex((m) => m.id === id);
@@ -989,7 +687,7 @@ export class KyselyStorage implements StorageAdapter {
             })
             .returning(STREAM_COLUMNS)
             .executeTakeFirstOrThrow();
-          return { stream: this.#stream(row), messages: inserted };
+          return { stream: this.#rows.stream(row), messages: inserted };
         }, isDuplicateClientId);
       } catch (error) {
         const info = isChatError(error) ? null : classify(d, error);
@@ -1031,7 +729,7 @@ export class KyselyStorage implements StorageAdapter {
       if (message === undefined) {
         // Metrics only: one statement, no transaction.
         const row = await updateRow(this.db);
-        return row ? { stream: this.#stream(row), message: null } : null;
+        return row ? { stream: this.#rows.stream(row), message: null } : null;
       }
       // The stream row first (it names the message, and locks the row so two updates of one stream
       // queue), then the message exactly as updateMessage does it.
@@ -1039,43 +737,19 @@ export class KyselyStorage implements StorageAdapter {
         const row = await updateRow(trx);
         if (!row) return null;
         const updated = await this.#patchMessage(trx, row.message_id, message.patch, message.bumpSeq);
-        return { stream: this.#stream(row), message: updated };
+        return { stream: this.#rows.stream(row), message: updated };
       });
     });
   }
 
   async flushStream(streamId: string, flush: StreamFlush): Promise<boolean> {
-    const { stream, message } = this.#hot.flushStream;
-    const d = this.dialect;
-    const values = {
-      id: streamId,
-      tokensGenerated: flush.tokensGenerated,
-      bytesEmitted: flush.bytesEmitted,
-      errors: flush.errors,
-      firstTokenAt: flush.firstTokenAt === null ? null : d.toDate(flush.firstTokenAt),
-      at: d.toDate(flush.at),
-      content: flush.content,
-      tokens: flush.tokens,
-    };
-    return this.#run(async () => {
-      if (message) {
-        // SQLite (whose runner always has synchronous transactions): both rows in one, on cached statements.
-        return this.#runner.transaction!((tx): boolean => {
-          if (tx.run(stream, bind(stream, values)) === 0) return false; // not running (or gone)
-          tx.run(message, bind(message, values));
-          if (this.#hot.searchIndexStep) tx.run(this.#hot.searchIndexStep, []);
-          return true;
-        });
-      }
-      const [row] = await this.#all<{ n: number | string }>(this.db, stream, values);
-      return Number(row?.n ?? 0) > 0;
-    });
+    return this.#run(() => this.#write.flushStream(streamId, flush));
   }
 
   async getStream(streamId: string): Promise<StreamRecord | null> {
     return this.#run(async () => {
       const row = await this.db.selectFrom(this.names.as('streams', 'st')).select(ST).where('st.id', '=', streamId).executeTakeFirst();
-      return row ? this.#stream(row) : null;
+      return row ? this.#rows.stream(row) : null;
     });
   }
 
@@ -1090,7 +764,7 @@ export class KyselyStorage implements StorageAdapter {
         .orderBy('st.started_at')
         .orderBy('st.id')
         .execute();
-      return rows.map((r) => this.#stream(r));
+      return rows.map((r) => this.#rows.stream(r));
     });
   }
 
@@ -1103,7 +777,7 @@ export class KyselyStorage implements StorageAdapter {
         .where('st.updated_at', '<', this.dialect.toDate(query.updatedBefore));
       if (query.nodeId !== null) q = q.where('st.node_id', '=', query.nodeId);
       const rows = await q.orderBy('st.updated_at').orderBy('st.id').execute();
-      return rows.map((r) => this.#stream(r));
+      return rows.map((r) => this.#rows.stream(r));
     });
   }
 
@@ -1126,7 +800,7 @@ export class KyselyStorage implements StorageAdapter {
   async #transaction<T>(fn: (trx: Db) => Promise<T>, retryOn?: (info: DbErrorInfo | null) => boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const step = this.#hot.searchIndexStep;
+        const step = this.#write.transactionEnd;
         return await this.db.transaction().execute(
           step
             ? async (trx) => {
@@ -1174,7 +848,7 @@ export class KyselyStorage implements StorageAdapter {
   async #withExtras(db: Db, rows: readonly MessageRow[]): Promise<Message[]> {
     if (rows.length === 0) return [];
     const extras = new Map((await this.#extrasOf(db, rows.map((r) => r.id))).map((e) => [e.id, e]));
-    return rows.map((r) => this.#messageWith({ ...r, ...extras.get(r.id)! }));
+    return rows.map((r) => this.#rows.messageWith({ ...r, ...extras.get(r.id)! }));
   }
 
   async #extrasOf(db: Db, messageIds: readonly string[]): Promise<({ id: string } & ExtrasColumns)[]> {
@@ -1184,125 +858,9 @@ export class KyselyStorage implements StorageAdapter {
   /** The message rows of a page (an empty page is one row of nulls, carrying the total), sorted. */
   #pageMessages(rows: readonly PageRow[], order: (a: Message, b: Message) => number): Message[] {
     const messages: Message[] = [];
-    for (const row of rows) if (row.id != null) messages.push(this.#messageWith(row));
+    for (const row of rows) if (row.id != null) messages.push(this.#rows.messageWith(row));
     // The statement's rows come in no guaranteed order (a page is a join); 50 rows sort in µs.
     return messages.sort(order);
-  }
-
-  #messageWith(row: MessageRow & ExtrasColumns): Message {
-    return this.#message(row, reactionsFrom(row.reactions), this.#attachmentsFrom(row.id, row.attachments));
-  }
-
-  #attachmentsFrom(messageId: string, value: unknown): Attachment[] {
-    const list = byOrd(parseJson(value) as [number | string, string, string, string, string, number | string, unknown, string][]);
-    return list.map(([, id, fileName, fileUrl, mimeType, fileSize, metadata, createdAt]) =>
-      this.#attachment({
-        id,
-        message_id: messageId,
-        file_name: fileName,
-        file_url: fileUrl,
-        mime_type: mimeType,
-        file_size: fileSize,
-        metadata,
-        created_at: createdAt,
-      }),
-    );
-  }
-
-  #message(row: MessageRow, reactions: Reaction[], attachments: Attachment[]): Message {
-    const d = this.dialect;
-    const isDeleted = d.fromBool(row.is_deleted);
-    return {
-      id: row.id,
-      sessionId: row.session_id,
-      userId: row.user_id,
-      agentId: row.agent_id,
-      // The contract: a deleted message never shows its old text, whatever was stored.
-      content: isDeleted ? '' : row.content,
-      role: row.role as MessageRole,
-      metadata: d.fromJson(row.metadata),
-      tokens: row.tokens == null ? null : Number(row.tokens),
-      parentMessageId: row.parent_message_id,
-      replyCount: Number(row.reply_count),
-      seq: Number(row.seq),
-      changeSeq: Number(row.change_seq),
-      clientMessageId: row.client_message_id,
-      isEdited: d.fromBool(row.is_edited),
-      editedAt: row.edited_at == null ? null : d.fromDate(row.edited_at),
-      isDeleted,
-      deletedAt: row.deleted_at == null ? null : d.fromDate(row.deleted_at),
-      createdAt: d.fromDate(row.created_at),
-      updatedAt: d.fromDate(row.updated_at),
-      attachments,
-      reactions,
-    };
-  }
-
-  #session(row: SessionRow): Session {
-    const d = this.dialect;
-    return {
-      id: row.id,
-      title: row.title,
-      createdBy: row.created_by,
-      metadata: d.fromJson(row.metadata),
-      lastSeq: Number(row.last_seq),
-      messageCount: Number(row.message_count),
-      createdAt: d.fromDate(row.created_at),
-    };
-  }
-
-  #member(row: MemberRow): SessionMember {
-    const d = this.dialect;
-    return {
-      sessionId: row.session_id,
-      userId: row.user_id,
-      role: row.role as MemberRole,
-      lastReadSeq: Number(row.last_read_seq),
-      lastDeliveredSeq: Number(row.last_delivered_seq),
-      lastSeenAt: row.last_seen_at == null ? null : d.fromDate(row.last_seen_at),
-      joinedAt: d.fromDate(row.joined_at),
-    };
-  }
-
-  #stream(row: StreamRow): StreamRecord {
-    const d = this.dialect;
-    const date = (value: unknown) => (value == null ? null : d.fromDate(value));
-    return {
-      id: row.id,
-      sessionId: row.session_id,
-      messageId: row.message_id,
-      promptMessageId: row.prompt_message_id,
-      userId: row.user_id,
-      agentId: row.agent_id,
-      model: row.model,
-      status: row.status as StreamStatus,
-      finishReason: row.finish_reason,
-      maxTokens: row.max_tokens == null ? null : Number(row.max_tokens),
-      tokensGenerated: Number(row.tokens_generated),
-      promptTokens: row.prompt_tokens == null ? null : Number(row.prompt_tokens),
-      bytesEmitted: Number(row.bytes_emitted),
-      errors: Number(row.errors),
-      errorMessage: row.error_message,
-      nodeId: row.node_id,
-      startedAt: d.fromDate(row.started_at),
-      firstTokenAt: date(row.first_token_at),
-      completedAt: date(row.completed_at),
-      updatedAt: d.fromDate(row.updated_at),
-    };
-  }
-
-  #attachment(row: AttachmentRow): Attachment {
-    const d = this.dialect;
-    return {
-      id: row.id,
-      messageId: row.message_id,
-      fileName: row.file_name,
-      fileUrl: row.file_url,
-      mimeType: row.mime_type,
-      fileSize: Number(row.file_size),
-      metadata: d.fromJson(row.metadata),
-      createdAt: d.fromDate(row.created_at),
-    };
   }
 }
 
@@ -1329,137 +887,6 @@ function kyselyRunner(db: Kysely<any>): StatementRunner {
   };
 }
 
-/** A batch's message columns as the arrays the Postgres batch statements unnest, in input order. */
-function messageColumns(batch: readonly NewMessage[]): Values {
-  return {
-    ids: batch.map((m) => m.id),
-    users: batch.map((m) => m.userId),
-    agents: batch.map((m) => m.agentId),
-    roles: batch.map((m) => m.role),
-    contents: batch.map((m) => m.content),
-    metadata: batch.map((m) => json(m.metadata)),
-    tokens: batch.map((m) => m.tokens),
-    clientIds: batch.map((m) => m.clientMessageId),
-    ats: batch.map((m) => m.at.toISOString()),
-    mustBeMembers: batch.map(needsMembership),
-  };
-}
-
-/**
- * What Postgres' one-statement insert handles: top-level messages (reply counts stay on the
- * transaction path), each client id at most once in the batch and with a user (NULL user ids never
- * meet in the unique index, so only the transaction path's lock can de-duplicate them).
- */
-function fitsOneStatement(batch: readonly NewMessage[]): boolean {
-  const keys = new Set<string>();
-  for (const m of batch) {
-    if (m.parentMessageId !== null) return false;
-    if (m.clientMessageId === null) continue;
-    if (m.userId === null) return false;
-    const key = clientKey(m);
-    if (keys.has(key)) return false;
-    keys.add(key);
-  }
-  return true;
-}
-
-type Slot = { kind: 'create'; index: number } | { kind: 'existing'; key: string } | { kind: 'same-as'; index: number };
-
-/** Which items are created, which return a stored message (`existing`, by client key) or an earlier item of this batch. */
-function planBatch(batch: readonly NewMessage[], existing: ReadonlyMap<string, unknown>): { slots: Slot[]; toCreate: NewMessage[] } {
-  const slots: Slot[] = [];
-  const toCreate: NewMessage[] = [];
-  const firstInBatch = new Map<string, number>();
-  for (const item of batch) {
-    const key = item.clientMessageId === null ? null : clientKey(item);
-    if (key !== null && existing.has(key)) slots.push({ kind: 'existing', key });
-    else if (key !== null && firstInBatch.has(key)) slots.push({ kind: 'same-as', index: firstInBatch.get(key)! });
-    else {
-      if (key !== null) firstInBatch.set(key, toCreate.length);
-      slots.push({ kind: 'create', index: toCreate.length });
-      toCreate.push(item);
-    }
-  }
-  return { slots, toCreate };
-}
-
-/** Per session: messages created (seqs taken) and how many of them are top-level (messageCount). */
-function countPerSession(toCreate: readonly NewMessage[]): Map<string, { count: number; topLevel: number }> {
-  const perSession = new Map<string, { count: number; topLevel: number }>();
-  for (const m of toCreate) {
-    const c = perSession.get(m.sessionId) ?? { count: 0, topLevel: 0 };
-    c.count++;
-    if (m.parentMessageId === null) c.topLevel++;
-    perSession.set(m.sessionId, c);
-  }
-  return perSession;
-}
-
-/** New replies per parent id. */
-function replyCounts(toCreate: readonly NewMessage[]): Map<string, number> {
-  const replies = new Map<string, number>();
-  for (const m of toCreate) if (m.parentMessageId !== null) replies.set(m.parentMessageId, (replies.get(m.parentMessageId) ?? 0) + 1);
-  return replies;
-}
-
-/** The message as stored for a new item with its seq. */
-function createdMessage(m: NewMessage, seq: number, replyCount: number): Message {
-  const at = m.at.toISOString();
-  return {
-    id: m.id,
-    sessionId: m.sessionId,
-    userId: m.userId,
-    agentId: m.agentId,
-    content: m.content,
-    role: m.role,
-    metadata: structuredClone(m.metadata), // the caller's objects stay the caller's
-    tokens: m.tokens,
-    parentMessageId: m.parentMessageId,
-    replyCount,
-    seq,
-    changeSeq: seq,
-    clientMessageId: m.clientMessageId,
-    isEdited: false,
-    editedAt: null,
-    isDeleted: false,
-    deletedAt: null,
-    createdAt: at,
-    updatedAt: at,
-    attachments: m.attachments.map((a) => ({ ...attachmentOf(a, m.id), createdAt: at })),
-    reactions: [],
-  };
-}
-
-function resultsOf(slots: readonly Slot[], created: readonly Message[], stored: ReadonlyMap<string, Message>): InsertedMessage[] {
-  return slots.map((slot) => {
-    if (slot.kind === 'create') return { message: created[slot.index]!, created: true };
-    if (slot.kind === 'same-as') return { message: structuredClone(created[slot.index]!), created: false };
-    return { message: stored.get(slot.key)!, created: false };
-  });
-}
-
-/** JSON the driver parsed (pg `json`) or left as text (SQLite, or a pg pool with json parsing off). */
-function parseJson(value: unknown): unknown {
-  return typeof value === 'string' ? JSON.parse(value) : (value ?? []);
-}
-
-/** Aggregated `[ord, …]` entries in `ord` order (most lists have 0 or 1 entries). */
-function byOrd<T extends readonly [number | string, ...unknown[]]>(list: T[]): T[] {
-  return list.length < 2 ? list : list.sort((a, b) => Number(a[0]) - Number(b[0]));
-}
-
-/** `[[ord, emoji, userId], …]` → grouped by emoji in reaction order, each group where its first reaction was. */
-function reactionsFrom(value: unknown): Reaction[] {
-  const groups = new Map<string, Reaction>();
-  for (const [, emoji, userId] of byOrd(parseJson(value) as [number | string, string, string][])) {
-    let group = groups.get(emoji);
-    if (!group) groups.set(emoji, (group = { emoji, count: 0, userIds: [] }));
-    group.count++;
-    group.userIds.push(userId);
-  }
-  return [...groups.values()];
-}
-
 /**
  * A concurrent send (this process or another) may commit the same clientMessageId between our
  * look-up and our insert: the unique index refuses ours, and running the whole batch again returns
@@ -1472,54 +899,3 @@ function isDuplicateClientId(info: DbErrorInfo | null): boolean {
 /** Thrown inside a transaction to roll it back and run it again. */
 class RetryTransaction extends Error {}
 const RETRY_INFO: DbErrorInfo = { kind: 'retry' };
-
-function json(value: JsonObject | null): string | null {
-  return value === null ? null : JSON.stringify(value);
-}
-
-function attachmentOf(a: NewAttachment, messageId: string): Omit<Attachment, 'createdAt'> {
-  return {
-    id: a.id,
-    messageId,
-    fileName: a.fileName,
-    fileUrl: a.fileUrl,
-    mimeType: a.mimeType,
-    fileSize: a.fileSize,
-    metadata: structuredClone(a.metadata),
-  };
-}
-
-/** The identity of a send for duplicate detection: session + sender + client id. */
-function clientKey(m: { sessionId: string; userId: string | null; clientMessageId: string | null }): string {
-  return JSON.stringify([m.sessionId, m.userId, m.clientMessageId]);
-}
-
-/** A send the engine left to storage to authorize (`requireMembership`). */
-function needsMembership(m: NewMessage): m is NewMessage & { userId: string } {
-  return m.requireMembership === true && m.userId !== null;
-}
-
-function memberKey(m: { sessionId: string; userId: string }): string {
-  return `${m.sessionId}\u0000${m.userId}`;
-}
-
-function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
-  const seen = new Map<string, T>();
-  for (const item of items) {
-    const k = key(item);
-    if (!seen.has(k)) seen.set(k, item);
-  }
-  return [...seen.values()];
-}
-
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
-}
-
-/** `CASE id WHEN $1 THEN 3 … END`: ids are bound, the counts are our own integers (inlined so both dialects type them as integers). */
-function caseById(entries: readonly (readonly [string, number])[]) {
-  return sql<number>`case ${sql.ref('id')} ${sql.join(
-    entries.map(([id, n]) => sql`when ${id} then ${sql.lit(n)}`),
-    sql` `,
-  )} else 0 end`;
-}

@@ -160,35 +160,35 @@ function streamsMigration(d: SqlDialect, t: TableNames): Migration {
 }
 
 /**
- * A migration that is one step of the dialect's own, a no-op for a dialect without it: the
- * full-text index is where the dialects differ (see `chatMigrations` for what each step does).
+ * Steps every database has recorded under these names, each one dialect's own (see
+ * `SqlDialect.migrations`) and a no-op for the others. A recorded name must stay in the list (the
+ * Migrator refuses a database whose history it does not know), so they are reserved here for every
+ * dialect:
+ * - `0003_search_upgrade`: the full-text index rebuilt in its current form (SQLite);
+ * - `0004_search_index_tuning`: its storage settings (Postgres);
+ * - `0005_search_merge_schedule`: when it merges its segments (SQLite);
+ * - `0006_search_vector_trigger`: who keeps the search vector (Postgres).
  */
-function dialectStep(step: ((db: Kysely<any>, names: TableNames) => Promise<void>) | undefined, t: TableNames): Migration {
-  return {
-    async up(db: Kysely<any>) {
-      await step?.(db, t);
-    },
-  };
-}
+export const RESERVED_DIALECT_STEPS = ['0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger'] as const;
+
+const NO_OP: Migration = { async up() {} };
 
 /** `column IN ('a', 'b')` for a CHECK constraint (constants only, never user input). */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw<boolean>(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`);
 }
 
+/** The shared migrations, with the dialect's own merged in by name (Kysely runs them in name order). */
 export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<string, Migration> {
-  return {
+  const shared: Record<string, Migration> = {
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
-    // The full-text index rebuilt in its current form (SQLite: FTS5 without per-row sizes).
-    '0003_search_upgrade': dialectStep(dialect.upgradeSearch?.bind(dialect), names),
-    // Its storage settings (Postgres: a small GIN pending list).
-    '0004_search_index_tuning': dialectStep(dialect.tuneSearch?.bind(dialect), names),
-    // When it merges its segments (SQLite: in small steps at the end of each write transaction).
-    '0005_search_merge_schedule': dialectStep(dialect.scheduleSearchMerges?.bind(dialect), names),
-    // Who keeps the search vector (Postgres: a trigger on content writes, not a generated column).
-    '0006_search_vector_trigger': dialectStep(dialect.moveSearchVectorToTrigger?.bind(dialect), names),
+    ...Object.fromEntries(RESERVED_DIALECT_STEPS.map((name) => [name, NO_OP])),
   };
+  const own = dialect.migrations(names);
+  const taken = Object.keys(own).find((name) => name in shared && !(RESERVED_DIALECT_STEPS as readonly string[]).includes(name));
+  if (taken !== undefined) throw new TypeError(`The ${dialect.name} dialect's migration ${taken} would replace a shared one`);
+  return { ...shared, ...own };
 }
 
 export function createMigrator(db: Kysely<any>, dialect: SqlDialect, names: TableNames, schema?: string): Migrator {

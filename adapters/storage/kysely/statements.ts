@@ -1,13 +1,13 @@
 /**
- * The hot statements: fixed SQL text per dialect (built once per storage, in
- * `postgres/statements.ts` and `sqlite/statements.ts`), run without Kysely's per-call compile and,
- * where the driver allows, as prepared statements.
+ * The hot statements: fixed SQL text (built once per storage: the reads in
+ * `kysely/read-statements.ts`, the writes in each dialect's `write-path.ts`), run without Kysely's
+ * per-call compile and, where the driver allows, as prepared statements.
  *
- * Why (measured on the 1M-message bench): through Kysely every call compiles its query afresh and
- * Postgres parses and plans it as an unnamed statement — `getSessionAccess` cost ~300 µs of Node
- * CPU + ~120 µs of Postgres CPU, against ~80 + ~43 µs for the same SQL as a named pg statement; on
- * SQLite 50 µs against 4 µs for a cached better-sqlite3 statement. The statements below are the
- * ones every send, page and search runs; everything else (and every transaction) stays on Kysely.
+ * Why: through Kysely every call compiles its query afresh and Postgres parses and plans it as an
+ * unnamed statement, several times the cost of the same SQL as a named pg statement; on SQLite a
+ * cached better-sqlite3 statement is an order of magnitude cheaper (bench/results). The statements
+ * are the ones every send, page and search runs; everything else (and every transaction) stays on
+ * Kysely.
  */
 import { createHash } from 'node:crypto';
 
@@ -90,19 +90,6 @@ export interface ExtrasColumns {
  * JSON text read with `json_each`), so the text never depends on a list's length.
  */
 export interface HotStatementSet {
-  /**
-   * A running stream's flush (`flushStream`): `{ id, tokensGenerated, bytesEmitted, errors,
-   * firstTokenAt, at, content, tokens }`. Postgres: `stream` alone does it all in one statement
-   * and returns `n` (1: the stream was running). SQLite: `stream` (1 row changed: it was running),
-   * then `message`, in one synchronous transaction. Nothing is read back.
-   */
-  flushStream: { stream: Statement; message?: Statement };
-  /**
-   * A bounded step of full-text index upkeep, run at the end of every write transaction (no
-   * parameters). SQLite: FTS5 merges its segments here, a few pages at a time, instead of in
-   * whichever commit crosses its automatic-merge threshold (see sqlite/statements.ts).
-   */
-  searchIndexStep?: Statement;
   /** How a list of strings is bound (`extrasOf`'s `ids`). */
   list(values: readonly unknown[]): unknown;
   /** The bound search value for the terms (tsquery / FTS5 query text); null when nothing can match. */
@@ -140,23 +127,7 @@ export interface HotStatementSet {
   searchWalk: Statement;
   /** The page by gathering every hit (full-text index) and keeping the newest: never a walk. Same values. */
   searchGather: Statement;
-
-  /** Postgres: a whole insertMessages batch as one statement (see postgres/statements.ts). */
-  insertBatch?: Statement;
-  /** Postgres: the same for a batch of one message without attachments (a send at low load). */
-  insertOne?: Statement;
-  /** Postgres: the same for a batch of one session without attachments (a busy session's sends). */
-  insertSessionBatch?: Statement;
-  /** SQLite: the per-row statements of insertMessages, run in one synchronous transaction. */
-  insertSteps?: InsertSteps;
 }
-
-/**
- * The error text by which a one-statement insert rolls itself back when it could not store the
- * whole batch (Postgres: an invalid integer, SQLSTATE 22P02); the caller then takes the
- * transaction path.
- */
-export const NOT_WHOLE = 'parley: batch not stored whole';
 
 /**
  * The authorization a hot statement does itself (`requireMembership`, `HistoryQuery.authorize`,
@@ -165,19 +136,4 @@ export const NOT_WHOLE = 'parley: batch not stored whole';
  */
 export function memberCheck(members: string, gate: string, session: string, user: string): string {
   return `(not ${gate} or exists (select 1 from ${members} mem where mem.session_id = ${session} and mem.user_id = ${user}))`;
-}
-
-export interface InsertSteps {
-  /** `{ session, user }` → `{ session, member }`: whether the session exists and the user is a member (0/1). */
-  membership: Statement;
-  /** `{ session, user, client }` → message columns (user compared with IS: null matches null). */
-  lookupClientId: Statement;
-  /** `{ session, count, top }` → `last_seq` after adding `count` (and `top` to message_count). */
-  bumpSession: Statement;
-  /** Every message column by name. */
-  insertMessage: Statement;
-  /** Every attachment column by name. */
-  insertAttachment: Statement;
-  /** `{ id, n }`. */
-  bumpReplies: Statement;
 }

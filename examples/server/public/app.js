@@ -6,13 +6,15 @@
 //   - the socket: every server event updates state, then re-renders the smallest part it can;
 //   - REST for reads (history pages, threads, search, metrics) and a few writes (sessions, members);
 //     the socket for everything live (send, edit, delete, react, typing, seen, streams).
-// All server text is rendered as text (see dom.js): a message is never parsed as HTML.
+// Server text is rendered as text (see dom.js); message bodies are Markdown, turned into a sanitized
+// DOM fragment by markdown.js (raw HTML in a message stays text).
 
 import { io } from '/socket.io/socket.io.esm.min.js';
 import {
   $, h, setChildren, safeLink, avatar, colorFor, formatTime, formatDay, formatRelative, formatNumber, formatRate,
   debounce, toast, guessMimeType, fileNameFromUrl, attachmentIcon, icon,
 } from '/dom.js';
+import { renderMarkdown } from '/markdown.js';
 
 const PAGE_SIZE = 30;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '👀'];
@@ -37,6 +39,8 @@ const state = {
   typing: new Map(), // sessionId → Map(userId → { name, timer })
   live: new Map(), // messageId → { streamId, content, tokens, metrics, error, mine }
   myStreams: new Set(), // streamIds this tab requested
+  openDetails: new Set(), // ids of answers whose "Details" are open
+  selectedMessage: null, // id of the message a tap selected: its actions show, as on hover
   panel: null, // { kind: 'thread', sessionId, parentId, order } | { kind: 'search', sessionId, query, results }
   editing: null, // { id, draft }
   confirmDelete: null, // message id awaiting a second click
@@ -482,6 +486,9 @@ function bumpSession(sessionId) {
 async function selectSession(sessionId) {
   if (state.activeId === sessionId) return;
   stopTyping();
+  if (state.activeId) viewOf(state.activeId).unreadDivider = null; // read by now: no divider next time
+  const unread = state.sessions.get(sessionId)?.unreadCount ?? 0;
+  if (unread > 0) viewOf(sessionId).unreadDivider = { count: unread, before: null };
   state.activeId = sessionId;
   state.editing = null;
   history.replaceState(null, '', `#${encodeURIComponent(sessionId)}`);
@@ -667,10 +674,12 @@ function renderTimeline({ scroll }) {
   const before = timeline.scrollHeight - timeline.scrollTop;
   const nodes = [];
   let previous = null;
+  const firstUnread = firstUnreadOf(view);
   for (const id of view.order) {
     const m = view.messages.get(id);
     if (!previous || formatDay(previous.createdAt) !== formatDay(m.createdAt)) nodes.push(dayDivider(m.createdAt));
-    nodes.push(messageElement(m, { continued: continues(previous, m) }));
+    if (id === firstUnread) nodes.push(h('div', { class: 'new-divider', role: 'separator', 'data-testid': 'new-messages' }, h('span', { text: 'New messages' })));
+    nodes.push(messageElement(m, { continued: continues(previous, m) && id !== firstUnread }));
     previous = m;
   }
   if (nodes.length === 0) nodes.push(h('p', { class: 'muted center empty-timeline', text: 'No messages yet. Say hello!' }));
@@ -681,6 +690,26 @@ function renderTimeline({ scroll }) {
   if (scroll === 'bottom') timeline.scrollTop = timeline.scrollHeight;
   else timeline.scrollTop = timeline.scrollHeight - before; // older messages went on top: stay put
   pollMetrics();
+}
+
+/**
+ * Where the "New messages" divider goes: before the oldest of the messages that were unread when the
+ * conversation was opened (the last `count` messages of other people), fixed once found so that the
+ * divider stays put while the conversation goes on.
+ */
+function firstUnreadOf(view) {
+  const divider = view.unreadDivider;
+  if (!divider) return null;
+  if (divider.before === null) {
+    let left = divider.count;
+    for (let i = view.order.length - 1; i >= 0 && left > 0; i--) {
+      const m = view.messages.get(view.order[i]);
+      if (m.userId === state.me.userId || m.isDeleted) continue;
+      divider.before = m.id;
+      left--;
+    }
+  }
+  return divider.before;
 }
 
 function dayDivider(iso) {
@@ -762,8 +791,10 @@ function messageElement(m, { continued = false, inPanel = false, parent = false 
   const mine = m.userId !== null && m.userId === state.me.userId;
   const status = statusOf(m);
   const el = h('article', {
-    class: ['msg', mine && 'msg-mine', m.role === 'assistant' && 'msg-assistant', continued && 'msg-continued', m.isDeleted && 'msg-deleted'].filter(Boolean).join(' '),
+    class: ['msg', state.selectedMessage === m.id && 'msg-selected', mine && 'msg-mine', m.role === 'assistant' && 'msg-assistant', continued && 'msg-continued', m.isDeleted && 'msg-deleted'].filter(Boolean).join(' '),
     dataset: { id: m.id, seq: String(m.seq), inPanel: String(inPanel), parent: String(parent), ...(status && { status }) },
+    // Focusable: Tab (or a tap on a touch screen) shows the message's actions, as hovering does.
+    tabindex: '0',
   });
 
   const gutter = h('div', { class: 'msg-gutter' });
@@ -798,12 +829,18 @@ function messageElement(m, { continued = false, inPanel = false, parent = false 
 function messageContent(m, inPanel) {
   if (m.isDeleted) return h('p', { class: 'msg-text msg-text-deleted', text: 'This message was deleted.' });
   if (state.editing?.id === m.id && state.editing.inPanel === inPanel) return editForm(m);
-  const text = h('p', { class: 'msg-text', text: m.content });
+  const text = h('div', { class: 'msg-text' });
   if (m.role === 'assistant' && statusOf(m) === 'streaming' && m.content === '') {
     text.classList.add('msg-text-thinking');
     text.textContent = 'Thinking';
+    return text;
   }
-  if (m.isEdited) text.append(h('span', { class: 'edited', title: m.editedAt ? `Edited ${new Date(m.editedAt).toLocaleString()}` : undefined, text: ' (edited)' }));
+  text.append(renderMarkdown(m.content));
+  if (m.isEdited) {
+    const edited = h('span', { class: 'edited', title: m.editedAt ? `Edited ${new Date(m.editedAt).toLocaleString()}` : undefined, text: ' (edited)' });
+    const last = text.lastElementChild;
+    (last?.tagName === 'P' ? last : text).append(edited);
+  }
   return text;
 }
 
@@ -1064,7 +1101,11 @@ function editForm(m) {
     if (event.key === 'Enter' && !event.shiftKey) {
       event.preventDefault();
       save();
-    } else if (event.key === 'Escape') cancel();
+    } else if (event.key === 'Escape') {
+      event.preventDefault(); // this Esc is the edit's, not the page's
+      cancel();
+      composerInput.focus();
+    }
   });
   return h('div', { class: 'edit' },
     input,
@@ -1113,7 +1154,48 @@ composerInput.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $('composer').requestSubmit();
+  } else if (event.key === 'ArrowUp' && composerInput.value === '') {
+    const mine = lastEditableMessage();
+    if (mine) {
+      event.preventDefault();
+      startEdit(mine, false);
+    }
   }
+});
+
+/** ↑ in an empty composer edits this: your newest message in the open conversation. */
+function lastEditableMessage() {
+  const view = state.activeId && state.views.get(state.activeId);
+  if (!view) return null;
+  for (let i = view.order.length - 1; i >= 0; i--) {
+    const m = view.messages.get(view.order[i]);
+    if (m.userId === state.me.userId && m.role === 'user' && !m.isDeleted) return m;
+  }
+  return null;
+}
+
+// A tap (or click) on a message selects it, which shows its actions on screens without hover; a tap
+// elsewhere lets it go; its actions keep it (Delete asks for a second tap).
+document.addEventListener('click', (event) => {
+  if (event.target.closest('.msg-actions')) return;
+  const message = event.target.closest('.msg');
+  const selected = message && !event.target.closest('a, button, input, textarea, summary') ? message.dataset.id : null;
+  if (selected === state.selectedMessage) return;
+  for (const el of document.querySelectorAll('.msg-selected')) el.classList.remove('msg-selected');
+  state.selectedMessage = selected;
+  if (selected) for (const el of document.querySelectorAll(`.msg[data-id="${CSS.escape(selected)}"]`)) el.classList.add('msg-selected');
+});
+
+// Esc closes what is open: an edit (its own handler), the conversation list on a phone, the side
+// panel, a focused message's actions.
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape' || event.defaultPrevented) return;
+  const message = document.activeElement?.closest?.('.msg');
+  if (document.body.classList.contains('sidebar-open')) document.body.classList.remove('sidebar-open');
+  else if (!$('panel').hidden) {
+    closePanel();
+    composerInput.focus();
+  } else if (message) composerInput.focus();
 });
 composerInput.addEventListener('blur', () => stopTyping());
 
@@ -1266,7 +1348,7 @@ function onStreamChunk(chunk) {
       refreshMessage(m);
       break;
     }
-    text.textContent = m.content;
+    text.replaceChildren(renderMarkdown(m.content));
     const tokens = el.querySelector('.stream-tokens');
     if (tokens) tokens.textContent = `${formatNumber(live.tokens)} tokens`;
   }
@@ -1297,28 +1379,30 @@ function followBottom() {
   if (timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 160) timeline.scrollTop = timeline.scrollHeight;
 }
 
-/** Status line under an answer: live metrics and Stop while it streams, the outcome after. */
+/**
+ * Status line under an answer: its state (and Stop while it streams); the figures — tokens, rate,
+ * first-token latency, bandwidth — behind a "Details" toggle, which stays open across re-renders.
+ */
 function streamFooter(m, status) {
   const live = state.live.get(m.id);
   const footer = h('div', { class: `stream-footer stream-${status}` });
-  if (status === 'streaming') {
-    const metrics = live?.metrics;
-    footer.append(
-      h('span', { class: 'stream-state' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Streaming'),
-      h('span', { class: 'stream-tokens', text: `${formatNumber(live?.tokens ?? 0)} tokens` }),
-      h('span', { class: 'stream-metrics', text: metrics ? metricsText(metrics) : '' }),
-    );
-    if (canStop(m)) {
-      footer.append(h('button', { type: 'button', class: 'btn btn-stop btn-sm', 'data-testid': 'stop', onclick: (e) => stopStream(m, e.currentTarget) }, '■ Stop'));
-    }
-    return footer;
-  }
-  const label = { completed: '✓ Complete', stopped: '■ Stopped — partial answer kept', error: '⚠ Failed — partial answer kept' }[status] ?? status;
-  footer.append(h('span', { class: 'stream-state', text: label }));
-  if (typeof m.tokens === 'number') footer.append(h('span', { class: 'stream-tokens', text: `${formatNumber(m.tokens)} tokens` }));
-  const metrics = m.finalMetrics;
-  if (metrics) footer.append(h('span', { class: 'stream-metrics', text: metricsText(metrics) }));
+  const streaming = status === 'streaming';
+  const label = { streaming: 'Streaming', completed: '✓ Complete', stopped: '■ Stopped — partial answer kept', error: '⚠ Failed — partial answer kept' }[status] ?? status;
+  footer.append(h('span', { class: 'stream-state' }, streaming && h('span', { class: 'pulse', 'aria-hidden': 'true' }), label));
   if (status === 'error' && m.metadata?.error) footer.append(h('span', { class: 'stream-error', text: m.metadata.error }));
+
+  const tokens = streaming ? live?.tokens ?? 0 : m.tokens;
+  const metrics = streaming ? live?.metrics : m.finalMetrics;
+  const details = h('details', { class: 'stream-details', open: state.openDetails.has(m.id) },
+    h('summary', { text: 'Details' }),
+    typeof tokens === 'number' && h('span', { class: 'stream-tokens', text: `${formatNumber(tokens)} tokens` }),
+    h('span', { class: 'stream-metrics', text: metrics ? metricsText(metrics) : '' }),
+  );
+  details.addEventListener('toggle', () => (details.open ? state.openDetails.add(m.id) : state.openDetails.delete(m.id)));
+  footer.append(details);
+  if (streaming && canStop(m)) {
+    footer.append(h('button', { type: 'button', class: 'btn btn-stop btn-sm', 'data-testid': 'stop', onclick: (e) => stopStream(m, e.currentTarget) }, '■ Stop'));
+  }
   return footer;
 }
 

@@ -52,7 +52,8 @@ export function safeLink(url, text) {
 
 // ---- people ----------------------------------------------------------------------------------
 
-const AVATAR_COLORS = ['#4f46e5', '#0891b2', '#059669', '#d97706', '#dc2626', '#db2777', '#2563eb', '#ea580c', '#65a30d', '#c026d3', '#0d9488'];
+// Dark enough for white initials at WCAG AA (≥ 4.5:1).
+const AVATAR_COLORS = ['#4338ca', '#0e7490', '#047857', '#b45309', '#b91c1c', '#be185d', '#1d4ed8', '#c2410c', '#4d7c0f', '#a21caf', '#0f766e'];
 
 /** A stable colour per user id, so a person keeps their colour across reloads. */
 export function colorFor(id) {

@@ -240,7 +240,7 @@ export class MemoryStorage implements StorageAdapter {
     return plans;
   }
 
-  /** Pass 2 of an insert: writes what {@link planInsert} decided. Never throws. */
+  /** Pass 2 of an insert: writes what `planInsert` decided. Never throws. */
   private applyInsert(batch: readonly NewMessage[], plans: readonly InsertPlan[]): InsertedMessage[] {
     const records: MessageRecord[] = [];
     for (const [index, item] of batch.entries()) {
