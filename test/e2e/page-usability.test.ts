@@ -134,7 +134,7 @@ describe.skipIf(skipReason !== null)('the reference page: Markdown, touch, keybo
     const divider = bob.getByTestId('new-messages');
     await expect.poll(() => divider.count()).toBe(1);
     // The divider sits right before the first unread message.
-    const next = await divider.evaluate((el) => el.nextElementSibling?.querySelector('.msg-text')?.textContent);
+    const next = await divider.evaluate((el: any) => el.nextElementSibling?.querySelector('.msg-text')?.textContent);
     expect(next).toBe('First new one');
   });
 
@@ -198,7 +198,7 @@ describe.skipIf(skipReason !== null)('the reference page: Markdown, touch, keybo
     await alice.getByTestId('composer-input').focus();
     await alice.getByTestId('composer-input').press('ArrowUp');
     const edit = alice.locator('.edit-input');
-    await expect.poll(() => edit.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    await expect.poll(() => edit.evaluate((el: any) => el === el.ownerDocument.activeElement)).toBe(true);
     expect(await edit.inputValue()).toBe('How do I log?');
     await edit.fill('How do I log in Node?');
     await edit.press('Enter');
