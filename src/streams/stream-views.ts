@@ -48,6 +48,7 @@ export interface StreamMetrics {
   completionTokens: number;
   /** Model calls in this answer: 1, plus one per round of tool results sent back. */
   steps: number;
+  /** Every tool call of the answer, in the order the model made them. */
   toolCalls: ToolCallMetric[];
   /** With the agent's `pricing`: prompt and completion tokens at its prices per million. */
   cost?: number;

@@ -33,12 +33,12 @@ export interface AnthropicProviderOptions {
   timeoutMs?: number;
   /** Longest gap between two reads of the answer's body once it has started, in ms. Default 60 000. */
   idleTimeoutMs?: number;
-  /** The provider's {@link LlmProvider.name}. Default `anthropic`. */
+  /** The provider's `name` (`LlmProvider.name`, from `parley-chat`). Default `anthropic`. */
   name?: string;
 }
 
 /**
- * An {@link LlmProvider} for Anthropic's Messages API: `POST {baseURL}/v1/messages` with
+ * An `LlmProvider` (from `parley-chat`) for Anthropic's Messages API: `POST {baseURL}/v1/messages` with
  * `stream: true`, answered with named server-sent events.
  *
  * What it guarantees:
@@ -49,7 +49,7 @@ export interface AnthropicProviderOptions {
  * - System messages go as `system`; tool calls as `tool_use` blocks; tool results as `tool_result` blocks of a
  *   user turn (results of parallel calls in one turn).
  * - The answer is complete only once `message_delta` names a stop reason or `message_stop` arrives; a body that
- *   ends before throws a retryable {@link LlmProviderError}. An `error` event throws: `overloaded_error`,
+ *   ends before throws a retryable `LlmProviderError`. An `error` event throws: `overloaded_error`,
  *   `api_error`, `rate_limit_error` are retryable, like HTTP 429, 5xx and 529.
  * - Timeouts, aborts and key redaction as in the OpenAI-compatible provider; upstream bodies stay in the error
  *   (for the log), never in what members see.
