@@ -149,7 +149,8 @@ export class ActiveStream {
       this.endStep();
       failure = outcome.failure;
       if (failure || this.controller.signal.aborted) break;
-      const calls = pieces.finish(step);
+      // Calls from a model offered no tools (some servers invent them) end the answer as it is.
+      const calls = Object.keys(this.agent.tools).length > 0 ? pieces.finish(step) : [];
       if (calls.length === 0) break;
       if (step >= this.agent.maxSteps) {
         // The model wants another round it may not have: its calls are not run.
