@@ -99,7 +99,7 @@ export class ActiveStream {
     private readonly provider: LlmProvider,
     private readonly request: LlmRequest,
     private readonly host: StreamHost,
-    private readonly agent: AgentRun = { tools: {}, maxSteps: 1, toolTimeoutMs: 30_000, pricing: null, userId: record.userId, agentId: record.agentId },
+    private readonly agent: AgentRun,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.output = new StreamOutputFilter(host.moderation);
@@ -157,10 +157,10 @@ export class ActiveStream {
         this.finishReason = 'max-steps';
         break;
       }
+      this.finishReason = null; // the answer goes on: a stop from here on reads `stopped`, not `tool_calls`
       const results = await this.runTools(calls);
       if (this.controller.signal.aborted) break;
       messages.push({ role: 'assistant', content: outcome.text, toolCalls: calls }, ...results.map(toolMessage));
-      this.finishReason = null;
     }
     const status = this.capped ? 'completed' : this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
     this.append(this.output.end()); // the held-back tail is whole now; it may reach the cap too

@@ -201,6 +201,7 @@ describe('agents with tools, through the engine', () => {
     expect((await end).event).toBe('stream.stopped');
     expect(upstream.requests).toHaveLength(1);
     expect((await engine.getMessage(messageId)).metadata).toMatchObject({ status: 'stopped' });
+    expect(await engine.getStreamStatus(streamId)).toMatchObject({ status: 'stopped', finishReason: 'stopped' });
   });
 
   it('with the Anthropic provider, the result goes back as a tool_result block', async () => {
