@@ -234,3 +234,10 @@ describe('agents with tools, through the engine', () => {
     expect((await engine.getMessageHistory(sessionId, 'alice', { limit: 10, offset: 0 })).total).toBe(0);
   });
 });
+
+describe('defineTool', () => {
+  it('refuses an input that is not a zod object schema, when the tool is defined', () => {
+    expect(() => defineTool({ description: 'x', input: z.string() as never, execute: () => null })).toThrow(/z\.object/);
+    expect(() => defineTool({ description: 'x', input: { parse: () => ({}) } as never, execute: () => null })).toThrow(/zod 4 schema/);
+  });
+});
