@@ -64,6 +64,7 @@ function detachedStore(): SessionStore {
   });
   const link: SessionLink = {
     userId: () => 'carol',
+    online: () => false,
     emit: () => Promise.reject(new Error('detached')),
     get: () => Promise.reject(new Error('detached')),
     outbox,

@@ -122,23 +122,23 @@ function follows(rule: Rule, ctx: AuthorizeContext, role: NonNullable<AuthorizeC
  * authorize: (ctx) => isModerator(ctx.userId) || membersPolicy(ctx)
  * ```
  */
-export const membersPolicy: AuthorizeFn = Object.assign(
+export const membersPolicy = Object.assign(
   (ctx: AuthorizeContext): boolean => ctx.role !== null && follows(RULES[ctx.action], ctx, ctx.role),
   { storageCheck: (action: SessionAction): StorageCheck | null => (RULES[action] === 'member' ? 'member' : null) },
-);
+) satisfies AuthorizeFn;
 
 /**
  * Public rooms: anyone authenticated may read, join and write in any session, as if a member;
  * author and owner rules still hold, and only owners manage members. Storage checks only that
  * the session exists for what any member may do.
  */
-export const openPolicy: AuthorizeFn = Object.assign(
+export const openPolicy = Object.assign(
   (ctx: AuthorizeContext): boolean => {
     const role = ctx.role ?? (MANAGES_MEMBERS.has(ctx.action) ? null : 'member');
     return role !== null && follows(RULES[ctx.action], ctx, role);
   },
   { storageCheck: (action: SessionAction): StorageCheck | null => (RULES[action] === 'member' ? 'session' : null) },
-);
+) satisfies AuthorizeFn;
 
 export function resolvePolicy(policy: AuthorizePolicy | undefined): AuthorizeFn {
   if (policy === undefined || policy === 'members') return membersPolicy;

@@ -1,6 +1,7 @@
 import type { ChatEventListeners, ChatEvents } from '../../src/events.js';
 import type { BindingContext } from './context.js';
-import { background, sessionRoom, userRoom } from './context.js';
+import { background } from './context.js';
+import { sessionRoom, userRoom } from './sockets.js';
 import type { ServerEventName } from './events.js';
 
 /**

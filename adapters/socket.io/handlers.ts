@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 import { ChatError, isServerFault, toChatError } from '../../src/errors.js';
 import { parseInput } from '../../src/schemas.js';
-import type { BindingContext, ChatSocket, SocketState } from './context.js';
-import { stateOf } from './context.js';
+import type { BindingContext } from './context.js';
+import type { ChatSocket, SocketState } from './sockets.js';
+import { stateOf } from './sockets.js';
 import type { AckDataOf, AckResponse, ClientEventName } from './events.js';
 import { verifyToken } from './handshake.js';
 import { assertPayloadSize, type PayloadSchemas } from './payloads.js';

@@ -1,7 +1,8 @@
 import type { Authenticate, AuthenticatedUser } from '../../src/auth/jwt.js';
 import { ChatError, isChatError, toChatError, type ChatErrorBody } from '../../src/errors.js';
 import { externalIdSchema } from '../../src/schemas.js';
-import type { BindingContext, ChatSocket } from './context.js';
+import type { BindingContext } from './context.js';
+import type { ChatSocket } from './sockets.js';
 
 /** The error a refused handshake gives the client: `connect_error` with `err.data.code`. */
 export type ConnectError = Error & { data: ChatErrorBody };

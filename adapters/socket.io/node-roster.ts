@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { BindingContext, ChatSocket } from './context.js';
-import { background, sessionRoom, stateOf } from './context.js';
+import type { BindingContext } from './context.js';
+import type { ChatSocket } from './sockets.js';
+import { background } from './context.js';
+import { sessionRoom, stateOf } from './sockets.js';
 
 /** A node's connected users as its peers last heard: `[userId, sessionIds its sockets joined]`. */
 export type Roster = [userId: string, sessionIds: string[]][];

@@ -1,8 +1,8 @@
 import type { ChatEngine } from '../../src/engine.js';
 import { ChatError } from '../../src/errors.js';
 import type { PresenceStatus } from '../../src/model.js';
-import type { ChatNamespace, ChatSocket } from './context.js';
-import { joinedAtOf, sessionRoom, userRoom } from './context.js';
+import type { ChatNamespace, ChatSocket } from './sockets.js';
+import { joinedAtOf, sessionRoom, userRoom } from './sockets.js';
 import type { ChatSocketData } from './events.js';
 
 /** What `fetchSockets()` tells about a socket, local or on another node. */

@@ -1,8 +1,10 @@
 import type { JoinResult } from '../../src/engine.js';
 import { ChatError, isChatError } from '../../src/errors.js';
 import type { PresenceEntry, SessionMember } from '../../src/model.js';
-import type { BindingContext, SocketState } from './context.js';
-import { background, markJoined, sessionRoom, unmarkJoined } from './context.js';
+import type { BindingContext } from './context.js';
+import type { SocketState } from './sockets.js';
+import { background } from './context.js';
+import { markJoined, sessionRoom, unmarkJoined } from './sockets.js';
 import type { AckResponse, SessionJoinAck } from './events.js';
 import { SessionCursor } from './outbound-gate.js';
 

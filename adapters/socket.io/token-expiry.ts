@@ -1,5 +1,5 @@
 import { ChatError } from '../../src/errors.js';
-import type { SocketState } from './context.js';
+import type { SocketState } from './sockets.js';
 
 /** What happens to a socket whose identity expired: told at once, dropped after the grace. */
 export interface ExpiryHooks {

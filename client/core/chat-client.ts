@@ -1,14 +1,16 @@
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { ChatError } from '../../src/errors.js';
 import type { Message, SessionSummary } from '../../src/model.js';
-import type { AckDataOf, AckResponse, ClientEventName, ClientToServerEvents, ServerToClientEvents } from '../../adapters/socket.io/events.js';
+import type { AckDataOf, AckResponse, ClientEventName, ClientToServerEvents } from '../../adapters/socket.io/events.js';
 import { ExternalStore } from './external-store.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import { resolvePersistence, type ChatPersistence, type PersistenceOption } from './persistence.js';
 import { restGet } from './rest.js';
-import { SessionStore, type SessionLink } from './session-store.js';
+import { SessionStore, type ChatSession, type SessionLink } from './session-store.js';
 import { jwtExpiry, MIN_RENEW_MS, RENEW_AT, type TokenSource } from './token.js';
-import type { ClientSnapshot, ConnectionStatus } from './types.js';
+import type { ChatSocket, ClientSnapshot, ConnectionStatus } from './types.js';
+
+export type { ChatSocket };
 import { routeSessionEvents } from './routing.js';
 
 export interface ChatClientOptions {
@@ -28,7 +30,6 @@ export interface ChatClientOptions {
   socket?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /**
  * A connection to a Parley server, and the stores a UI renders from. See docs/client.md.
@@ -44,7 +45,7 @@ export interface ChatClient {
   getSnapshot(): ClientSnapshot;
   subscribe(listener: () => void): () => void;
   /** The store of one session (the same object for the same id); joins it if needed. */
-  session(sessionId: string): SessionStore;
+  session(sessionId: string): ChatSession;
   /** Reads the session list again (it is also read on every connection). */
   refreshSessions(): Promise<void>;
   /** Disconnects. Not a sign-out: the outbox and cursors stay in `persistence` for the next client. */
@@ -76,6 +77,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
   private clockSkewMs = 0;
   private closed = false;
   private readonly cursorsToSave = new Map<string, number>();
+  private cursorFlushQueued = false;
   private readonly link: SessionLink;
 
   constructor(private readonly options: ChatClientOptions) {
@@ -94,6 +96,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
     });
     this.link = {
       userId: () => this.userId,
+      online: () => this.socket.connected && this.status === 'online',
       emit: (event, payload) => this.emit(event, payload),
       get: (path) => this.get(path),
       outbox: this.outbox,
@@ -119,7 +122,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
     void this.outbox.load().then(() => this.outbox.kick());
   }
 
-  session(sessionId: string): SessionStore {
+  session(sessionId: string): ChatSession {
     let store = this.stores.get(sessionId);
     if (!store) {
       store = new SessionStore(sessionId, this.link);
@@ -159,6 +162,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
       this.authRetried = false;
       this.clockSkewMs = Date.parse(event.serverTime) - Date.now() || 0;
       this.setStatus('online');
+      this.flushCursors();
       if (this.token) this.scheduleRenewal(jwtExpiry(this.token));
       for (const store of this.stores.values()) void store.join();
       this.refreshSessions().catch(() => {});
@@ -329,13 +333,15 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
 
   /** Cursors are written once per burst of events, not once per event. */
   private saveCursor(sessionId: string, seq: number): void {
-    const first = this.cursorsToSave.size === 0;
     this.cursorsToSave.set(sessionId, seq);
-    if (first) queueMicrotask(() => this.flushCursors());
+    if (this.cursorFlushQueued) return;
+    this.cursorFlushQueued = true;
+    queueMicrotask(() => this.flushCursors());
   }
 
   private flushCursors(): void {
-    if (this.userId === null) return;
+    this.cursorFlushQueued = false;
+    if (this.userId === null) return; // kept until the connection says whose they are
     for (const [sessionId, seq] of this.cursorsToSave) void this.persistence.setItem(this.cursorKey(this.userId, sessionId), String(seq));
     this.cursorsToSave.clear();
   }

@@ -1,4 +1,4 @@
-import type { ChatSocket } from './chat-client.js';
+import type { ChatSocket } from './types.js';
 import type { SessionStore } from './session-store.js';
 
 /** Sends each session event to the store of its session (events of sessions without one are ignored). */

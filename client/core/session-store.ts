@@ -21,16 +21,19 @@ import type {
   TypingEvent,
   UserJoinedEvent,
 } from '../../adapters/socket.io/events.js';
-import { ExternalStore } from './external-store.js';
+import { ExternalStore, type Subscribable } from './external-store.js';
 import { newClientMessageId } from './ids.js';
 import { adopt, MessageList } from './message-list.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { pendingMessage } from './pending-message.js';
 import { StreamAssembly } from './stream-assembly.js';
 import type { AttachmentInput, ChatMessage, MemberView, SessionSnapshot, TypingUser } from './types.js';
 
 /** What a session store needs from its client. */
 export interface SessionLink {
   userId(): string | null;
+  /** Whether the socket is connected (a failed join is then tried again). */
+  online(): boolean;
   /** Emits with an ack; rejects with the ChatError of a refusal (UNAVAILABLE when offline). */
   emit<E extends ClientEventName>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<AckDataOf<E>>;
   /** A REST GET under the client's `restPath`. */
@@ -46,6 +49,8 @@ export interface SessionLink {
 export const PAGE_SIZE = 100;
 /** A typing indicator nobody refreshed is dropped after this (the server's expiry plus slack). */
 const TYPING_TTL_MS = 6_000;
+/** A join that got no answer while connected is tried again after this. */
+const JOIN_RETRY_MS = 2_000;
 /** `typing(true)` sends at most this often: the server keeps an indicator alive for 5 s. */
 const TYPING_REFRESH_MS = 3_000;
 
@@ -63,8 +68,40 @@ export interface AskOptions {
  * One session as this client sees it: joined on creation and re-joined on every reconnect, replaying
  * from its cursor; the messages by seq, each applied once; the answers streaming into them; the
  * members, their presence and who is typing; and the actions. Get one with `client.session(id)`.
+ *
+ * ```ts
+ * const room = client.session('support');
+ * const off = room.subscribe(() => render(room.getSnapshot()));
+ * await room.send('Hello!');
+ * ```
  */
-export class SessionStore extends ExternalStore<SessionSnapshot> {
+export interface ChatSession extends Subscribable<SessionSnapshot> {
+  readonly sessionId: string;
+  /**
+   * Sends a message. It shows at once as `pending` and waits in the outbox while offline; resolves
+   * with the stored message once acknowledged, or rejects with the ChatError that refused it (the
+   * message then shows as `failed`).
+   */
+  send(content: string, options?: SendOptions): Promise<Message>;
+  retry(clientMessageId: string): Promise<Message>;
+  discard(clientMessageId: string): Promise<void>;
+  edit(messageId: string, content: string): Promise<Message>;
+  delete(messageId: string): Promise<void>;
+  /** Toggles your reaction (or `add`/`remove` it: safe to retry). */
+  react(messageId: string, emoji: string, action?: 'add' | 'remove' | 'toggle'): Promise<void>;
+  /** Moves your read cursor to this message (never back): unread counts follow. */
+  markSeen(messageId: string): Promise<void>;
+  typing(active: boolean): void;
+  /** Asks an agent; resolves with the stream id. The answer streams into `messages`. */
+  ask(prompt: string, options?: AskOptions): Promise<string>;
+  stop(streamId: string): Promise<void>;
+  /** Loads the page before the oldest loaded message; false when there is nothing older. */
+  loadOlder(limit?: number): Promise<boolean>;
+  leave(): void;
+}
+
+/** The store behind a {@link ChatSession}: the client routes the session's events to it. */
+export class SessionStore extends ExternalStore<SessionSnapshot> implements ChatSession {
   readonly sessionId: string;
   private readonly list = new MessageList();
   private readonly streams = new StreamAssembly();
@@ -109,15 +146,20 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
       this.beginReplay();
       const lastSeq = this.cursor > 0 ? this.cursor : undefined;
       const ack = await this.link.emit('session:join', { sessionId: this.sessionId, ...(lastSeq !== undefined && { lastSeq }) });
+      this.members.clear(); // the join's list is current: someone removed while away is gone
       for (const member of ack.members) this.members.set(member.userId, member);
+      this.presence.clear();
       for (const entry of ack.presence) this.presence.set(entry.userId, entry);
       this.error = null;
       this.changed();
     } catch (e) {
       this.endReplay();
       const error = e instanceof ChatError ? e : new ChatError('UNAVAILABLE', 'Could not join the session');
-      // Offline: the next connection joins again. Refused (FORBIDDEN, NOT_FOUND): say so.
-      if (error.code !== 'UNAVAILABLE') {
+      // Offline: the next connection joins again; connected but unanswered: try again shortly.
+      if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
+        if (this.link.online()) setTimeout(() => this.link.online() && void this.join(), error.retryAfterMs ?? JOIN_RETRY_MS);
+      } else {
+        // Refused (FORBIDDEN, NOT_FOUND): say so.
         this.state = 'error';
         this.error = error.toJSON();
         this.changed();
@@ -149,7 +191,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
 
   onSynced(event: SessionSyncedEvent): void {
     this.advance(event.seq);
-    if (this.state === 'joining') this.state = 'joined';
+    if (this.state !== 'left') this.state = 'joined';
+    this.error = null;
     if (event.gap) {
       this.gap = true;
       void this.loadLatest().catch(() => {
@@ -175,7 +218,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
       latestChange = Math.max(latestChange, message.changeSeq);
     }
     // A page is the state as of now: replaying from its newest change only repeats, never skips.
-    if (this.cursor === 0) this.cursor = latestChange;
+    if (this.cursor === 0) this.advance(latestChange);
     this.hasOlder = page.total > page.messages.length;
     this.loadedLatest = true;
     this.gap = false;
@@ -258,6 +301,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
   }
 
   onMemberAdded(event: MemberAddedEvent): void {
+    // Added to a session this store was refused: join it now.
+    if (event.userId === this.link.userId() && this.state === 'error') void this.join();
     if (this.members.has(event.userId)) return;
     const now = new Date().toISOString();
     this.members.set(event.userId, { sessionId: this.sessionId, userId: event.userId, role: event.role, lastReadSeq: 0, lastDeliveredSeq: 0, lastSeenAt: null, joinedAt: now });
@@ -330,15 +375,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
 
   // ---- actions -----------------------------------------------------------------------------
 
-  /**
-   * Sends a message. It shows at once as `pending` and waits in the outbox while offline; resolves
-   * with the stored message once acknowledged, or rejects with the ChatError that refused it (the
-   * message then shows as `failed`).
-   *
-   * ```ts
-   * await room.send('Hello!');
-   * ```
-   */
   send(content: string, options: SendOptions = {}): Promise<Message> {
     return this.link.outbox.add({
       clientMessageId: newClientMessageId(),
@@ -351,12 +387,10 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     });
   }
 
-  /** Sends a `failed` message again, with the same clientMessageId. */
   retry(clientMessageId: string): Promise<Message> {
     return this.link.outbox.retry(clientMessageId);
   }
 
-  /** Drops a `pending` or `failed` message that was not stored. */
   discard(clientMessageId: string): Promise<void> {
     return this.link.outbox.discard(clientMessageId);
   }
@@ -371,18 +405,15 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     this.onDeleted(await this.link.emit('message:delete', { messageId }));
   }
 
-  /** Toggles your reaction (or `add`/`remove` it: safe to retry). */
   async react(messageId: string, emoji: string, action: 'add' | 'remove' | 'toggle' = 'toggle'): Promise<void> {
     await this.link.emit('message:reaction', { messageId, emoji, action });
   }
 
-  /** Moves your read cursor to this message (never back): unread counts follow. */
   async markSeen(messageId: string): Promise<void> {
     const ack = await this.link.emit('message:seen', { sessionId: this.sessionId, messageId });
     this.onSeen(ack);
   }
 
-  /** Shows (or stops showing) that you are typing; call it on every keystroke, it throttles itself. */
   typing(active: boolean): void {
     const now = Date.now();
     if (active && now - this.typingSentAt < TYPING_REFRESH_MS) return;
@@ -391,7 +422,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     sent.catch(() => {}); // an indicator is best effort
   }
 
-  /** Asks an agent; resolves with the stream id. The answer streams into `messages`. */
   async ask(prompt: string, options: AskOptions = {}): Promise<string> {
     const { streamId } = await this.link.emit('stream:request', { sessionId: this.sessionId, prompt, ...options });
     return streamId;
@@ -401,7 +431,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     await this.link.emit('stream:stop', { streamId });
   }
 
-  /** Loads the page before the oldest loaded message; false when there is nothing older. */
   async loadOlder(limit = PAGE_SIZE): Promise<boolean> {
     const before = this.list.oldestSeq;
     if (before === null) {
@@ -415,7 +444,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
     return this.hasOlder;
   }
 
-  /** Leaves the session (this client only); the store stops updating. */
   leave(): void {
     if (this.state === 'left') return;
     this.state = 'left';
@@ -452,31 +480,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> {
   private pendingView(entry: OutboxEntry): ChatMessage {
     let view = this.pendingViews.get(entry);
     if (!view) {
-      view = {
-        id: entry.clientMessageId,
-        sessionId: entry.sessionId,
-        userId: entry.userId ?? this.link.userId(),
-        agentId: null,
-        content: entry.content,
-        role: 'user',
-        metadata: null,
-        tokens: null,
-        parentMessageId: entry.parentMessageId ?? null,
-        replyCount: 0,
-        seq: null,
-        changeSeq: null,
-        clientMessageId: entry.clientMessageId,
-        isEdited: false,
-        editedAt: null,
-        isDeleted: false,
-        deletedAt: null,
-        createdAt: entry.createdAt,
-        updatedAt: entry.createdAt,
-        attachments: (entry.attachments ?? []).map((a, i) => ({ id: `${entry.clientMessageId}:${i}`, messageId: entry.clientMessageId, metadata: null, createdAt: entry.createdAt, ...a })),
-        reactions: [],
-        status: entry.failed ? 'failed' : 'pending',
-        ...(entry.failed && { error: entry.failed }),
-      };
+      view = pendingMessage(entry, this.link.userId());
       this.pendingViews.set(entry, view);
     }
     return view;

@@ -1,8 +1,12 @@
 import type { ChatErrorBody, ChatErrorCode } from '../../src/errors.js';
-import type { MessageSendPayload } from '../../adapters/socket.io/events.js';
+import type { Socket } from 'socket.io-client';
+import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents } from '../../adapters/socket.io/events.js';
 import type { Message, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
 
 export type { ChatErrorBody, ChatErrorCode };
+
+/** The client's socket, typed from the same event maps as the server binding. */
+export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /**
  * Where a message stands for this client. Your own sends: `pending` (not acknowledged yet, maybe

@@ -14,7 +14,7 @@
  */
 import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type ReactNode } from 'react';
 import type { ChatClient } from '../core/chat-client.js';
-import type { AskOptions, SendOptions, SessionStore } from '../core/session-store.js';
+import type { AskOptions, ChatSession, SendOptions } from '../core/session-store.js';
 import type { ClientSnapshot, SessionSnapshot } from '../core/types.js';
 import type { Message } from '../../src/model.js';
 
@@ -72,7 +72,7 @@ export function useSession(sessionId: string): UseSessionResult {
   return useMemo(() => ({ ...snapshot, ...actions }), [snapshot, actions]);
 }
 
-function actionsOf(store: SessionStore) {
+function actionsOf(store: ChatSession) {
   return {
     send: (content: string, options?: SendOptions) => store.send(content, options),
     edit: (messageId: string, content: string) => store.edit(messageId, content),

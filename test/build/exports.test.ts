@@ -22,6 +22,8 @@ const EXPECTED: Record<string, string[]> = {
   'parley-chat/express': ['createChatRouter'],
   'parley-chat/openai': ['OpenAICompatibleProvider'],
   'parley-chat/anthropic': ['AnthropicProvider'],
+  'parley-chat/client': ['createChatClient', 'memoryPersistence', 'localStoragePersistence', 'ChatError'],
+  'parley-chat/react': ['ChatProvider', 'useChatClient', 'useSessions', 'useSession'],
 };
 
 /**

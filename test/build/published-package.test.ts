@@ -36,6 +36,8 @@ const INSTALLS: Record<string, string[]> = {
   'parley-chat/express': ['express', '@types/express'],
   'parley-chat/openai': [],
   'parley-chat/anthropic': [],
+  'parley-chat/client': ['socket.io-client'],
+  'parley-chat/react': ['socket.io-client', 'react', '@types/react'],
   'parley-chat/testing': ['vitest'],
 };
 
@@ -94,6 +96,22 @@ const CONSUMERS: Record<string, string> = {
     import { AnthropicProvider } from 'parley-chat/anthropic';
     const llm = new AnthropicProvider({ apiKey: 'sk-ant-test', model: 'claude-sonnet-4-5' });
     export const engine = new ChatEngine({ storage: new MemoryStorage(), llm, agents: { assistant: { systemPrompt: 'Be brief.' } } });`,
+  'parley-chat/client': `
+    import { createChatClient, type ChatMessage } from 'parley-chat/client';
+    const client = createChatClient({ url: 'http://localhost:3000', token: async () => 'token', persistence: 'memory' });
+    const room = client.session('support');
+    export const unsubscribe = room.subscribe(() => room.getSnapshot().messages.map((m: ChatMessage) => m.status + ': ' + m.content));
+    export const sent = room.send('hello');`,
+  'parley-chat/react': `
+    import { createElement } from 'react';
+    import { createChatClient } from 'parley-chat/client';
+    import { ChatProvider, useSession } from 'parley-chat/react';
+    function Room({ id }: { id: string }) {
+      const { messages, send } = useSession(id);
+      return createElement('button', { onClick: () => void send('hi') }, String(messages.length));
+    }
+    const client = createChatClient({ url: 'http://localhost:3000', token: 'token' });
+    export const app = createElement(ChatProvider, { client }, createElement(Room, { id: 'support' }));`,
   'parley-chat/testing': `
     import { MemoryStorage } from 'parley-chat';
     import { describeStorageAdapter } from 'parley-chat/testing';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import express from 'express';
 import { SignJWT } from 'jose';
 import { ChatEngine, jwtAuthenticator, type ChatEngineOptions } from 'parley-chat';
-import { createChatClient, memoryPersistence, type ChatClient, type ChatClientOptions, type ChatPersistence } from 'parley-chat/client';
+import { createChatClient, memoryPersistence, type ChatClient, type ChatClientOptions } from 'parley-chat/client';
 import { createChatRouter } from 'parley-chat/express';
 import { attachChat, type AttachChatOptions } from 'parley-chat/socket.io';
 import { SqliteStorage } from 'parley-chat/sqlite';
@@ -82,7 +82,7 @@ export class TestServer {
 const clients = new Set<ChatClient>();
 
 /** A client for `userId` as a page would make one, with fast reconnects for the test's sake. */
-export function clientFor(server: TestServer, userId: string, options: Partial<ChatClientOptions> & { persistence?: ChatPersistence } = {}): ChatClient {
+export function clientFor(server: TestServer, userId: string, options: Partial<ChatClientOptions> = {}): ChatClient {
   const client = createChatClient({
     url: server.url,
     token: () => tokenFor(userId),

@@ -109,6 +109,23 @@ describe('a send that is refused', () => {
     expect(await stored(sessionId)).toEqual([]);
   });
 
+  it('a failed send can be retried with the same clientMessageId once the cause is gone, and is stored once', async () => {
+    const sessionId = await sessionWith('alice');
+    const bob = clientFor(server, 'bob');
+    const room = bob.session(sessionId);
+    await until(() => bob.getSnapshot().status === 'online', 'online');
+    await expect(room.send('hello?')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const [failed] = room.getSnapshot().messages;
+
+    await server.engine.addMember(sessionId, 'bob');
+    const message = await room.retry(failed!.clientMessageId!);
+    expect(message).toMatchObject({ content: 'hello?', clientMessageId: failed!.clientMessageId });
+    expect(await stored(sessionId)).toEqual(['hello?']);
+    // Being added re-joins the store that was refused.
+    await until(() => room.getSnapshot().state === 'joined', 'joined once a member');
+    await until(() => room.getSnapshot().messages.length === 1 && room.getSnapshot().messages[0]!.status === 'sent', 'shown as sent');
+  });
+
   it('RATE_LIMITED sends are retried after retryAfterMs and stored once each, in order', async () => {
     await server.stop();
     server = await new TestServer({ engine: { rateLimits: { ...NO_RATE_LIMITS, 'message:send': { points: 2, durationMs: 1_000 } } } }).start();

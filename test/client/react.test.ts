@@ -83,6 +83,16 @@ describe('parley-chat/react', () => {
     expect(screen.getAllByRole('listitem').map((li) => text(li))).toEqual(['alice: Welcome, Bob (sent)', 'bob: Thanks! (sent)', 'alice: You are welcome (sent)']);
   });
 
+  it("persistence: 'local' keeps the cursor in the page's localStorage, for the next page load", async () => {
+    const { id: sessionId } = await server.engine.createSession({ createdBy: 'carol' });
+    await server.engine.createMessage({ sessionId, userId: 'carol', content: 'note to self' });
+    const storage = (globalThis as unknown as { localStorage: { getItem(key: string): string | null } }).localStorage;
+    const carol = clientFor(server, 'carol', { persistence: 'local' });
+    render(h(ChatProvider, { client: carol }, h(Room, { id: sessionId })));
+    await waitFor(() => expect(screen.getByText('carol: note to self (sent)')).toBeTruthy());
+    await waitFor(() => expect(storage.getItem(`parley:${server.url}:cursor:carol:${sessionId}`)).toBe(String(1)));
+  });
+
   it('useChatClient outside a ChatProvider says what is missing', () => {
     expect(() => render(h(UserId))).toThrow(/ChatProvider/);
   });

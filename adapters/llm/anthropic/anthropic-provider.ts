@@ -33,12 +33,12 @@ export interface AnthropicProviderOptions {
   timeoutMs?: number;
   /** Longest gap between two reads of the answer's body once it has started, in ms. Default 60 000. */
   idleTimeoutMs?: number;
-  /** The provider's `name` (`LlmProvider.name`, from `parley-chat`). Default `anthropic`. */
+  /** The provider's `LlmProvider.name`. Default `anthropic`. */
   name?: string;
 }
 
 /**
- * An `LlmProvider` (from `parley-chat`) for Anthropic's Messages API: `POST {baseURL}/v1/messages` with
+ * An `LlmProvider` for Anthropic's Messages API: `POST {baseURL}/v1/messages` with
  * `stream: true`, answered with named server-sent events.
  *
  * What it guarantees:

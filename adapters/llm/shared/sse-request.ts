@@ -42,7 +42,7 @@ type TimeoutKind = 'connect' | 'idle';
  * Sends the request and yields its events as they arrive (UTF-8 decoded across reads, events
  * split across reads). `timeoutMs` bounds the wait for the first byte, `idleTimeoutMs` every later
  * gap between reads (time the consumer spends between items does not count); either aborts the
- * request and throws a retryable {@link LlmProviderError}, as network errors do. Aborting `signal`
+ * request and throws a retryable `LlmProviderError`, as network errors do. Aborting `signal`
  * aborts the request and throws `signal.reason`. A body that ends before the consumer saw the end
  * of the answer throws a retryable error, never ends quietly. Leaving the loop early closes the
  * connection.

@@ -1,14 +1,15 @@
 /**
  * The few things Postgres and SQLite do differently, in one small object per database
- * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`). Everything else —
- * every query, the migrations, the row mapping — is shared in {@link KyselyStorage}.
+ * (`adapters/storage/postgres/dialect.ts`, `adapters/storage/sqlite/dialect.ts`): value
+ * conversions, DDL, its own named migrations, the SQL flavour of the read statements, and the write
+ * path of what is written most. Everything else — the queries, the shared migrations, the row
+ * mapping, batch planning — is shared (kysely/); see docs/storage.md for adding a database.
  */
 import type { CreateTableBuilder, Kysely, Migration } from 'kysely';
-import type { JsonObject } from '../../../src/model.js';
 import type { InsertedMessage, NewMessage, StreamFlush } from '../../../src/ports/storage.js';
 import type { SqlFlavour } from './read-statements.js';
-import type { RowMapper } from './rows.js';
-import type { ChatDatabase, DbBool, DbDate, TableNames } from './schema.js';
+import type { RowMapper, ValueCodec } from './rows.js';
+import type { ChatDatabase, TableNames } from './schema.js';
 import type { HotStatementSet, Statement, StatementRunner } from './statements.js';
 
 /** Column types for the DDL. */
@@ -38,7 +39,7 @@ export interface DbErrorInfo {
   detail?: string;
 }
 
-export interface SqlDialect {
+export interface SqlDialect extends ValueCodec {
   readonly name: 'postgres' | 'sqlite';
   readonly types: DialectTypes;
   /**
@@ -47,12 +48,6 @@ export interface SqlDialect {
    */
   readonly messagesNeedRowKey: boolean;
 
-  toDate(date: Date): DbDate;
-  toBool(value: boolean): DbBool;
-  /** Driver value → ISO string. */
-  fromDate(value: unknown): string;
-  fromBool(value: unknown): boolean;
-  fromJson(value: unknown): JsonObject | null;
 
   /**
    * Adds the key columns: `id` (text, unique) and/or `ord` (an increasing integer giving insertion

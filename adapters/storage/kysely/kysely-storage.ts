@@ -13,13 +13,17 @@
  * Query budget (the contract):
  * - `getSessionAccess`, `getSession`, `getMessage`: 1 statement (the message with its reactions
  *   and attachments).
- * - `insertMessages`: Postgres — top-level messages with new client ids (what a send is): ONE
- *   autocommit statement for the whole batch (attachments included). Otherwise (replies, a client
- *   id already stored or repeated in the batch, a server message with a client id) one transaction
- *   with a fixed number of statements whatever its size: [look up client ids] [lock sessions, when
- *   several] bump sessions, insert messages, [insert attachments] [bump parents' reply counts],
- *   plus one read when duplicates must be returned. SQLite: one synchronous `BEGIN IMMEDIATE`
+ * - `insertMessages`: first the dialect's write path — Postgres (postgres/write-path.ts): ONE
+ *   autocommit statement for a batch of top-level messages with new client ids (what a send is),
+ *   attachments included; SQLite (sqlite/write-path.ts): one synchronous `BEGIN IMMEDIATE`
  *   transaction of cached statements (one per client id, session, message, attachment, parent).
+ *   A batch the write path declines (Postgres: replies, a client id already stored or repeated in
+ *   the batch, a server message with a client id) takes the shared path: one transaction with a
+ *   fixed number of statements whatever its size: [look up client ids] [lock sessions, when
+ *   several] bump sessions, insert messages, [insert attachments] [bump parents' reply counts],
+ *   plus one read when duplicates must be returned.
+ * - `flushStream`: the dialect's write path; both rows, in one statement (Postgres) or one
+ *   synchronous transaction (SQLite).
  * - `getHistory`, `getChangesSince`: 1 statement (the page, its total, and the reactions and
  *   attachments of its messages only). `searchMessages`: 2 — the count, then the page (with the
  *   reactions and attachments) by the plan the count calls for; 1 when nothing matches.
@@ -407,17 +411,7 @@ export class KyselyStorage implements StorageAdapter {
    * transaction. Then one UPDATE … RETURNING, then the message's reactions and attachments.
    */
   async #patchMessage(db: Db, messageId: string, patch: MessagePatch, bumpSeq: boolean): Promise<Message | null> {
-    const d = this.dialect;
-    const set = {
-      ...(patch.content !== undefined ? { content: patch.content } : {}),
-      ...(patch.metadata !== undefined ? { metadata: json(patch.metadata) } : {}),
-      ...(patch.tokens !== undefined ? { tokens: patch.tokens } : {}),
-      ...(patch.isEdited !== undefined ? { is_edited: d.toBool(patch.isEdited) } : {}),
-      ...(patch.editedAt !== undefined ? { edited_at: patch.editedAt && d.toDate(patch.editedAt) } : {}),
-      ...(patch.isDeleted !== undefined ? { is_deleted: d.toBool(patch.isDeleted) } : {}),
-      ...(patch.deletedAt !== undefined ? { deleted_at: patch.deletedAt && d.toDate(patch.deletedAt) } : {}),
-      updated_at: d.toDate(patch.at),
-    };
+    const set = this.#rows.messagePatch(patch);
     let seq: number | null = null;
     if (bumpSeq) {
       seq = await this.#nextSeqOfMessage(db, messageId);
@@ -660,31 +654,9 @@ export class KyselyStorage implements StorageAdapter {
             const index = messages.findIndex((m) => m.id === id);
             return index === -1 ? id : inserted[index]!.message.id;
           };
-          const at = d.toDate(stream.at);
           const row = await trx
             .insertInto(t.table('streams'))
-            .values({
-              id: stream.id,
-              session_id: stream.sessionId,
-              message_id: stored(stream.messageId),
-              prompt_message_id: stored(stream.promptMessageId),
-              user_id: stream.userId,
-              agent_id: stream.agentId,
-              model: stream.model,
-              status: 'pending',
-              finish_reason: null,
-              max_tokens: stream.maxTokens,
-              tokens_generated: 0,
-              prompt_tokens: null,
-              bytes_emitted: 0,
-              errors: 0,
-              error_message: null,
-              node_id: stream.nodeId,
-              started_at: at,
-              first_token_at: null,
-              completed_at: null,
-              updated_at: at,
-            })
+            .values(this.#rows.newStream(stream, stored(stream.messageId), stored(stream.promptMessageId)))
             .returning(STREAM_COLUMNS)
             .executeTakeFirstOrThrow();
           return { stream: this.#rows.stream(row), messages: inserted };
@@ -704,20 +676,7 @@ export class KyselyStorage implements StorageAdapter {
     patch: StreamPatch,
     message?: { patch: MessagePatch; bumpSeq: boolean },
   ): Promise<{ stream: StreamRecord; message: Message | null } | null> {
-    const d = this.dialect;
-    const date = (value: Date | null) => (value === null ? null : d.toDate(value));
-    const set = {
-      ...(patch.status !== undefined ? { status: patch.status } : {}),
-      ...(patch.finishReason !== undefined ? { finish_reason: patch.finishReason } : {}),
-      ...(patch.tokensGenerated !== undefined ? { tokens_generated: patch.tokensGenerated } : {}),
-      ...(patch.promptTokens !== undefined ? { prompt_tokens: patch.promptTokens } : {}),
-      ...(patch.bytesEmitted !== undefined ? { bytes_emitted: patch.bytesEmitted } : {}),
-      ...(patch.errors !== undefined ? { errors: patch.errors } : {}),
-      ...(patch.errorMessage !== undefined ? { error_message: patch.errorMessage } : {}),
-      ...(patch.firstTokenAt !== undefined ? { first_token_at: date(patch.firstTokenAt) } : {}),
-      ...(patch.completedAt !== undefined ? { completed_at: date(patch.completedAt) } : {}),
-      updated_at: d.toDate(patch.at),
-    };
+    const set = this.#rows.streamPatch(patch);
     const expected = patch.expectedStatuses;
     if (expected && expected.length === 0) return null;
     const updateRow = (db: Db) => {

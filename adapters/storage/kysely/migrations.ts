@@ -85,18 +85,19 @@ function initialMigration(d: SqlDialect, t: TableNames): Migration {
         .execute();
       await d.createSearch(db, t);
 
-      await d
-        .addKeyColumns(db.schema.createTable(t.raw('message_reactions')), { id: true, ord: true })
-        .addColumn('message_id', text, (c) => c.notNull().references(`${messages}.id`).onDelete('cascade'))
+      // Rows of a message (its reactions, its attachments): deleted with it.
+      const ofMessage = (table: string) =>
+        d
+          .addKeyColumns(db.schema.createTable(t.raw(table)), { id: true, ord: true })
+          .addColumn('message_id', text, (c) => c.notNull().references(`${messages}.id`).onDelete('cascade'));
+      await ofMessage('message_reactions')
         .addColumn('user_id', text, (c) => c.notNull())
         .addColumn('emoji', text, (c) => c.notNull())
         .addColumn('created_at', timestamp, (c) => c.notNull())
         .addUniqueConstraint(t.raw('message_reactions_uq'), ['message_id', 'user_id', 'emoji'])
         .execute();
 
-      await d
-        .addKeyColumns(db.schema.createTable(t.raw('message_attachments')), { id: true, ord: true })
-        .addColumn('message_id', text, (c) => c.notNull().references(`${messages}.id`).onDelete('cascade'))
+      await ofMessage('message_attachments')
         .addColumn('file_name', text, (c) => c.notNull())
         .addColumn('file_url', text, (c) => c.notNull())
         .addColumn('mime_type', text, (c) => c.notNull())

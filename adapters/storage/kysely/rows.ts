@@ -2,14 +2,20 @@
  * Rows ↔ model objects, for every SQL dialect: the dialect converts the values that differ
  * (dates, booleans, JSON); the shapes are written once here.
  */
-import type { StreamFlush } from '../../../src/ports/storage.js';
+import type { MessagePatch, NewStream, StreamFlush, StreamPatch } from '../../../src/ports/storage.js';
 import type { Attachment, JsonObject, MemberRole, Message, MessageRole, Reaction, Session, SessionMember, StreamRecord, StreamStatus } from '../../../src/model.js';
-import type { SqlDialect } from './dialect.js';
-import type { AttachmentRow, MemberRow, MessageRow, SessionRow, StreamRow } from './schema.js';
+import type { AttachmentRow, DbBool, DbDate, MemberRow, MessageRow, SessionRow, StreamRow } from './schema.js';
 import type { ExtrasColumns } from './statements.js';
 
-/** The dialect's value conversions the mapper needs. */
-export type ValueCodec = Pick<SqlDialect, 'toDate' | 'toBool' | 'fromDate' | 'fromBool' | 'fromJson'>;
+/** Values as the database's driver takes and returns them (each `SqlDialect` is one). */
+export interface ValueCodec {
+  toDate(date: Date): DbDate;
+  toBool(value: boolean): DbBool;
+  /** Driver value → ISO string. */
+  fromDate(value: unknown): string;
+  fromBool(value: unknown): boolean;
+  fromJson(value: unknown): JsonObject | null;
+}
 
 export class RowMapper {
   constructor(private readonly d: ValueCodec) {}
@@ -67,26 +73,17 @@ export class RowMapper {
   session(row: SessionRow): Session {
     const d = this.d;
     return {
-      id: row.id,
-      title: row.title,
-      createdBy: row.created_by,
-      metadata: d.fromJson(row.metadata),
-      lastSeq: Number(row.last_seq),
-      messageCount: Number(row.message_count),
-      createdAt: d.fromDate(row.created_at),
+      id: row.id, title: row.title, createdBy: row.created_by, metadata: d.fromJson(row.metadata),
+      lastSeq: Number(row.last_seq), messageCount: Number(row.message_count), createdAt: d.fromDate(row.created_at),
     };
   }
 
   member(row: MemberRow): SessionMember {
     const d = this.d;
     return {
-      sessionId: row.session_id,
-      userId: row.user_id,
-      role: row.role as MemberRole,
-      lastReadSeq: Number(row.last_read_seq),
-      lastDeliveredSeq: Number(row.last_delivered_seq),
-      lastSeenAt: row.last_seen_at == null ? null : d.fromDate(row.last_seen_at),
-      joinedAt: d.fromDate(row.joined_at),
+      sessionId: row.session_id, userId: row.user_id, role: row.role as MemberRole,
+      lastReadSeq: Number(row.last_read_seq), lastDeliveredSeq: Number(row.last_delivered_seq),
+      lastSeenAt: row.last_seen_at == null ? null : d.fromDate(row.last_seen_at), joinedAt: d.fromDate(row.joined_at),
     };
   }
 
@@ -120,14 +117,8 @@ export class RowMapper {
   attachment(row: AttachmentRow): Attachment {
     const d = this.d;
     return {
-      id: row.id,
-      messageId: row.message_id,
-      fileName: row.file_name,
-      fileUrl: row.file_url,
-      mimeType: row.mime_type,
-      fileSize: Number(row.file_size),
-      metadata: d.fromJson(row.metadata),
-      createdAt: d.fromDate(row.created_at),
+      id: row.id, messageId: row.message_id, fileName: row.file_name, fileUrl: row.file_url, mimeType: row.mime_type,
+      fileSize: Number(row.file_size), metadata: d.fromJson(row.metadata), createdAt: d.fromDate(row.created_at),
     };
   }
 
@@ -168,6 +159,63 @@ export class RowMapper {
       file_size: a.fileSize,
       metadata: json(a.metadata),
       created_at: this.d.toDate(new Date(a.createdAt)),
+    };
+  }
+
+  /** The columns a message update sets. */
+  messagePatch(patch: MessagePatch) {
+    const d = this.d;
+    return {
+      ...(patch.content !== undefined ? { content: patch.content } : {}),
+      ...(patch.metadata !== undefined ? { metadata: json(patch.metadata) } : {}),
+      ...(patch.tokens !== undefined ? { tokens: patch.tokens } : {}),
+      ...(patch.isEdited !== undefined ? { is_edited: d.toBool(patch.isEdited) } : {}),
+      ...(patch.editedAt !== undefined ? { edited_at: patch.editedAt && d.toDate(patch.editedAt) } : {}),
+      ...(patch.isDeleted !== undefined ? { is_deleted: d.toBool(patch.isDeleted) } : {}),
+      ...(patch.deletedAt !== undefined ? { deleted_at: patch.deletedAt && d.toDate(patch.deletedAt) } : {}),
+      updated_at: d.toDate(patch.at),
+    };
+  }
+
+  /** A new stream's row (status `pending`, no metrics yet), naming its stored messages. */
+  newStream(stream: NewStream, messageId: string, promptMessageId: string) {
+    const at = this.d.toDate(stream.at);
+    const none = { finish_reason: null, prompt_tokens: null, error_message: null, first_token_at: null, completed_at: null };
+    return {
+      ...none,
+      id: stream.id,
+      session_id: stream.sessionId,
+      message_id: messageId,
+      prompt_message_id: promptMessageId,
+      user_id: stream.userId,
+      agent_id: stream.agentId,
+      model: stream.model,
+      status: 'pending',
+      max_tokens: stream.maxTokens,
+      tokens_generated: 0,
+      bytes_emitted: 0,
+      errors: 0,
+      node_id: stream.nodeId,
+      started_at: at,
+      updated_at: at,
+    };
+  }
+
+  /** The columns a stream update sets. */
+  streamPatch(patch: StreamPatch) {
+    const d = this.d;
+    const date = (value: Date | null) => (value === null ? null : d.toDate(value));
+    return {
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...(patch.finishReason !== undefined ? { finish_reason: patch.finishReason } : {}),
+      ...(patch.tokensGenerated !== undefined ? { tokens_generated: patch.tokensGenerated } : {}),
+      ...(patch.promptTokens !== undefined ? { prompt_tokens: patch.promptTokens } : {}),
+      ...(patch.bytesEmitted !== undefined ? { bytes_emitted: patch.bytesEmitted } : {}),
+      ...(patch.errors !== undefined ? { errors: patch.errors } : {}),
+      ...(patch.errorMessage !== undefined ? { error_message: patch.errorMessage } : {}),
+      ...(patch.firstTokenAt !== undefined ? { first_token_at: date(patch.firstTokenAt) } : {}),
+      ...(patch.completedAt !== undefined ? { completed_at: date(patch.completedAt) } : {}),
+      updated_at: d.toDate(patch.at),
     };
   }
 

@@ -119,79 +119,25 @@ export type TableName = keyof ChatDatabase;
 
 /** The message columns every read selects (never Postgres' `search_vector` nor SQLite's `ord`). */
 export const MESSAGE_COLUMNS = [
-  'id',
-  'session_id',
-  'user_id',
-  'agent_id',
-  'role',
-  'content',
-  'metadata',
-  'tokens',
-  'parent_message_id',
-  'reply_count',
-  'seq',
-  'change_seq',
-  'client_message_id',
-  'is_edited',
-  'edited_at',
-  'is_deleted',
-  'deleted_at',
-  'created_at',
-  'updated_at',
+  'id', 'session_id', 'user_id', 'agent_id', 'role', 'content', 'metadata', 'tokens', 'parent_message_id', 'reply_count',
+  'seq', 'change_seq', 'client_message_id', 'is_edited', 'edited_at', 'is_deleted', 'deleted_at', 'created_at', 'updated_at',
 ] as const satisfies readonly (keyof MessagesTable)[];
 
 export const SESSION_COLUMNS = [
-  'id',
-  'title',
-  'created_by',
-  'metadata',
-  'last_seq',
-  'message_count',
-  'created_at',
+  'id', 'title', 'created_by', 'metadata', 'last_seq', 'message_count', 'created_at',
 ] as const satisfies readonly (keyof SessionsTable)[];
 
 export const MEMBER_COLUMNS = [
-  'session_id',
-  'user_id',
-  'role',
-  'last_read_seq',
-  'last_delivered_seq',
-  'last_seen_at',
-  'joined_at',
+  'session_id', 'user_id', 'role', 'last_read_seq', 'last_delivered_seq', 'last_seen_at', 'joined_at',
 ] as const satisfies readonly (keyof SessionMembersTable)[];
 
 export const ATTACHMENT_COLUMNS = [
-  'id',
-  'message_id',
-  'file_name',
-  'file_url',
-  'mime_type',
-  'file_size',
-  'metadata',
-  'created_at',
+  'id', 'message_id', 'file_name', 'file_url', 'mime_type', 'file_size', 'metadata', 'created_at',
 ] as const satisfies readonly (keyof MessageAttachmentsTable)[];
 
 export const STREAM_COLUMNS = [
-  'id',
-  'session_id',
-  'message_id',
-  'prompt_message_id',
-  'user_id',
-  'agent_id',
-  'model',
-  'status',
-  'finish_reason',
-  'max_tokens',
-  'tokens_generated',
-  'prompt_tokens',
-  'bytes_emitted',
-  'errors',
-  'error_message',
-  'node_id',
-  'started_at',
-  'first_token_at',
-  'completed_at',
-  'updated_at',
+  'id', 'session_id', 'message_id', 'prompt_message_id', 'user_id', 'agent_id', 'model', 'status', 'finish_reason', 'max_tokens',
+  'tokens_generated', 'prompt_tokens', 'bytes_emitted', 'errors', 'error_message', 'node_id', 'started_at', 'first_token_at', 'completed_at', 'updated_at',
 ] as const satisfies readonly (keyof StreamsTable)[];
 
 export type MessageRow = Pick<Selectable<MessagesTable>, (typeof MESSAGE_COLUMNS)[number]>;

@@ -57,11 +57,9 @@ export const postgresDialect: SqlDialect = {
   createSearch: createPostgresSearch,
 
   addKeyColumns(table, { id, ord }) {
-    let t = table;
-    if (id) t = t.addColumn('id', 'text', (c) => c.primaryKey());
+    const withId = id ? table.addColumn('id', 'text', (c) => c.primaryKey()) : table;
     // `ord` only orders rows (join order, reaction order); it is the key only where there is no id.
-    if (ord) t = t.addColumn('ord', 'bigint', (c) => (id ? c.generatedByDefaultAsIdentity().notNull() : c.generatedByDefaultAsIdentity().primaryKey()));
-    return t;
+    return ord ? withId.addColumn('ord', 'bigint', (c) => (id ? c.generatedByDefaultAsIdentity().notNull() : c.generatedByDefaultAsIdentity().primaryKey())) : withId;
   },
 
   async lockSessions(trx, t, sessionIds) {

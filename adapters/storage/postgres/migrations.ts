@@ -28,9 +28,9 @@ export async function createPostgresSearch(db: Kysely<any>, t: TableNames): Prom
   // (`foo.bar` as a host name, `a@b.c` as an e-mail, `<b>` as a tag): words are runs of letters
   // and digits, the rule every storage shares.
   await sql`alter table ${t.ref('messages')} add column search_vector tsvector generated always as (
-      case when is_deleted then ''::tsvector
-      else to_tsvector('simple'::regconfig, translate(content, ${sql.raw(PUNCTUATION)}, ${sql.raw(PUNCTUATION_SPACES)})) end
-    ) stored`.execute(db);
+        case when is_deleted then ''::tsvector
+        else to_tsvector('simple'::regconfig, translate(content, ${sql.raw(PUNCTUATION)}, ${sql.raw(PUNCTUATION_SPACES)})) end
+      ) stored`.execute(db);
   await db.schema.createIndex(t.raw('messages_search_idx')).on(t.raw('messages')).using('gin').column('search_vector').execute();
 }
 
@@ -54,15 +54,15 @@ async function tuneSearch(db: Kysely<any>, t: TableNames): Promise<void> {
 async function moveSearchVectorToTrigger(db: Kysely<any>, t: TableNames): Promise<void> {
   const fn = t.ref('messages_search_vector');
   const { rows } = await sql<{ generated: boolean }>`select a.attgenerated = 's' as generated from pg_attribute a
-    where a.attrelid = ${t.quoted('messages')}::regclass and a.attname = 'search_vector'`.execute(db);
+      where a.attrelid = ${t.quoted('messages')}::regclass and a.attname = 'search_vector'`.execute(db);
   if (rows[0]?.generated) await sql`alter table ${t.ref('messages')} alter column search_vector drop expression`.execute(db);
   await sql`create or replace function ${fn}() returns trigger language plpgsql as $$
-    begin
-      new.search_vector := case when new.is_deleted then ''::tsvector
-        else to_tsvector('simple'::regconfig, regexp_replace(new.content, ${sql.lit(ASCII_PUNCTUATION_CLASS)}, ' ', 'g')) end;
-      return new;
-    end $$`.execute(db);
+      begin
+        new.search_vector := case when new.is_deleted then ''::tsvector
+          else to_tsvector('simple'::regconfig, regexp_replace(new.content, ${sql.lit(ASCII_PUNCTUATION_CLASS)}, ' ', 'g')) end;
+        return new;
+      end $$`.execute(db);
   await sql`drop trigger if exists ${sql.id(t.raw('messages_search_vector'))} on ${t.ref('messages')}`.execute(db);
   await sql`create trigger ${sql.id(t.raw('messages_search_vector'))} before insert or update of content, is_deleted
-    on ${t.ref('messages')} for each row execute function ${fn}()`.execute(db);
+      on ${t.ref('messages')} for each row execute function ${fn}()`.execute(db);
 }

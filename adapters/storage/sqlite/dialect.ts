@@ -25,11 +25,9 @@ export const sqliteDialect: SqlDialect = {
   createSearch: createSqliteSearch,
 
   addKeyColumns(table, { id, ord }) {
-    let t = table;
     // `ord` is an alias of the rowid: increasing, so it gives insertion order for free.
-    if (ord) t = t.addColumn('ord', 'integer', (c) => c.primaryKey());
-    if (id) t = t.addColumn('id', 'text', (c) => (ord ? c.notNull().unique() : c.notNull().primaryKey()));
-    return t;
+    const withOrd = ord ? table.addColumn('ord', 'integer', (c) => c.primaryKey()) : table;
+    return id ? withOrd.addColumn('id', 'text', (c) => (ord ? c.notNull().unique() : c.notNull().primaryKey())) : withOrd;
   },
 
   // Transactions start with BEGIN IMMEDIATE (see SqliteStorage): the database lock is taken up
