@@ -93,9 +93,11 @@ const uncork = (socket: Corkable) => socket.uncork();
  */
 function onFlush(this: GatedConnection, packets: readonly unknown[]): void {
   const gate = gates.get(this); // what was queued is now the batch being written (see OutboundLimit)
-  if (gate?.outboundLimit) gate.outboundLimit.flushed(gate);
+  if (!gate) return;
+  if (gate.outboundLimit) gate.outboundLimit.flushed(gate);
   if (packets.length < 2) return; // one frame is one write either way
-  const socket = tcpSocketOf(this);
+  // Found once: a WebSocket transport keeps its TCP socket, and a connection never leaves WebSocket.
+  const socket = (gate.tcpSocket ??= tcpSocketOf(this));
   if (socket === undefined || socket.writableCorked) return;
   socket.cork();
   process.nextTick(uncork, socket);
@@ -126,6 +128,8 @@ export class ConnectionGate implements OutboundBacklog {
   outboundLimit: OutboundLimit | null = null;
   queuedBytes = 0;
   writingBytes = 0;
+  /** The TCP socket under the connection's WebSocket transport, once found (see `onFlush`). */
+  tcpSocket: Corkable | undefined = undefined;
   private readonly original: EngineWrite;
   private holds = 0;
   private bypassing = 0;

@@ -9,7 +9,7 @@
  *    adapter. Socket.io has no hook that can hold or drop an outgoing packet: a room broadcast,
  *    local or applied from another node, goes from the adapter straight to the connection's `write`;
  *    `onAnyOutgoing` sees the packet but cannot stop it. See `outbound-gate.ts`.
- * 2. engine.io's `Socket#id` (the session id, `sid`): documented, but typed private. It ties a
+ * 2. engine.io's `Socket#id` (the session id, `sid`): a plain property, but typed private. It ties a
  *    WebSocket upgrade request to the connection it upgrades, so a connection that started on
  *    polling gets its writes corked too (`tcp-socket.ts`).
  * 3. socket.io's `_anyListeners` and `_anyOutgoingListeners` arrays, copied to their exact size.
