@@ -49,9 +49,9 @@ import type {
   TypingStopPayload,
 } from './payloads.js';
 import type { StreamSnapshot, StreamStart } from '../../src/engine.js';
-import type { StreamChunk, StreamMetrics, StreamStatusView } from '../../src/streams/active-stream.js';
+import type { StreamChunk, StreamMetrics, StreamPart, StreamStatusView, ToolCallMetric } from '../../src/streams/active-stream.js';
 
-export type { StreamChunk, StreamMetrics, StreamStart, StreamStatusView };
+export type { StreamChunk, StreamMetrics, StreamPart, StreamStart, StreamStatusView, ToolCallMetric };
 export type {
   AuthRefreshPayload,
   MessageDeletePayload,

@@ -19,7 +19,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { Server, type ServerOptions } from 'socket.io';
 import { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createRedisStreamsAdapter } from '@socket.io/redis-streams-adapter';
-import { ChatEngine, jwtAuthenticator, ScriptedProvider, type LlmProvider, type RateLimitConfig } from 'parley-chat';
+import { ChatEngine, jwtAuthenticator, ScriptedProvider, type AgentConfig, type LlmProvider, type RateLimitConfig } from 'parley-chat';
 import { PostgresStorage } from 'parley-chat/postgres';
 import { attachChat, type ChatBinding } from 'parley-chat/socket.io';
 import { createChatRouter } from 'parley-chat/express';
@@ -67,6 +67,8 @@ export interface NodeOptions {
   openai?: { baseURL: string; apiKey?: string; model: string };
   /** Pace of the ScriptedProvider (default 25 tokens/s). */
   scriptedTokensPerSecond?: number;
+  /** The agents (default: one `assistant` with a short system prompt). */
+  agents?: Record<string, AgentConfig>;
   corsOrigin?: string | string[];
   /** Extra Socket.io server options. */
   socketServer?: Partial<ServerOptions>;
@@ -104,7 +106,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const engine = new ChatEngine({
     storage,
     llm: options.llm ?? buildLlm(options),
-    agents: { assistant: { systemPrompt: 'You are a helpful assistant taking part in a group chat.' } },
+    agents: options.agents ?? { assistant: { systemPrompt: 'You are a helpful assistant taking part in a group chat.' } },
     authorize: 'members',
     nodeId,
     ...(options.rateLimits && { rateLimits: options.rateLimits }),

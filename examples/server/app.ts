@@ -21,6 +21,7 @@ import { createChatRouter } from 'parley-chat/express';
 import { OpenAICompatibleProvider } from 'parley-chat/openai';
 import type { AppConfig } from './config.js';
 import { demoSignInRouter, randomSecret } from './demo-auth.js';
+import { demoTools } from './demo-tools.js';
 
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -78,7 +79,7 @@ export async function createApp(options: AppOptions): Promise<ParleyApp> {
   const engine = new ChatEngine({
     storage,
     llm,
-    agents: { assistant: { systemPrompt: ASSISTANT_PROMPT } },
+    agents: { assistant: { systemPrompt: ASSISTANT_PROMPT, tools: demoTools } },
     authorize: 'members',
     rateLimits: options.rateLimits,
     streamDelayMs: options.streamDelayMs,

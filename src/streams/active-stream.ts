@@ -5,64 +5,11 @@ import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
 import type { Tool } from '../tools/define-tool.js';
 import { runToolCalls, ToolCallPieces, type ToolResult } from '../tools/tool-calls.js';
 import { StreamOutputFilter, type OutputModeration } from './output-filter.js';
+import { metricsView, statusView, type AgentPricing, type StreamChunk, type StreamMetrics, type StreamPart, type StreamStatusView, type ToolCallMetric } from './stream-views.js';
 
-/** What `stream:chunk` carries. `content` is empty except on the final chunk. */
-export interface StreamChunk {
-  /** The stream id. */
-  id: string;
-  sessionId: string;
-  messageId: string;
-  index: number;
-  delta: string;
-  content: string;
-  /** Tokens received so far. */
-  tokens: number;
-  isComplete: boolean;
-  /**
-   * Set on a chunk that announces a tool call (before it runs) or its result (`delta` is then
-   * empty), so members watch a tool run. A failed tool's result says only what kind of failure.
-   */
-  part?: StreamPart;
-}
-
-/** A tool call or result inside an answer, as members see it. */
-export type StreamPart =
-  | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown }
-  | { type: 'tool-result'; toolCallId: string; toolName: string; output: unknown; isError?: boolean };
-
-/** One tool call of an answer, for metrics. */
-export interface ToolCallMetric {
-  toolCallId: string;
-  toolName: string;
-  durationMs: number;
-  isError: boolean;
-}
-
-export interface StreamMetrics {
-  streamId: string;
-  totalTokens: number;
-  tokensPerSecond: number;
-  /** ms from start to the first token (null before it). */
-  latency: number | null;
-  /** Bytes of answer text emitted per second, counted once (not per viewer). */
-  bandwidth: number;
-  errors: number;
-  /** Prompt tokens over all steps, as the upstream reported them (null when it reported none). */
-  promptTokens: number | null;
-  /** Completion tokens over all steps (as `totalTokens`). */
-  completionTokens: number;
-  /** Model calls in this answer: 1, plus one per round of tool results sent back. */
-  steps: number;
-  toolCalls: ToolCallMetric[];
-  /** With the agent's `pricing`: prompt and completion tokens at its prices per million. */
-  cost?: number;
-}
-
-/** An agent's prices per million tokens, in the currency the host chooses. */
-export interface AgentPricing {
-  inputPerMTok: number;
-  outputPerMTok: number;
-}
+// What the engine and the bindings import from here.
+export { metricsView, statusView, stepRecordOf } from './stream-views.js';
+export type { AgentPricing, StepRecord, StreamChunk, StreamMetrics, StreamPart, StreamStatusView, ToolCallMetric } from './stream-views.js';
 
 /** What an answer may do beyond text: the agent's tools, step budget and prices. */
 export interface AgentRun {
@@ -73,19 +20,6 @@ export interface AgentRun {
   /** Who the tools act for. */
   userId: string;
   agentId: string | null;
-}
-
-export interface StreamStatusView {
-  streamId: string;
-  sessionId: string;
-  messageId: string;
-  status: StreamStatus;
-  /** tokensGenerated / maxTokens, or null without a maxTokens. */
-  progress: number | null;
-  tokensGenerated: number;
-  finishReason?: string;
-  startedAt: string;
-  completedAt?: string;
 }
 
 export interface StreamEnd {
@@ -165,7 +99,7 @@ export class ActiveStream {
     private readonly provider: LlmProvider,
     private readonly request: LlmRequest,
     private readonly host: StreamHost,
-    private readonly agent: AgentRun = { tools: {}, maxSteps: 1, toolTimeoutMs: 30_000, pricing: null, userId: record.userId, agentId: record.agentId },
+    private readonly agent: AgentRun,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.output = new StreamOutputFilter(host.moderation);
@@ -215,17 +149,18 @@ export class ActiveStream {
       this.endStep();
       failure = outcome.failure;
       if (failure || this.controller.signal.aborted) break;
-      const calls = pieces.finish(step);
+      // Calls from a model offered no tools (some servers invent them) end the answer as it is.
+      const calls = Object.keys(this.agent.tools).length > 0 ? pieces.finish(step) : [];
       if (calls.length === 0) break;
       if (step >= this.agent.maxSteps) {
         // The model wants another round it may not have: its calls are not run.
         this.finishReason = 'max-steps';
         break;
       }
+      this.finishReason = null; // the answer goes on: a stop from here on reads `stopped`, not `tool_calls`
       const results = await this.runTools(calls);
       if (this.controller.signal.aborted) break;
       messages.push({ role: 'assistant', content: outcome.text, toolCalls: calls }, ...results.map(toolMessage));
-      this.finishReason = null;
     }
     const status = this.capped ? 'completed' : this.controller.signal.aborted ? 'stopped' : failure ? 'error' : 'completed';
     this.append(this.output.end()); // the held-back tail is whole now; it may reach the cap too
@@ -355,18 +290,7 @@ export class ActiveStream {
   /** Sends the text so far, then a chunk that carries `part` alone. */
   private emitPart(part: StreamPart): void {
     this.emitChunk();
-    this.lastChunkAt = Date.now();
-    this.host.onChunk({
-      id: this.id,
-      sessionId: this.record.sessionId,
-      messageId: this.record.messageId,
-      index: this.index++,
-      delta: '',
-      content: '',
-      tokens: this.tokensGenerated(),
-      isComplete: false,
-      part,
-    });
+    this.send('', false, part);
   }
 
   private readonly onChunkTimer = (): void => {
@@ -384,18 +308,15 @@ export class ActiveStream {
     this.pending = '';
     this.emitted += delta;
     this.bytes += Buffer.byteLength(delta);
-    this.lastChunkAt = Date.now();
-    this.host.onChunk({
-      id: this.id,
-      sessionId: this.record.sessionId,
-      messageId: this.record.messageId,
-      index: this.index++,
-      delta,
-      content: isComplete ? this.emitted : '',
-      tokens: this.tokensGenerated(),
-      isComplete,
-    });
+    this.send(delta, isComplete);
     if (!isComplete && Date.now() - this.lastFlushAt >= this.host.flushIntervalMs) this.flush();
+  }
+
+  private send(delta: string, isComplete: boolean, part?: StreamPart): void {
+    this.lastChunkAt = Date.now();
+    const { sessionId, messageId } = this.record;
+    const content = isComplete ? this.emitted : '';
+    this.host.onChunk({ id: this.id, sessionId, messageId, index: this.index++, delta, content, tokens: this.tokensGenerated(), isComplete, ...(part && { part }) });
   }
 
   /** Writes the text so far (no seq: a flush is not a change clients replay). */
@@ -566,20 +487,6 @@ function toStreamError(error: unknown): ChatError {
   return new ChatError('UNAVAILABLE', 'The assistant is unavailable right now', { cause: error });
 }
 
-export function statusView(record: StreamRecord): StreamStatusView {
-  return {
-    streamId: record.id,
-    sessionId: record.sessionId,
-    messageId: record.messageId,
-    status: record.status,
-    progress: record.maxTokens ? Math.min(1, record.tokensGenerated / record.maxTokens) : null,
-    tokensGenerated: record.tokensGenerated,
-    ...(record.finishReason !== null && { finishReason: record.finishReason }),
-    startedAt: record.startedAt,
-    ...(record.completedAt !== null && { completedAt: record.completedAt }),
-  };
-}
-
 /** A tool result as the next request carries it. */
 function toolMessage(result: ToolResult): LlmMessage {
   const { call } = result;
@@ -593,38 +500,4 @@ function parseOr(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-/** What a finished answer keeps of its steps (its message's metadata), for metrics. */
-export interface StepRecord {
-  steps: number;
-  toolCalls: readonly ToolCallMetric[];
-}
-
-/** Steps and tool calls from an answer's metadata (one step and none when it used no tools). */
-export function stepRecordOf(metadata: Record<string, unknown> | null | undefined): StepRecord {
-  const steps = typeof metadata?.steps === 'number' ? metadata.steps : 1;
-  const toolCalls = Array.isArray(metadata?.toolCalls) ? (metadata.toolCalls as ToolCallMetric[]) : [];
-  return { steps, toolCalls };
-}
-
-export function metricsView(record: StreamRecord, now: Date, steps: StepRecord = { steps: 1, toolCalls: [] }, pricing: AgentPricing | null = null): StreamMetrics {
-  const end = record.completedAt ? Date.parse(record.completedAt) : now.getTime();
-  const first = record.firstTokenAt ? Date.parse(record.firstTokenAt) : null;
-  const started = Date.parse(record.startedAt);
-  const generating = first === null ? 0 : Math.max(1, end - first) / 1000;
-  const total = Math.max(1, end - started) / 1000;
-  return {
-    streamId: record.id,
-    totalTokens: record.tokensGenerated,
-    tokensPerSecond: generating > 0 ? record.tokensGenerated / generating : 0,
-    latency: first === null ? null : first - started,
-    bandwidth: record.bytesEmitted / total,
-    errors: record.errors,
-    promptTokens: record.promptTokens,
-    completionTokens: record.tokensGenerated,
-    steps: steps.steps,
-    toolCalls: steps.toolCalls.map((c) => ({ ...c })),
-    ...(pricing && { cost: ((record.promptTokens ?? 0) * pricing.inputPerMTok + record.tokensGenerated * pricing.outputPerMTok) / 1_000_000 }),
-  };
 }

@@ -63,7 +63,10 @@ export function toolDefinitions(tools: Readonly<Record<string, Tool>>): LlmTool[
 function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   let json = schemas.get(schema);
   if (json) return json;
-  if (!(schema instanceof z.ZodType)) throw new TypeError('defineTool: `input` must be a zod schema');
+  // Checked by shape, not instanceof: the host's zod 4 may be another copy than ours.
+  if (typeof (schema as { safeParseAsync?: unknown } | null)?.safeParseAsync !== 'function' || !('_zod' in schema)) {
+    throw new TypeError('defineTool: `input` must be a zod 4 schema');
+  }
   // What the model writes is the schema's input (before defaults and transforms).
   const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   if (rest.type !== 'object') throw new TypeError('defineTool: `input` must be a z.object(...) schema (tool input is an object)');

@@ -201,6 +201,7 @@ describe('agents with tools, through the engine', () => {
     expect((await end).event).toBe('stream.stopped');
     expect(upstream.requests).toHaveLength(1);
     expect((await engine.getMessage(messageId)).metadata).toMatchObject({ status: 'stopped' });
+    expect(await engine.getStreamStatus(streamId)).toMatchObject({ status: 'stopped', finishReason: 'stopped' });
   });
 
   it('with the Anthropic provider, the result goes back as a tool_result block', async () => {
@@ -231,5 +232,12 @@ describe('agents with tools, through the engine', () => {
     const { engine, sessionId } = await setup({ tools: { 'look up order': tool } });
     await expect(engine.requestStream({ sessionId, prompt: 'x', userId: 'alice' })).rejects.toMatchObject({ code: 'INTERNAL' });
     expect((await engine.getMessageHistory(sessionId, 'alice', { limit: 10, offset: 0 })).total).toBe(0);
+  });
+});
+
+describe('defineTool', () => {
+  it('refuses an input that is not a zod object schema, when the tool is defined', () => {
+    expect(() => defineTool({ description: 'x', input: z.string() as never, execute: () => null })).toThrow(/z\.object/);
+    expect(() => defineTool({ description: 'x', input: { parse: () => ({}) } as never, execute: () => null })).toThrow(/zod 4 schema/);
   });
 });
