@@ -19,6 +19,7 @@ import { SqliteStorage } from 'parley-chat/sqlite';
 import { attachChat } from 'parley-chat/socket.io';
 import { createChatRouter } from 'parley-chat/express';
 import { OpenAICompatibleProvider } from 'parley-chat/openai';
+import { AnthropicProvider } from 'parley-chat/anthropic';
 import type { AppConfig } from './config.js';
 import { demoSignInRouter, randomSecret } from './demo-auth.js';
 import { demoTools } from './demo-tools.js';
@@ -186,6 +187,11 @@ function buildLlm(options: AppOptions): { llm: LlmProvider; describeLlm: string;
     const { baseURL, apiKey, model } = options.llm;
     const llm = new OpenAICompatibleProvider({ baseURL, model, ...(apiKey !== undefined && { apiKey }) });
     return { ...describeProvider(llm, true), describeLlm: `OpenAI-compatible ${baseURL}, model ${model}` };
+  }
+  if (options.llm.kind === 'anthropic') {
+    const { apiKey, model, baseURL } = options.llm;
+    const llm = new AnthropicProvider({ apiKey, model, ...(baseURL !== undefined && { baseURL }) });
+    return { ...describeProvider(llm, true), describeLlm: `Anthropic Messages API, model ${model}` };
   }
   return describeProvider(new ScriptedProvider({ tokensPerSecond: 25 }), false);
 }

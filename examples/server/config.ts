@@ -9,7 +9,8 @@ import { configFromEnv, type EnvConfig } from 'parley-chat';
 /** Which model answers "Ask the assistant". */
 export type LlmConfig =
   | { kind: 'scripted' }
-  | { kind: 'openai'; baseURL: string; apiKey?: string; model: string };
+  | { kind: 'openai'; baseURL: string; apiKey?: string; model: string }
+  | { kind: 'anthropic'; apiKey: string; model: string; baseURL?: string };
 
 /** Where chat data lives. */
 export type StorageConfig = { kind: 'sqlite'; filename: string } | { kind: 'postgres'; connectionString: string };
@@ -32,7 +33,8 @@ export interface AppConfig extends EnvConfig {
  *   MAX_CONCURRENT_STREAMS, and JWT_SECRET;
  * - DATABASE_URL=postgres://… switches storage to PostgreSQL; otherwise SQLite in PARLEY_DATA_DIR;
  * - OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL) switches the assistant to an
- *   OpenAI-compatible server; otherwise the scripted demo provider answers (it is not a model).
+ *   OpenAI-compatible server; ANTHROPIC_API_KEY (+ ANTHROPIC_MODEL, ANTHROPIC_BASE_URL) to
+ *   Anthropic's Messages API; otherwise the scripted demo provider answers (it is not a model).
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const base = configFromEnv(env);
@@ -64,6 +66,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     llm = { kind: 'openai', baseURL, model: value('OPENAI_MODEL') ?? 'gpt-4o-mini', ...(apiKey !== undefined && { apiKey }) };
   } else if (value('OPENAI_API_KEY') !== undefined || value('OPENAI_MODEL') !== undefined) {
     throw new Error('OPENAI_API_KEY / OPENAI_MODEL are set but OPENAI_BASE_URL is not (e.g. https://api.openai.com/v1)');
+  }
+  const anthropicKey = value('ANTHROPIC_API_KEY');
+  if (anthropicKey !== undefined) {
+    if (llm.kind !== 'scripted') throw new Error('Both OPENAI_BASE_URL and ANTHROPIC_API_KEY are set: unset one of them');
+    const anthropicBase = value('ANTHROPIC_BASE_URL');
+    llm = { kind: 'anthropic', apiKey: anthropicKey, model: value('ANTHROPIC_MODEL') ?? 'claude-sonnet-4-5', ...(anthropicBase !== undefined && { baseURL: anthropicBase }) };
   }
 
   const host = value('HOST');

@@ -19,7 +19,7 @@ const READY_WITHIN_MS = 10_000;
 /** The environment of a fresh shell: none of the variables that would leave demo mode. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['JWT_SECRET', 'DATABASE_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_MODEL', 'CORS_ORIGIN', 'HOST', 'PORT', 'WEBSOCKET_PORT']) delete env[name];
+  for (const name of ['JWT_SECRET', 'DATABASE_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_MODEL', 'ANTHROPIC_BASE_URL', 'CORS_ORIGIN', 'HOST', 'PORT', 'WEBSOCKET_PORT']) delete env[name];
   return { ...env, ...extra };
 }
 
