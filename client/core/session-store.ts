@@ -121,6 +121,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   private replaying = false;
   private typingSentAt = 0;
   private cursorLoaded = false;
+  /** This user was added while a join was in flight: a refusal of that join is already out of date. */
+  private addedDuringJoin = false;
 
   constructor(sessionId: string, private readonly link: SessionLink) {
     super();
@@ -135,6 +137,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
    */
   async join(): Promise<void> {
     if (this.state === 'left') return;
+    this.addedDuringJoin = false;
     try {
       if (!this.cursorLoaded) {
         // Persisted per user, so it is read once the connection says who that is.
@@ -158,6 +161,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
       // Offline: the next connection joins again; connected but unanswered: try again shortly.
       if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
         if (this.link.online()) setTimeout(() => this.link.online() && void this.join(), error.retryAfterMs ?? JOIN_RETRY_MS);
+      } else if (this.addedDuringJoin) {
+        void this.join(); // refused before the user was added, which happened meanwhile
       } else {
         // Refused (FORBIDDEN, NOT_FOUND): say so.
         this.state = 'error';
@@ -302,7 +307,10 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
 
   onMemberAdded(event: MemberAddedEvent): void {
     // Added to a session this store was refused: join it now.
-    if (event.userId === this.link.userId() && this.state === 'error') void this.join();
+    if (event.userId === this.link.userId()) {
+      if (this.state === 'error') void this.join();
+      else if (this.state === 'joining') this.addedDuringJoin = true;
+    }
     if (this.members.has(event.userId)) return;
     const now = new Date().toISOString();
     this.members.set(event.userId, { sessionId: this.sessionId, userId: event.userId, role: event.role, lastReadSeq: 0, lastDeliveredSeq: 0, lastSeenAt: null, joinedAt: now });
