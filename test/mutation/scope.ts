@@ -21,7 +21,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/send-order.ts', tests: ['test/engine/send-order.test.ts'] },
   { file: 'src/validation/text.ts', tests: ['test/engine/text-rules.test.ts', 'test/engine/validation.test.ts'] },
   { file: 'src/validation/emoji.ts', tests: ['test/engine/emoji.test.ts'] },
-  { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts'] },
+  { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts', 'test/engine/metadata-rules.test.ts'] },
   { file: 'src/validation/http-url.ts', tests: ['test/engine/validation.test.ts'] },
   { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts'] },
   { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts', 'test/engine/config-env.test.ts'] },
