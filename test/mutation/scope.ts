@@ -23,7 +23,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/validation/emoji.ts', tests: ['test/engine/emoji.test.ts'] },
   { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts', 'test/engine/metadata-rules.test.ts'] },
   { file: 'src/validation/http-url.ts', tests: ['test/engine/validation.test.ts'] },
-  { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts'] },
+  { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts', 'test/engine/jwt-behaviour.test.ts'] },
   { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts', 'test/engine/config-env.test.ts'] },
   { file: 'src/streams/stream-slots.ts', tests: ['test/streaming/engine-streams.test.ts', 'test/streaming/stream-coordinator.test.ts', 'test/streaming/stream-slots.test.ts'] },
   { file: 'adapters/express/errors.ts', tests: ['test/express/errors.test.ts', 'test/express/error-handler.test.ts', 'test/express/retry-after.test.ts', 'test/express/path-decoding.test.ts'] },
