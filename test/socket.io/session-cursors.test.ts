@@ -1,3 +1,4 @@
+import { MemoryStorage } from 'parley-chat';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAll, sleep, startChat, until, type ChatFixture } from './harness.js';
 
@@ -70,7 +71,28 @@ describe('socket.io binding: the delivery cursor a join leaves behind', () => {
     expect(dave.received.of('session:synced')).toEqual([{ sessionId, seq: 2, gap: true }]);
     await dave.close();
     expect(await alice.received.waitFor('user:left', 1, (e) => e.userId === 'dave')).toEqual([{ sessionId, userId: 'dave' }]);
+    // dave is a member of nothing, yet the session his socket was in hears he went offline
+    const [offline] = await alice.received.waitFor('presence:update', 1, (p) => p.userId === 'dave');
+    expect(offline).toMatchObject({ userId: 'dave', status: 'offline' });
     expect(f.reported).toEqual([]);
+  });
+
+  it('a cursor the storage cannot save on disconnect is reported to the host with the user; the others still hear user:left', async () => {
+    const storage = new MemoryStorage();
+    const reported: { error: unknown; context: { what: string; userId?: string } }[] = [];
+    const f = await startChat({ ...NO_PINGS, storage, attach: { onError: (error, context) => reported.push({ error, context }) } });
+    const sessionId = await sessionWith(f, 1);
+    const alice = await f.connect('alice');
+    await alice.call('session:join', { sessionId });
+    const bob = await f.connect('bob');
+    await bob.call('session:join', { sessionId });
+    storage.setDeliveredCursor = async () => {
+      throw new Error('connection to the database lost');
+    };
+    await bob.close();
+    expect(await alice.received.waitFor('user:left', 1, (e) => e.userId === 'bob')).toEqual([{ sessionId, userId: 'bob' }]);
+    await until(() => reported.length > 0, 3000, 'the failure reported');
+    expect(reported.map((r) => r.context)).toEqual([{ what: 'disconnect', userId: 'bob' }]);
   });
 });
 
