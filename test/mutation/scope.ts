@@ -21,16 +21,16 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/send-order.ts', tests: ['test/engine/send-order.test.ts'] },
   { file: 'src/validation/text.ts', tests: ['test/engine/text-rules.test.ts', 'test/engine/validation.test.ts'] },
   { file: 'src/validation/emoji.ts', tests: ['test/engine/emoji.test.ts'] },
-  { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts'] },
+  { file: 'src/validation/json-metadata.ts', tests: ['test/engine/validation.test.ts', 'test/engine/unstorable-text.test.ts', 'test/express/openapi.test.ts', 'test/engine/metadata-rules.test.ts'] },
   { file: 'src/validation/http-url.ts', tests: ['test/engine/validation.test.ts'] },
-  { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts'] },
+  { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts', 'test/engine/jwt-behaviour.test.ts'] },
   { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts', 'test/engine/config-env.test.ts'] },
   { file: 'src/streams/stream-slots.ts', tests: ['test/streaming/engine-streams.test.ts', 'test/streaming/stream-coordinator.test.ts', 'test/streaming/stream-slots.test.ts'] },
   { file: 'adapters/express/errors.ts', tests: ['test/express/errors.test.ts', 'test/express/error-handler.test.ts', 'test/express/retry-after.test.ts', 'test/express/path-decoding.test.ts'] },
   { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts'] },
   { file: 'adapters/socket.io/typing.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/typing.test.ts'] },
-  { file: 'adapters/socket.io/presence.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/events.test.ts'] },
-  { file: 'adapters/socket.io/sessions.ts', tests: ['test/socket.io/replay.test.ts', 'test/socket.io/rejoin-after-drop.test.ts'] },
+  { file: 'adapters/socket.io/presence.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence-races.test.ts', 'test/socket.io/cluster.test.ts'] },
+  { file: 'adapters/socket.io/sessions.ts', tests: ['test/socket.io/replay.test.ts', 'test/socket.io/rejoin-after-drop.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/presence-typing.test.ts', 'test/socket.io/session-cursors.test.ts', 'test/socket.io/presence-races.test.ts'] },
 ];
 
 /** Below this score (killed / valid mutants, %) a module fails `npm run test:mutation`. */
