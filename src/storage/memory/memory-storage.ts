@@ -1,4 +1,4 @@
-import { ChatError } from '../../../src/errors.js';
+import { ChatError } from '../../errors.js';
 import type {
   Attachment,
   JsonObject,
@@ -12,8 +12,8 @@ import type {
   SessionSummary,
   StreamRecord,
   StreamStatus,
-} from '../../../src/model.js';
-import { assertSessionAccess } from '../../../src/ports/storage.js';
+} from '../../model.js';
+import { assertSessionAccess } from '../../ports/storage.js';
 import type {
   HistoryQuery,
   SearchQuery,
@@ -29,7 +29,7 @@ import type {
   StorageAdapter,
   StreamFlush,
   StreamPatch,
-} from '../../../src/ports/storage.js';
+} from '../../ports/storage.js';
 
 /** A stored message without its joined parts; `content` is kept even for a deleted one and blanked on read. */
 type StoredMessage = Omit<Message, 'attachments' | 'reactions'>;
