@@ -1,7 +1,8 @@
 import type { StreamChunk, StreamSnapshotEvent } from '../../adapters/socket.io/events.js';
-import type { StreamView } from './types.js';
+import type { AnswerPart, StreamView } from './types.js';
 
 interface Assembling extends StreamView {
+  parts: AnswerPart[];
   /** The index of the next chunk to append; -1 appends whatever comes (a snapshot from another node). */
   next: number;
 }
@@ -20,7 +21,9 @@ export class StreamAssembly {
   snapshot(event: StreamSnapshotEvent): void {
     const held = this.byStream.get(event.streamId);
     if (held && held.next !== -1 && event.index !== -1 && held.next >= event.index) return; // already further along
-    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, tokens: event.tokens, next: event.index });
+    // The text so far, as one part: the tool calls before it are not in a snapshot.
+    const parts: AnswerPart[] = event.content ? [{ type: 'text', text: event.content }] : [];
+    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, tokens: event.tokens, parts, next: event.index });
   }
 
   /** Appends a chunk; false when it was already applied. */
@@ -28,7 +31,8 @@ export class StreamAssembly {
     const held = this.byStream.get(chunk.id);
     if (held && held.next !== -1 && chunk.index < held.next) return false;
     const content = chunk.isComplete && chunk.content ? chunk.content : (held?.content ?? '') + chunk.delta;
-    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, tokens: chunk.tokens, next: held?.next === -1 ? -1 : chunk.index + 1 });
+    const parts = withChunk(held?.parts ?? [], chunk);
+    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, tokens: chunk.tokens, parts, next: held?.next === -1 ? -1 : chunk.index + 1 });
     return true;
   }
 
@@ -48,7 +52,7 @@ export class StreamAssembly {
   views(): Record<string, StreamView> {
     if (!this.cached) {
       this.cached = {};
-      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, tokens: s.tokens });
+      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, tokens: s.tokens, parts: s.parts });
       Object.freeze(this.cached);
     }
     return this.cached;
@@ -59,4 +63,20 @@ export class StreamAssembly {
     this.byMessage.set(stream.messageId, stream);
     this.cached = null;
   }
+}
+
+/**
+ * The parts after a chunk: its tool call or result, and its text appended to the last text part.
+ * A new array (frozen) when anything changed: a snapshot handed out keeps the parts it had.
+ */
+function withChunk(parts: readonly AnswerPart[], chunk: StreamChunk): AnswerPart[] {
+  if (!chunk.part && !chunk.delta) return parts as AnswerPart[];
+  const next = parts.slice();
+  if (chunk.part) next.push(Object.freeze({ ...chunk.part }));
+  if (chunk.delta) {
+    const last = next[next.length - 1];
+    if (last?.type === 'text') next[next.length - 1] = Object.freeze({ type: 'text', text: last.text + chunk.delta });
+    else next.push(Object.freeze({ type: 'text', text: chunk.delta }));
+  }
+  return Object.freeze(next) as AnswerPart[];
 }

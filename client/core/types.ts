@@ -1,6 +1,6 @@
 import type { ChatErrorBody, ChatErrorCode } from '../../src/errors.js';
 import type { Socket } from 'socket.io-client';
-import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents } from '../../adapters/socket.io/events.js';
+import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents, StreamPart } from '../../adapters/socket.io/events.js';
 import type { Message, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
 
 export type { ChatErrorBody, ChatErrorCode };
@@ -30,12 +30,17 @@ export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq'> {
 /** A new attachment, as sent (the server adds ids and dates). */
 export type AttachmentInput = NonNullable<MessageSendPayload['attachments']>[number];
 
+/** A piece of an answer as it streams: its text, and the tools it called with their results. */
+export type AnswerPart = { type: 'text'; text: string } | StreamPart;
+
 /** An answer that is streaming now. Its text is also the `content` of the message `messageId`. */
 export interface StreamView {
   streamId: string;
   messageId: string;
   content: string;
   tokens: number;
+  /** Text, tool calls and tool results in the order they came (what joined mid-answer is one text part). */
+  parts: readonly AnswerPart[];
 }
 
 export interface TypingUser {
