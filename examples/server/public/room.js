@@ -1,0 +1,322 @@
+// The open conversation, drawn from its session store's snapshot: the timeline (day dividers, the
+// "New messages" divider, seen receipts), who is typing, the members and their presence. Opening
+// a conversation subscribes to its store; every snapshot redraws what changed.
+
+import { $, h, setChildren, avatar, formatDay, formatRelative } from '/dom.js';
+import { ui, fail, api, nameOf, rememberName, titleOf, activeSummary } from '/state.js';
+import { isMine, isStored, metricsText } from '/render-messages.js';
+import { MessageView } from '/message-view.js';
+import { renderSessionList } from '/sidebar.js';
+import { renderPanel, closePanel } from '/panel.js';
+import { streamIdOf } from '/actions.js';
+
+const METRICS_POLL_MS = 600;
+const timeline = new MessageView($('messages'));
+let unsubscribe = null;
+let renderQueued = false;
+let firstRender = true;
+const days = new Map(); // day label → its divider element
+const newDivider = h('div', { class: 'new-divider', role: 'separator', 'data-testid': 'new-messages' }, h('span', { text: 'New messages' }));
+const replies = new Map(); // parentId → { replyCount, ids }: replies that arrived since the parent was loaded
+const polls = new Map(); // messageId → interval polling a running answer's metrics
+
+export async function selectSession(sessionId) {
+  if (ui.activeId === sessionId) return;
+  if (ui.activeId) ui.dividers.delete(ui.activeId); // read by now: no divider next time
+  unsubscribe?.();
+  ui.room?.typing(false);
+  const summary = ui.client.getSnapshot().sessions.find((s) => s.id === sessionId);
+  if (summary?.unreadCount > 0) ui.dividers.set(sessionId, { count: summary.unreadCount, before: null });
+  ui.activeId = sessionId;
+  ui.room = ui.client.session(sessionId);
+  ui.editing = null;
+  history.replaceState(null, '', `#${encodeURIComponent(sessionId)}`);
+  document.body.classList.remove('sidebar-open');
+  if (ui.panel && ui.panel.sessionId !== sessionId) closePanel();
+  $('room-empty').hidden = true;
+  $('room-main').hidden = false;
+  $('room-title').textContent = summary ? titleOf(summary) : '';
+  $('search-input').value = '';
+  $('invite-form').hidden = true;
+  // The server's 'members' policy lets owners manage members; others would only get FORBIDDEN.
+  $('invite-toggle').hidden = summary?.role !== 'owner';
+  timeline.clear();
+  replies.clear();
+  firstRender = true;
+  unsubscribe = ui.room.subscribe(rerender);
+  renderSessionList();
+  renderRoom();
+  $('composer-input').focus();
+}
+
+/** The open conversation is gone (you were removed): back to the welcome screen. */
+export function closeRoom() {
+  unsubscribe?.();
+  unsubscribe = null;
+  ui.activeId = null;
+  ui.room = null;
+  if (ui.panel) closePanel();
+  history.replaceState(null, '', location.pathname);
+  $('room-main').hidden = true;
+  $('room-empty').hidden = false;
+  renderSessionList();
+}
+
+/** Redraws the open conversation once, soon (many changes in one tick make one redraw). */
+export function rerender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(() => {
+    renderQueued = false;
+    if (ui.room) renderRoom();
+  });
+}
+
+/** Redraws now (an edit box must exist before it takes the focus). */
+export function renderNow() {
+  if (ui.room) renderRoom();
+}
+
+function renderRoom() {
+  const snap = ui.room.getSnapshot();
+  if (snap.state === 'left') return closeRoom();
+  for (const member of snap.members) rememberName(member.userId, member.name);
+  for (const t of snap.typing) rememberName(t.userId, t.name);
+  const summary = activeSummary();
+  if (summary) $('room-title').textContent = titleOf(summary);
+  renderTimeline(snap);
+  renderMembers(snap);
+  renderTyping(snap);
+  if (ui.panel?.sessionId === ui.activeId) renderPanel(snap);
+  pollMetrics(snap);
+  markSeenSoon();
+}
+
+// ---- the timeline -----------------------------------------------------------------------------
+
+function renderTimeline(snap) {
+  const box = $('timeline');
+  const atBottom = firstRender || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  const shown = snap.messages.filter((m) => m.parentMessageId === null);
+  const streams = streamsByMessage(snap);
+  countReplies(snap.messages);
+  const firstUnread = firstUnreadOf(shown);
+  const mineBefore = $('messages').querySelectorAll('.msg-mine').length;
+  const oldestBefore = $('messages').querySelector('.msg')?.dataset.id;
+
+  const items = [];
+  let previous = null;
+  for (const m of shown) {
+    if (!previous || formatDay(previous.createdAt) !== formatDay(m.createdAt)) items.push(dayDivider(m.createdAt));
+    if (m.id === firstUnread) items.push(newDivider);
+    const stream = streams.get(m.id);
+    items.push({ m, view: { continued: continues(previous, m) && m.id !== firstUnread, stream, replies: replyCountOf(m), canStop: m.status === 'streaming' && canStop(m, snap) } });
+    previous = m;
+  }
+  if (shown.length === 0) items.push(h('p', { class: 'muted center empty-timeline', text: snap.state === 'joining' ? 'Loading…' : snap.state === 'error' ? snap.error.message : 'No messages yet. Say hello!' }));
+  timeline.render(items);
+  $('load-older').hidden = !snap.hasOlder;
+  $('timeline-start').hidden = snap.hasOlder || shown.length === 0;
+  placeSeenMarkers(snap, shown);
+
+  // Follow the conversation, unless the reader scrolled up to read something older; older
+  // messages that went on top leave the reader where they were.
+  const sentNow = $('messages').querySelectorAll('.msg-mine').length > mineBefore;
+  if (atBottom || sentNow) box.scrollTop = box.scrollHeight;
+  else if (oldestBefore !== $('messages').querySelector('.msg')?.dataset.id) box.scrollTop = box.scrollHeight - fromBottom;
+  firstRender = false;
+}
+
+/** Running answers by message id; their tool parts are remembered for after they end. */
+function streamsByMessage(snap) {
+  const byMessage = new Map();
+  for (const stream of Object.values(snap.streams)) {
+    byMessage.set(stream.messageId, stream);
+    const tools = stream.parts.filter((p) => p.type !== 'text');
+    if (tools.length > 0) ui.toolParts.set(stream.messageId, tools);
+  }
+  return byMessage;
+}
+
+function dayDivider(iso) {
+  const label = formatDay(iso);
+  let el = days.get(label);
+  if (!el) days.set(label, (el = h('div', { class: 'day-divider', role: 'separator' }, h('span', { text: label }))));
+  return el;
+}
+
+/** A message directly after one from the same author, within 5 minutes, shares its header. */
+function continues(previous, m) {
+  return Boolean(
+    previous && !previous.isDeleted && previous.role === m.role && previous.userId === m.userId && m.role !== 'assistant' &&
+      new Date(m.createdAt) - new Date(previous.createdAt) < 5 * 60_000 && formatDay(previous.createdAt) === formatDay(m.createdAt),
+  );
+}
+
+/**
+ * Where the "New messages" divider goes: before the oldest of the messages that were unread when the
+ * conversation was opened (the last `count` messages of other people), fixed once found so that the
+ * divider stays put while the conversation goes on.
+ */
+function firstUnreadOf(shown) {
+  const divider = ui.dividers.get(ui.activeId);
+  if (!divider) return null;
+  if (divider.before === null) {
+    let left = divider.count;
+    for (let i = shown.length - 1; i >= 0 && left > 0; i--) {
+      const m = shown[i];
+      if (isMine(m) || m.isDeleted || !isStored(m)) continue;
+      divider.before = m.id;
+      left--;
+    }
+  }
+  return divider.before;
+}
+
+/**
+ * A parent's reply count: the one it was loaded with, plus the replies that arrived live since.
+ * A parent loaded again (with a new count) starts over.
+ */
+function countReplies(messages) {
+  const byId = new Map(messages.map((m) => [m.id, m]));
+  for (const m of messages) {
+    const parent = m.parentMessageId !== null && isStored(m) ? byId.get(m.parentMessageId) : undefined;
+    if (!parent) continue;
+    let entry = replies.get(parent.id);
+    if (!entry || entry.replyCount !== parent.replyCount) replies.set(parent.id, (entry = { replyCount: parent.replyCount, ids: new Set(), known: entry?.known ?? new Set() }));
+    if (entry.known.has(m.id)) continue;
+    entry.known.add(m.id);
+    if (!firstRender) entry.ids.add(m.id);
+  }
+}
+
+const replyCountOf = (m) => m.replyCount + (replies.get(m.id)?.replyCount === m.replyCount ? replies.get(m.id).ids.size : 0);
+
+/** The requester or a session owner may stop; the requester is the author of the prompt just before. */
+function canStop(m, snap) {
+  if (ui.myStreams.has(streamIdOf(m))) return true;
+  if (activeSummary()?.role === 'owner') return true;
+  const prompt = snap.messages.find((x) => x.seq !== null && x.seq === m.seq - 1);
+  return prompt !== undefined && isMine(prompt);
+}
+
+/**
+ * "Seen by …" under the last message each other member has read (their read cursor), like most
+ * messengers: one marker per reader, at the newest message at or below their cursor.
+ */
+function placeSeenMarkers(snap, shown) {
+  for (const slot of $('messages').querySelectorAll('.msg-seen')) slot.replaceChildren();
+  const readers = new Map(); // messageId → [userId]
+  for (const member of snap.members) {
+    if (member.userId === ui.me.userId || member.lastReadSeq === 0) continue;
+    let at = null;
+    for (const m of shown) if (isStored(m) && m.seq <= member.lastReadSeq && !m.isDeleted) at = m.id;
+    if (at) readers.set(at, [...(readers.get(at) ?? []), member.userId]);
+  }
+  for (const [messageId, userIds] of readers) {
+    const slot = $('messages').querySelector(`.msg[data-id="${CSS.escape(messageId)}"] .msg-seen`);
+    const names = userIds.map(nameOf).join(', ');
+    slot?.append(h('span', { class: 'seen', title: `Seen by ${names}` }, '✓ Seen by ', names));
+  }
+}
+
+$('load-older').addEventListener('click', async () => {
+  $('load-older').disabled = true;
+  try {
+    await ui.room.loadOlder();
+  } catch (error) {
+    fail(error);
+  } finally {
+    $('load-older').disabled = false;
+  }
+});
+
+// ---- seen receipts ----------------------------------------------------------------------------
+
+let seenTimer = null;
+
+/** Tells the server we read up to the latest message of the open conversation (soon, once). */
+export function markSeenSoon() {
+  if (seenTimer !== null) return;
+  seenTimer = setTimeout(async () => {
+    seenTimer = null;
+    if (!ui.room || document.visibilityState !== 'visible') return;
+    const snap = ui.room.getSnapshot();
+    const latest = snap.messages.findLast((m) => m.parentMessageId === null && isStored(m));
+    const me = snap.members.find((m) => m.userId === ui.me.userId);
+    if (!latest || (me && me.lastReadSeq >= latest.seq) || snap.state !== 'joined') return;
+    try {
+      await ui.room.markSeen(latest.id);
+    } catch (error) {
+      if (error.code !== 'RATE_LIMITED' && error.code !== 'UNAVAILABLE') fail(error);
+    }
+  }, 300);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') markSeenSoon();
+});
+
+// ---- members, presence, typing ----------------------------------------------------------------
+
+function renderMembers(snap) {
+  const presence = new Map(snap.presence.map((p) => [p.userId, p]));
+  const isOnline = (userId) => presence.get(userId)?.status === 'online';
+  const online = snap.members.filter((m) => isOnline(m.userId)).length;
+  const shown = [...snap.members].sort((a, b) => Number(isOnline(b.userId)) - Number(isOnline(a.userId))).slice(0, 8);
+  setChildren(
+    $('room-members'),
+    h('span', { class: 'member-stack' },
+      shown.map((m) => {
+        const p = presence.get(m.userId);
+        const status = isOnline(m.userId) ? 'online' : `offline · last seen ${formatRelative(p?.lastSeenAt ?? m.lastSeenAt)}`;
+        return h('span', { class: `member ${isOnline(m.userId) ? 'member-online' : ''}`, title: `${nameOf(m.userId)} (@${m.userId}) — ${status}${m.role === 'owner' ? ' · owner' : ''}`, dataset: { userId: m.userId, presence: isOnline(m.userId) ? 'online' : 'offline' } },
+          avatar(m.userId, nameOf(m.userId), 'avatar-xs'),
+          h('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
+        );
+      }),
+    ),
+    h('span', { class: 'member-count', text: `${snap.members.length} member${snap.members.length === 1 ? '' : 's'} · ${online} online` }),
+  );
+}
+
+let typingShown = '';
+
+function renderTyping(snap) {
+  const names = snap.typing.map((t) => t.name ?? nameOf(t.userId));
+  const who = names.length === 0 ? '' : names.length === 1 ? `${names[0]} is` : names.length === 2 ? `${names[0]} and ${names[1]} are` : `${names.length} people are`;
+  if (who === typingShown) return; // the live region speaks only when it changes
+  typingShown = who;
+  const el = $('typing');
+  el.classList.toggle('typing-on', who !== '');
+  if (who === '') el.replaceChildren();
+  else setChildren(el, h('span', { class: 'typing-dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), ` ${who} typing…`);
+}
+
+// ---- live metrics of running answers ----------------------------------------------------------
+
+/** Polls the metrics of each answer streaming in the open conversation, while it runs. */
+function pollMetrics(snap) {
+  const running = new Map(Object.values(snap.streams).map((s) => [s.messageId, s.streamId]));
+  for (const [messageId, timer] of polls) {
+    if (running.has(messageId) && ui.activeId === snap.sessionId) continue;
+    clearInterval(timer);
+    polls.delete(messageId);
+  }
+  for (const [messageId, streamId] of running) {
+    if (polls.has(messageId)) continue;
+    const tick = async () => {
+      try {
+        const metrics = await api(`/streams/${encodeURIComponent(streamId)}/metrics`);
+        if (!polls.has(messageId)) return;
+        ui.liveMetrics.set(messageId, metrics);
+        for (const el of document.querySelectorAll(`.msg[data-id="${CSS.escape(messageId)}"] .stream-metrics`)) el.textContent = metricsText(metrics);
+      } catch {
+        // Transient: the next tick tries again, and the answer's end stops the polling.
+      }
+    };
+    polls.set(messageId, setInterval(tick, METRICS_POLL_MS));
+    void tick();
+  }
+}
