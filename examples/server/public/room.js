@@ -82,6 +82,7 @@ function renderRoom() {
   if (snap.state === 'left') return closeRoom();
   for (const member of snap.members) rememberName(member.userId, member.name);
   for (const t of snap.typing) rememberName(t.userId, t.name);
+  for (const p of snap.presence) rememberName(p.userId, p.name);
   const summary = activeSummary();
   if (summary) $('room-title').textContent = titleOf(summary);
   renderTimeline(snap);
@@ -260,7 +261,13 @@ document.addEventListener('visibilitychange', () => {
 
 // ---- members, presence, typing ----------------------------------------------------------------
 
+let membersShown = '';
+
 function renderMembers(snap) {
+  // Redrawn only when someone or their presence changed, not on every chunk of an answer.
+  const key = JSON.stringify([snap.members.map((m) => [m.userId, m.role, nameOf(m.userId)]), snap.presence]);
+  if (key === membersShown) return;
+  membersShown = key;
   const presence = new Map(snap.presence.map((p) => [p.userId, p]));
   const isOnline = (userId) => presence.get(userId)?.status === 'online';
   const online = snap.members.filter((m) => isOnline(m.userId)).length;
