@@ -74,7 +74,7 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     await page.getByTestId('composer-input').press('Enter');
   }
 
-  it('keeps a message sent while offline as "sending…", and sends it once on reconnect', async () => {
+  it('keeps a message sent while offline as "sending…", across a reload, and sends it once on reconnect', async () => {
     await signIn(page, url, 'Olive Outbox');
     await page.getByTestId('new-session').click();
     await page.getByTestId('new-session-title').fill('Offline test');
@@ -93,6 +93,11 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     expect(await page.getByTestId('composer-input').inputValue()).toBe(''); // not put back in the box
     await page.waitForTimeout(1500); // a reconnect attempt or two, all refused
     expect(await stored('Typed in a tunnel')).toBe(0);
+
+    // A reload while offline keeps it (the outbox is in localStorage), still waiting.
+    await page.reload();
+    await expect.poll(() => message('Typed in a tunnel').getByTestId('sending').count()).toBe(1);
+    expect(await page.locator('#connection').getAttribute('data-state')).not.toBe('online');
 
     refuseConnections = false;
     await expect.poll(() => page.locator('#connection').getAttribute('data-state'), { timeout: 10_000 }).toBe('online');

@@ -16,7 +16,7 @@ import { createChatClient } from '/vendor/parley-client.js';
 import { $, avatar, toast } from '/dom.js';
 import { ui, rememberName } from '/state.js';
 import { syncSessions, renderSessionList } from '/sidebar.js';
-import { selectSession, rerender } from '/room.js';
+import { selectSession, rerender, renderHead } from '/room.js';
 import { replyDeleted } from '/panel.js';
 import '/composer.js';
 
@@ -142,19 +142,16 @@ function startChat(auth) {
 
   const client = createChatClient({ url: location.origin, token: currentToken, persistence: 'local' });
   ui.client = client;
-  let opened = false;
   client.subscribe(() => {
-    const { status, userId, sessions } = client.getSnapshot();
+    const { status, userId } = client.getSnapshot();
     if (status === 'unauthorized' || (userId !== null && userId !== ui.me.userId)) return signOut(EXPIRED);
     setConnection(status);
     syncSessions();
-    // The conversation in the address, once the list says it is ours.
-    if (!opened && status === 'online' && sessions.length > 0) {
-      opened = true;
-      const fromHash = decodeURIComponent(location.hash.slice(1));
-      if (sessions.some((s) => s.id === fromHash)) selectSession(fromHash);
-    }
+    if (ui.room) renderHead();
   });
+  // The conversation in the address opens at once, also offline: its unsent messages show.
+  const fromHash = decodeURIComponent(location.hash.slice(1));
+  if (fromHash) selectSession(fromHash);
   // The end of an answer carries its final figures; the client keeps only its text and tokens.
   const ended = ({ messageId, metrics }) => {
     ui.finalMetrics.set(messageId, metrics ?? ui.liveMetrics.get(messageId) ?? null);

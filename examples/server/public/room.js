@@ -26,7 +26,8 @@ export async function selectSession(sessionId) {
   unsubscribe?.();
   ui.room?.typing(false);
   const summary = ui.client.getSnapshot().sessions.find((s) => s.id === sessionId);
-  if (summary?.unreadCount > 0) ui.dividers.set(sessionId, { count: summary.unreadCount, before: null });
+  // Opened before the list arrived (a reload): the count is read once it does.
+  if (!summary || summary.unreadCount > 0) ui.dividers.set(sessionId, { count: summary?.unreadCount ?? null, before: null });
   ui.activeId = sessionId;
   ui.room = ui.client.session(sessionId);
   ui.editing = null;
@@ -35,11 +36,9 @@ export async function selectSession(sessionId) {
   if (ui.panel && ui.panel.sessionId !== sessionId) closePanel();
   $('room-empty').hidden = true;
   $('room-main').hidden = false;
-  $('room-title').textContent = summary ? titleOf(summary) : '';
   $('search-input').value = '';
   $('invite-form').hidden = true;
-  // The server's 'members' policy lets owners manage members; others would only get FORBIDDEN.
-  $('invite-toggle').hidden = summary?.role !== 'owner';
+  renderHead();
   timeline.clear();
   replies.clear();
   firstRender = true;
@@ -83,14 +82,20 @@ function renderRoom() {
   for (const member of snap.members) rememberName(member.userId, member.name);
   for (const t of snap.typing) rememberName(t.userId, t.name);
   for (const p of snap.presence) rememberName(p.userId, p.name);
-  const summary = activeSummary();
-  if (summary) $('room-title').textContent = titleOf(summary);
+  renderHead();
   renderTimeline(snap);
   renderMembers(snap);
   renderTyping(snap);
   if (ui.panel?.sessionId === ui.activeId) renderPanel(snap);
   pollMetrics(snap);
   markSeenSoon();
+}
+
+/** The title, and Invite for owners (the server's 'members' policy refuses anyone else). */
+export function renderHead() {
+  const summary = activeSummary();
+  $('room-title').textContent = summary ? titleOf(summary) : '';
+  $('invite-toggle').hidden = summary?.role !== 'owner';
 }
 
 // ---- the timeline -----------------------------------------------------------------------------
@@ -163,6 +168,11 @@ function continues(previous, m) {
 function firstUnreadOf(shown) {
   const divider = ui.dividers.get(ui.activeId);
   if (!divider) return null;
+  if (divider.count === null) {
+    const summary = activeSummary();
+    if (!summary) return null;
+    divider.count = summary.unreadCount;
+  }
   if (divider.before === null) {
     let left = divider.count;
     for (let i = shown.length - 1; i >= 0 && left > 0; i--) {
