@@ -5,7 +5,8 @@
 //
 //   app.js             sign-in, the client, the connection indicator
 //   sidebar.js         the conversation list, new conversation, invite
-//   room.js            the open conversation: timeline, receipts, typing, members, metrics
+//   room.js            the open conversation: timeline, receipts; people.js members, presence,
+//                      typing; metrics.js the figures of running answers
 //   render-messages.js one message; message-view.js keeps a list of them on screen
 //   actions.js         react, edit, delete, stop, retry; composer.js the composer and keys
 //   panel.js           threads and search

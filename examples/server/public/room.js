@@ -2,15 +2,16 @@
 // "New messages" divider, seen receipts), who is typing, the members and their presence. Opening
 // a conversation subscribes to its store; every snapshot redraws what changed.
 
-import { $, h, setChildren, avatar, formatDay, formatRelative } from '/dom.js';
-import { ui, fail, api, nameOf, rememberName, titleOf, activeSummary } from '/state.js';
-import { isMine, isStored, metricsText } from '/render-messages.js';
+import { $, h, formatDay } from '/dom.js';
+import { ui, fail, nameOf, rememberName, titleOf, activeSummary } from '/state.js';
+import { isMine, isStored } from '/render-messages.js';
+import { renderMembers, renderTyping } from '/people.js';
+import { pollMetrics } from '/metrics.js';
 import { MessageView } from '/message-view.js';
 import { renderSessionList } from '/sidebar.js';
 import { renderPanel, closePanel } from '/panel.js';
 import { streamIdOf } from '/actions.js';
 
-const METRICS_POLL_MS = 600;
 const timeline = new MessageView($('messages'));
 let unsubscribe = null;
 let renderQueued = false;
@@ -18,7 +19,6 @@ let firstRender = true;
 const days = new Map(); // day label → its divider element
 const newDivider = h('div', { class: 'new-divider', role: 'separator', 'data-testid': 'new-messages' }, h('span', { text: 'New messages' }));
 const replies = new Map(); // parentId → { replyCount, ids }: replies that arrived since the parent was loaded
-const polls = new Map(); // messageId → interval polling a running answer's metrics
 
 export async function selectSession(sessionId) {
   if (ui.activeId === sessionId) return;
@@ -268,72 +268,3 @@ export function markSeenSoon() {
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') markSeenSoon();
 });
-
-// ---- members, presence, typing ----------------------------------------------------------------
-
-let membersShown = '';
-
-function renderMembers(snap) {
-  // Redrawn only when someone or their presence changed, not on every chunk of an answer.
-  const key = JSON.stringify([snap.members.map((m) => [m.userId, m.role, nameOf(m.userId)]), snap.presence]);
-  if (key === membersShown) return;
-  membersShown = key;
-  const presence = new Map(snap.presence.map((p) => [p.userId, p]));
-  const isOnline = (userId) => presence.get(userId)?.status === 'online';
-  const online = snap.members.filter((m) => isOnline(m.userId)).length;
-  const shown = [...snap.members].sort((a, b) => Number(isOnline(b.userId)) - Number(isOnline(a.userId))).slice(0, 8);
-  setChildren(
-    $('room-members'),
-    h('span', { class: 'member-stack' },
-      shown.map((m) => {
-        const p = presence.get(m.userId);
-        const status = isOnline(m.userId) ? 'online' : `offline · last seen ${formatRelative(p?.lastSeenAt ?? m.lastSeenAt)}`;
-        return h('span', { class: `member ${isOnline(m.userId) ? 'member-online' : ''}`, title: `${nameOf(m.userId)} (@${m.userId}) — ${status}${m.role === 'owner' ? ' · owner' : ''}`, dataset: { userId: m.userId, presence: isOnline(m.userId) ? 'online' : 'offline' } },
-          avatar(m.userId, nameOf(m.userId), 'avatar-xs'),
-          h('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
-        );
-      }),
-    ),
-    h('span', { class: 'member-count', text: `${snap.members.length} member${snap.members.length === 1 ? '' : 's'} · ${online} online` }),
-  );
-}
-
-let typingShown = '';
-
-function renderTyping(snap) {
-  const names = snap.typing.map((t) => t.name ?? nameOf(t.userId));
-  const who = names.length === 0 ? '' : names.length === 1 ? `${names[0]} is` : names.length === 2 ? `${names[0]} and ${names[1]} are` : `${names.length} people are`;
-  if (who === typingShown) return; // the live region speaks only when it changes
-  typingShown = who;
-  const el = $('typing');
-  el.classList.toggle('typing-on', who !== '');
-  if (who === '') el.replaceChildren();
-  else setChildren(el, h('span', { class: 'typing-dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), ` ${who} typing…`);
-}
-
-// ---- live metrics of running answers ----------------------------------------------------------
-
-/** Polls the metrics of each answer streaming in the open conversation, while it runs. */
-function pollMetrics(snap) {
-  const running = new Map(Object.values(snap.streams).map((s) => [s.messageId, s.streamId]));
-  for (const [messageId, timer] of polls) {
-    if (running.has(messageId) && ui.activeId === snap.sessionId) continue;
-    clearInterval(timer);
-    polls.delete(messageId);
-  }
-  for (const [messageId, streamId] of running) {
-    if (polls.has(messageId)) continue;
-    const tick = async () => {
-      try {
-        const metrics = await api(`/streams/${encodeURIComponent(streamId)}/metrics`);
-        if (!polls.has(messageId)) return;
-        ui.liveMetrics.set(messageId, metrics);
-        for (const el of document.querySelectorAll(`.msg[data-id="${CSS.escape(messageId)}"] .stream-metrics`)) el.textContent = metricsText(metrics);
-      } catch {
-        // Transient: the next tick tries again, and the answer's end stops the polling.
-      }
-    };
-    polls.set(messageId, setInterval(tick, METRICS_POLL_MS));
-    void tick();
-  }
-}
