@@ -142,6 +142,26 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     expect(await answer.locator('.msg-text').textContent()).toContain('rollDice');
   });
 
+  it('counts a reply made while the page was away once, after a reload replays it', async () => {
+    const parent = (await app.engine.getMessageHistory(sessionId, 'olive-outbox', { limit: 100 })).messages.find((m) => m.content === 'Sent after the refusal')!;
+    const link = message('Sent after the refusal').locator('.thread-link');
+    expect(await link.count()).toBe(0);
+    refuseConnections = true;
+    for (const socket of app.io.of('/chat').sockets.values()) socket.conn.close();
+    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('offline');
+    // Written on the server while the page cannot hear it (from another device, say).
+    await app.engine.createMessage({ sessionId, userId: 'olive-outbox', content: 'A reply from my phone', parentMessageId: parent.id });
+    await page.reload(); // the latest page counts the reply, and the replay from the saved cursor repeats it
+    refuseConnections = false;
+    await expect.poll(() => page.locator('#connection').getAttribute('data-state'), { timeout: 10_000 }).toBe('online');
+    await expect.poll(() => link.textContent()).toContain('1 reply');
+    await page.waitForTimeout(500);
+    expect(await link.textContent()).toContain('1 reply');
+    await link.click();
+    await expect.poll(() => page.getByTestId('thread-replies').textContent()).toContain('A reply from my phone');
+    await page.locator('#panel-close').click();
+  });
+
   it('has no serious or critical WCAG 2 A/AA violation with a pending send, a failed one and a tool line', async () => {
     refuseNextSend();
     await type('Refused and left so');

@@ -18,7 +18,7 @@ import { $, avatar, toast } from '/dom.js';
 import { ui, rememberName } from '/state.js';
 import { syncSessions, renderSessionList } from '/sidebar.js';
 import { selectSession, rerender, renderHead } from '/room.js';
-import { replyDeleted } from '/panel.js';
+import { replyChanged } from '/panel.js';
 import '/composer.js';
 
 const STORAGE_KEY = 'parley.auth';
@@ -165,7 +165,8 @@ function startChat(auth) {
     ended(event);
     toast(`${event.message.replace(/\.$/, '')}. The partial answer is kept.`);
   });
-  client.socket.on('message:deleted', replyDeleted);
+  client.socket.on('message:deleted', ({ messageId, seq, deletedAt }) => replyChanged(messageId, seq, { content: '', isDeleted: true, deletedAt, attachments: [], reactions: [] }));
+  client.socket.on('message:reaction:update', ({ messageId, seq, reactions }) => replyChanged(messageId, seq, { reactions }));
 }
 
 function renderAssistantBadge() {

@@ -99,11 +99,14 @@ $('thread-composer').addEventListener('submit', (event) => {
   ui.room.send(content, { parentMessageId: ui.panel.parentId }).catch(() => {});
 });
 
-/** A reply only REST gave us was deleted: the store does not hold it, so the panel's copy changes. */
-export function replyDeleted({ messageId, seq, deletedAt }) {
+/**
+ * A reply only REST gave us changed (the store holds replies that arrived live, not these): the
+ * panel's copy follows deletions and reactions, each applied only if newer.
+ */
+export function replyChanged(messageId, seq, change) {
   const held = ui.panel?.fetched?.get(messageId);
   if (!held || (held.changeSeq ?? 0) >= seq) return;
-  ui.panel.fetched.set(messageId, { ...held, content: '', isDeleted: true, deletedAt, changeSeq: seq, attachments: [], reactions: [] });
+  ui.panel.fetched.set(messageId, { ...held, ...change, changeSeq: seq });
   if (ui.room) renderPanel(ui.room.getSnapshot());
 }
 

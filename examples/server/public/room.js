@@ -3,7 +3,7 @@
 // a conversation subscribes to its store; every snapshot redraws what changed.
 
 import { $, h, formatDay } from '/dom.js';
-import { ui, fail, nameOf, rememberName, titleOf, activeSummary } from '/state.js';
+import { ui, fail, api, nameOf, rememberName, titleOf, activeSummary } from '/state.js';
 import { isMine, isStored } from '/render-messages.js';
 import { renderMembers, renderTyping } from '/people.js';
 import { pollMetrics } from '/metrics.js';
@@ -18,7 +18,9 @@ let renderQueued = false;
 let firstRender = true;
 const days = new Map(); // day label → its divider element
 const newDivider = h('div', { class: 'new-divider', role: 'separator', 'data-testid': 'new-messages' }, h('span', { text: 'New messages' }));
-const replies = new Map(); // parentId → { replyCount, ids }: replies that arrived since the parent was loaded
+const knownReplies = new Set(); // ids of the replies seen in snapshots
+const replyCounts = new Map(); // parentId → its reply count read after a reply arrived
+const countTimers = new Map(); // parentId → a pending read of its count
 
 export async function selectSession(sessionId) {
   if (ui.activeId === sessionId) return;
@@ -40,7 +42,6 @@ export async function selectSession(sessionId) {
   $('invite-form').hidden = true;
   renderHead();
   timeline.clear();
-  replies.clear();
   firstRender = true;
   unsubscribe = ui.room.subscribe(rerender);
   renderSessionList();
@@ -186,23 +187,34 @@ function firstUnreadOf(shown) {
 }
 
 /**
- * A parent's reply count: the one it was loaded with, plus the replies that arrived live since.
- * A parent loaded again (with a new count) starts over.
+ * Reply counts. A parent's `replyCount` is as of when it was loaded, and a reply that arrives later
+ * may or may not be in it (a replay after a reload repeats replies the page already counts), so a
+ * new reply has the parent's count read again from the server, once per burst.
  */
 function countReplies(messages) {
-  const byId = new Map(messages.map((m) => [m.id, m]));
+  const held = new Set(messages.map((m) => m.id));
   for (const m of messages) {
-    const parent = m.parentMessageId !== null && isStored(m) ? byId.get(m.parentMessageId) : undefined;
-    if (!parent) continue;
-    let entry = replies.get(parent.id);
-    if (!entry || entry.replyCount !== parent.replyCount) replies.set(parent.id, (entry = { replyCount: parent.replyCount, ids: new Set(), known: entry?.known ?? new Set() }));
-    if (entry.known.has(m.id)) continue;
-    entry.known.add(m.id);
-    if (!firstRender) entry.ids.add(m.id);
+    if (m.parentMessageId === null || !isStored(m) || knownReplies.has(m.id)) continue;
+    knownReplies.add(m.id);
+    if (held.has(m.parentMessageId)) refreshReplyCount(m.parentMessageId);
   }
 }
 
-const replyCountOf = (m) => m.replyCount + (replies.get(m.id)?.replyCount === m.replyCount ? replies.get(m.id).ids.size : 0);
+function refreshReplyCount(parentId) {
+  if (countTimers.has(parentId)) return;
+  countTimers.set(parentId, setTimeout(async () => {
+    countTimers.delete(parentId);
+    try {
+      const parent = await api(`/messages/${encodeURIComponent(parentId)}`);
+      replyCounts.set(parentId, parent.replyCount);
+      rerender();
+    } catch {
+      // The count shown stays as loaded; the next reply reads it again.
+    }
+  }, 200));
+}
+
+const replyCountOf = (m) => Math.max(m.replyCount, replyCounts.get(m.id) ?? 0);
 
 /** The requester or a session owner may stop; the requester is the author of the prompt just before. */
 function canStop(m, snap) {
