@@ -35,6 +35,11 @@ export class MessageView {
     reconcile(this.container, nodes);
   }
 
+  /** The element shown for a message id, if any. */
+  elementOf(id) {
+    return this.cache.get(id)?.el;
+  }
+
   /** Forgets every element: the next render builds them all (another conversation opened). */
   clear() {
     this.cache.clear();

@@ -43,6 +43,7 @@ export async function selectSession(sessionId) {
   renderHead();
   timeline.clear();
   firstRender = true;
+  mineShown = 0;
   unsubscribe = ui.room.subscribe(rerender);
   renderSessionList();
   renderRoom();
@@ -101,6 +102,8 @@ export function renderHead() {
 
 // ---- the timeline -----------------------------------------------------------------------------
 
+let mineShown = 0; // how many of the shown messages are yours: one more is a send to follow
+
 function renderTimeline(snap) {
   const box = $('timeline');
   const atBottom = firstRender || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -109,13 +112,12 @@ function renderTimeline(snap) {
   const streams = streamsByMessage(snap);
   countReplies(snap.messages);
   const firstUnread = firstUnreadOf(shown);
-  const mineBefore = $('messages').querySelectorAll('.msg-mine').length;
   const oldestBefore = $('messages').querySelector('.msg')?.dataset.id;
 
   const items = [];
   let previous = null;
   for (const m of shown) {
-    if (!previous || formatDay(previous.createdAt) !== formatDay(m.createdAt)) items.push(dayDivider(m.createdAt));
+    if (!previous || dayOf(previous.createdAt) !== dayOf(m.createdAt)) items.push(dayDivider(m.createdAt));
     if (m.id === firstUnread) items.push(newDivider);
     const stream = streams.get(m.id);
     items.push({ m, view: { continued: continues(previous, m) && m.id !== firstUnread, stream, replies: replyCountOf(m), canStop: m.status === 'streaming' && canStop(m, snap) } });
@@ -129,7 +131,9 @@ function renderTimeline(snap) {
 
   // Follow the conversation, unless the reader scrolled up to read something older; older
   // messages that went on top leave the reader where they were.
-  const sentNow = $('messages').querySelectorAll('.msg-mine').length > mineBefore;
+  const mine = shown.reduce((n, m) => n + (isMine(m) ? 1 : 0), 0);
+  const sentNow = mine > mineShown;
+  mineShown = mine;
   if (atBottom || sentNow) box.scrollTop = box.scrollHeight;
   else if (oldestBefore !== $('messages').querySelector('.msg')?.dataset.id) box.scrollTop = box.scrollHeight - fromBottom;
   firstRender = false;
@@ -146,8 +150,19 @@ function streamsByMessage(snap) {
   return byMessage;
 }
 
+/** A redraw (one per streamed chunk) needs two day labels per message: each date is formatted once. */
+const dayLabels = new Map();
+function dayOf(iso) {
+  let label = dayLabels.get(iso);
+  if (label === undefined) {
+    if (dayLabels.size > 5000) dayLabels.clear(); // and "Today" becomes "Yesterday" at some point
+    dayLabels.set(iso, (label = formatDay(iso)));
+  }
+  return label;
+}
+
 function dayDivider(iso) {
-  const label = formatDay(iso);
+  const label = dayOf(iso);
   let el = days.get(label);
   if (!el) days.set(label, (el = h('div', { class: 'day-divider', role: 'separator' }, h('span', { text: label }))));
   return el;
@@ -157,7 +172,7 @@ function dayDivider(iso) {
 function continues(previous, m) {
   return Boolean(
     previous && !previous.isDeleted && previous.role === m.role && previous.userId === m.userId && m.role !== 'assistant' &&
-      new Date(m.createdAt) - new Date(previous.createdAt) < 5 * 60_000 && formatDay(previous.createdAt) === formatDay(m.createdAt),
+      Date.parse(m.createdAt) - Date.parse(previous.createdAt) < 5 * 60_000 && dayOf(previous.createdAt) === dayOf(m.createdAt),
   );
 }
 
@@ -228,20 +243,31 @@ function canStop(m, snap) {
  * "Seen by …" under the last message each other member has read (their read cursor), like most
  * messengers: one marker per reader, at the newest message at or below their cursor.
  */
+let seenSlots = new Map(); // slot element → the names shown in it
+
 function placeSeenMarkers(snap, shown) {
-  for (const slot of $('messages').querySelectorAll('.msg-seen')) slot.replaceChildren();
   const readers = new Map(); // messageId → [userId]
   for (const member of snap.members) {
     if (member.userId === ui.me.userId || member.lastReadSeq === 0) continue;
     let at = null;
-    for (const m of shown) if (isStored(m) && m.seq <= member.lastReadSeq && !m.isDeleted) at = m.id;
+    for (let i = shown.length - 1; i >= 0 && at === null; i--) {
+      const m = shown[i];
+      if (isStored(m) && m.seq <= member.lastReadSeq && !m.isDeleted) at = m.id;
+    }
     if (at) readers.set(at, [...(readers.get(at) ?? []), member.userId]);
   }
+  // Only the slots whose readers changed are touched (a redraw per streamed chunk must stay cheap).
+  const next = new Map();
   for (const [messageId, userIds] of readers) {
-    const slot = $('messages').querySelector(`.msg[data-id="${CSS.escape(messageId)}"] .msg-seen`);
-    const names = userIds.map(nameOf).join(', ');
-    slot?.append(h('span', { class: 'seen', title: `Seen by ${names}` }, '✓ Seen by ', names));
+    const slot = timeline.elementOf(messageId)?.querySelector('.msg-seen');
+    if (slot) next.set(slot, userIds.map(nameOf).join(', '));
   }
+  for (const [slot, names] of seenSlots) if (!next.has(slot) && slot.isConnected) slot.replaceChildren();
+  for (const [slot, names] of next) {
+    if (seenSlots.get(slot) === names) continue;
+    slot.replaceChildren(h('span', { class: 'seen', title: `Seen by ${names}` }, '✓ Seen by ', names));
+  }
+  seenSlots = next;
 }
 
 $('load-older').addEventListener('click', async () => {
