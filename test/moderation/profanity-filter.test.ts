@@ -87,6 +87,24 @@ describe('ProfanityFilter', () => {
     expect(new ProfanityFilter(opts).clean(t)).toBe('**, *****_*** !!'); // 'there_you' → 'there', 'you'; the '_' is kept
   });
 
+  it('an empty word masks every letter or digit run and no punctuation: each ASCII character in a token of its own', () => {
+    // Each printable ASCII character starts a token: a letter or digit after a space, anything else after an 'x'.
+    const ascii = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
+    const text = ascii.map((c) => (/\w/.test(c) ? ` ${c}` : `x${c}`)).join('');
+    const opts = { emptyList: true, addWords: [''] };
+    expect(new ProfanityFilter(opts).clean(text)).toBe(text.replace(/[A-Za-z0-9]/g, '*'));
+    expect(new ProfanityFilter(opts).clean(text)).toBe(badWordsClean(reference(opts), text));
+  });
+
+  it('a word with a non-ASCII letter is found by isProfane, in any case, though clean cannot mask it (as in bad-words)', () => {
+    const f = new ProfanityFilter({ emptyList: true, addWords: ['naïve'] });
+    for (const t of ['a naïve idea', 'NAÏVE', 'Naïve!']) expect(f.isProfane(t), t).toBe(true);
+    expect(f.isProfane('a naive idea')).toBe(false);
+    // \b is ASCII-only, so ï splits the word into tokens none of which is a list word.
+    expect(f.clean('a naïve idea')).toBe('a naïve idea');
+    expect(f.clean('a naïve idea')).toBe(badWordsClean(reference({ emptyList: true, addWords: ['naïve'] }), 'a naïve idea'));
+  });
+
   it('isProfane matches bad-words on whole texts', () => {
     const f = new ProfanityFilter();
     const cases = ['what the hell', 'hello', 'bass', 'ASS', 'a blow job', 'blow-job', 's.o.b.x', 'sh!t', 'shit_head', '', '💩'];
@@ -105,10 +123,53 @@ describe('ProfanityFilter', () => {
     expect(new ProfanityFilter(opts).isProfane('s')).toBe(false);
   });
 
+  it('non-ASCII words alone are not folded either (ANGSTROM SIGN is no å, whatever words share its first letter)', () => {
+    // V8 folds /åä|åö|Å/i onto 'å' (Unicode case folding); bad-words' one RegExp per word does not.
+    const opts = { emptyList: true, addWords: ['åä', 'åö', '\u212B'] };
+    for (const t of ['å', 'xåy', 'Å', '\u212B', 'xåäy', 'xÅÖy']) expect(new ProfanityFilter(opts).isProfane(t), t).toBe(reference(opts).isProfane(t));
+    expect(new ProfanityFilter(opts).isProfane('xåy')).toBe(false);
+    // \b is ASCII-only: a word that starts and ends with non-ASCII letters is found between ASCII ones.
+    expect(new ProfanityFilter(opts).isProfane('xÅÖy')).toBe(true);
+  });
+
   it('a non-ASCII token that lower-cases to a list word is not masked (KELVIN SIGN)', () => {
     const opts = { emptyList: true, addWords: ['k'] };
     expect(new ProfanityFilter(opts).clean('\u212A k')).toBe('\u212A *');
     expect(new ProfanityFilter(opts).clean('\u212A k')).toBe(badWordsClean(reference(opts), '\u212A k'));
+  });
+});
+
+describe('ProfanityFilter.mayMask (may a word still growing in a stream end up masked?)', () => {
+  it('is true for every beginning of a list word, the whole word included, in any case', () => {
+    const f = new ProfanityFilter();
+    for (const run of ['f', 'fu', 'fuc', 'fuck', 'FUCK', 'Sh', 'sh1t']) expect(f.mayMask(run), run).toBe(true);
+  });
+
+  it('is false once no list word starts with it', () => {
+    const f = new ProfanityFilter();
+    for (const run of ['fuckz', 'hello', 'xyzzy', '42']) expect(f.mayMask(run), run).toBe(false);
+    expect(new ProfanityFilter({ emptyList: true }).mayMask('f')).toBe(false);
+  });
+
+  it('follows addWords and removeWords', () => {
+    const f = new ProfanityFilter({ emptyList: true, addWords: ['darn'] });
+    expect(f.mayMask('da')).toBe(true);
+    expect(f.mayMask('DARN')).toBe(true); // the whole word, which begins no longer one
+    f.removeWords('darn');
+    expect(f.mayMask('da')).toBe(false);
+    f.addWords('Zap');
+    expect(f.mayMask('zA')).toBe(true);
+  });
+
+  it('ignores list words clean can never mask (with punctuation or spaces)', () => {
+    const f = new ProfanityFilter({ emptyList: true, addWords: ['a.b', 'c++', 'blow job'] });
+    for (const run of ['a', 'c', 'blow']) expect(f.mayMask(run), run).toBe(false);
+    expect(f.clean('a.b c++ blow job')).toBe('a.b c++ blow job');
+  });
+
+  it('is always true with an empty word in the list, as every word token is masked then', () => {
+    const f = new ProfanityFilter({ emptyList: true, addWords: [''] });
+    expect(f.mayMask('anything')).toBe(true);
   });
 });
 
