@@ -2,7 +2,7 @@ import { ChatError, UNAVAILABLE_RETRY_AFTER_MS } from '../errors.js';
 import type { ChatEventName, ChatEvents } from '../events.js';
 import { newId } from '../ids.js';
 import { log, type Logger, type LogLevel } from '../logger.js';
-import type { Message, StreamRecord } from '../model.js';
+import type { Message, MessagePart, StreamRecord } from '../model.js';
 import type { LlmMessage, LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
 import type { StorageAdapter } from '../ports/storage.js';
 import type { Transport } from '../ports/transport.js';
@@ -34,9 +34,11 @@ export interface StreamSnapshot {
   sessionId: string;
   messageId: string;
   content: string;
+  /** The answer's parts so far (text, tool calls, tool results), as `content` is its text. */
+  parts: MessagePart[];
   tokens: number;
   /**
-   * Chunks with a lower `index` are already in `content`. -1 when the stream runs on another node:
+   * Chunks with a lower `index` are already in `content` and `parts`. -1 when the stream runs on another node:
    * `content` is then as of its last flush (about a second old).
    */
   index: number;
@@ -279,7 +281,7 @@ export class StreamCoordinator {
       }
       if (this.options.lease && !isFresh(record, now, this.options.lease)) continue;
       const message = await storage.getMessage(record.messageId);
-      snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated, index: -1 });
+      snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', parts: message?.parts ?? [], tokens: record.tokensGenerated, index: -1 });
     }
     return snapshots;
   }
@@ -352,10 +354,10 @@ export class StreamCoordinator {
     const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
     if (end.status === 'completed') {
       const { metrics } = end;
-      this.host.publish('stream.completed', { ...base, content: end.content, finishReason: record.finishReason, metrics });
+      this.host.publish('stream.completed', { ...base, content: end.content, parts: end.parts, finishReason: record.finishReason, metrics });
       this.callBack(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), 'onComplete callback');
     } else if (end.status === 'stopped') {
-      this.host.publish('stream.stopped', { ...base, content: end.content });
+      this.host.publish('stream.stopped', { ...base, content: end.content, parts: end.parts });
     } else {
       const error = end.error ?? new ChatError('INTERNAL', 'The answer failed');
       this.host.publish('stream.error', { ...base, code: error.code, message: error.message });
