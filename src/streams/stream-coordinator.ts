@@ -2,14 +2,15 @@ import { ChatError, UNAVAILABLE_RETRY_AFTER_MS } from '../errors.js';
 import type { ChatEventName, ChatEvents } from '../events.js';
 import { newId } from '../ids.js';
 import { log, type Logger, type LogLevel } from '../logger.js';
-import type { Message, MessagePart, StreamRecord } from '../model.js';
-import type { LlmMessage, LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
+import type { MessagePart, StreamRecord } from '../model.js';
+import type { LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
 import type { StorageAdapter } from '../ports/storage.js';
 import type { Transport } from '../ports/transport.js';
 import type { StreamConfig } from '../schemas.js';
 import { ActiveStream, metricsView, statusView, stepRecordOf, type AgentRun, type StreamChunk, type StreamEnd, type StreamMetrics, type StreamStatusView } from './active-stream.js';
 import type { OutputModeration } from './output-filter.js';
 import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace } from './remote-streams.js';
+import { modelMessages } from './model-context.js';
 import { agentRun, answerCap, type AgentConfig, type StreamOptions } from './stream-options.js';
 import { StreamSlots } from './stream-slots.js';
 
@@ -294,6 +295,8 @@ export class StreamCoordinator {
       this.options.contextMessages > 0
         ? await storage.getHistory(sessionId, { limit: this.options.contextMessages, offset: 0, parentMessageId: null })
         : { messages: [] };
+    // Before anything is stored: a host's `authorName` that throws fails the request, not the answer.
+    const messages = await modelMessages({ systemPrompt: agent.systemPrompt, history: context.messages, prompt: { content: prompt, userId }, tools: plan.tools, context: agent.context });
     const at = this.host.now();
     const streamId = newId();
     const promptMessageId = newId();
@@ -301,19 +304,19 @@ export class StreamCoordinator {
     const maxTokens = plan.config?.maxTokens ?? agent.maxTokens ?? null;
     const metadata = { status: 'streaming', streamId };
     const base = { sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
-    const { stream: record, messages } = await storage.createStream({
+    const { stream: record, messages: stored } = await storage.createStream({
       stream: { id: streamId, sessionId, messageId, promptMessageId, userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
       messages: [
         { ...base, id: promptMessageId, userId, agentId: null, role: 'user', content: prompt, metadata: null },
         { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
       ],
     });
-    for (const { message, created } of messages) {
+    for (const { message, created } of stored) {
       if (created) this.host.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
     }
     const temperature = plan.config?.temperature ?? agent.temperature;
     const request: LlmRequest = {
-      messages: modelMessages(agent, context.messages, prompt),
+      messages,
       ...(model !== null && { model }),
       ...(temperature !== undefined && { temperature }),
       ...(maxTokens !== null && { maxTokens }),
@@ -422,16 +425,4 @@ export class StreamCoordinator {
       this.host.report(error, context);
     }
   }
-}
-
-/** What the model is sent: the agent's system prompt, the session's recent messages, the prompt. */
-function modelMessages(agent: AgentConfig, context: readonly Message[], prompt: string): LlmMessage[] {
-  const messages: LlmMessage[] = [];
-  if (agent.systemPrompt) messages.push({ role: 'system', content: agent.systemPrompt });
-  for (const m of context) {
-    if (m.isDeleted || !m.content) continue;
-    messages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
-  }
-  messages.push({ role: 'user', content: prompt });
-  return messages;
 }
