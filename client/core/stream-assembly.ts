@@ -1,4 +1,5 @@
 import type { StreamChunk, StreamSnapshotEvent } from '../../adapters/socket.io/events.js';
+import type { MessagePart } from '../../src/model.js';
 import type { StreamView } from './types.js';
 
 interface Assembling extends StreamView {
@@ -20,7 +21,7 @@ export class StreamAssembly {
   snapshot(event: StreamSnapshotEvent): void {
     const held = this.byStream.get(event.streamId);
     if (held && held.next !== -1 && event.index !== -1 && held.next >= event.index) return; // already further along
-    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, tokens: event.tokens, next: event.index });
+    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, parts: event.parts, tokens: event.tokens, next: event.index });
   }
 
   /** Appends a chunk; false when it was already applied. */
@@ -28,7 +29,8 @@ export class StreamAssembly {
     const held = this.byStream.get(chunk.id);
     if (held && held.next !== -1 && chunk.index < held.next) return false;
     const content = chunk.isComplete && chunk.content ? chunk.content : (held?.content ?? '') + chunk.delta;
-    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, tokens: chunk.tokens, next: held?.next === -1 ? -1 : chunk.index + 1 });
+    const parts = withChunk(held?.parts ?? [], chunk);
+    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, parts, tokens: chunk.tokens, next: held?.next === -1 ? -1 : chunk.index + 1 });
     return true;
   }
 
@@ -48,7 +50,7 @@ export class StreamAssembly {
   views(): Record<string, StreamView> {
     if (!this.cached) {
       this.cached = {};
-      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, tokens: s.tokens });
+      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, parts: s.parts, tokens: s.tokens });
       Object.freeze(this.cached);
     }
     return this.cached;
@@ -59,4 +61,13 @@ export class StreamAssembly {
     this.byMessage.set(stream.messageId, stream);
     this.cached = null;
   }
+}
+
+/** The parts after a chunk: its text continues the last text part, its tool part follows (a new list). */
+function withChunk(parts: readonly MessagePart[], chunk: StreamChunk): readonly MessagePart[] {
+  if (chunk.part) return [...parts, chunk.part];
+  if (chunk.delta === '') return parts;
+  const last = parts.at(-1);
+  if (last?.type === 'text') return [...parts.slice(0, -1), { type: 'text', text: last.text + chunk.delta }];
+  return [...parts, { type: 'text', text: chunk.delta }];
 }

@@ -1,7 +1,7 @@
 import type { ChatErrorBody, ChatErrorCode } from '../../src/errors.js';
 import type { Socket } from 'socket.io-client';
 import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents } from '../../adapters/socket.io/events.js';
-import type { Message, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
+import type { Message, MessagePart, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
 
 export type { ChatErrorBody, ChatErrorCode };
 
@@ -19,9 +19,14 @@ export type MessageStatus = 'pending' | 'sent' | 'failed' | 'streaming' | 'compl
  * A message as the client shows it: the server's `Message` plus its `status`. A pending or failed
  * send has no `seq` yet (null), and its `id` is its `clientMessageId` until the server stores it.
  */
-export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq'> {
+export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq' | 'parts'> {
   seq: number | null;
   changeSeq: number | null;
+  /**
+   * An agent's answer as it happened (text, tool calls, tool results), kept up to date while it
+   * streams; absent on messages without parts (see `Message.parts`).
+   */
+  parts?: readonly MessagePart[];
   status: MessageStatus;
   /** Why a send failed, or why an answer ended in `error`. */
   error?: ChatErrorBody;
@@ -35,6 +40,8 @@ export interface StreamView {
   streamId: string;
   messageId: string;
   content: string;
+  /** Its parts so far (text, tool calls, tool results), also the `parts` of the message. */
+  parts: readonly MessagePart[];
   tokens: number;
 }
 
