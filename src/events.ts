@@ -1,4 +1,4 @@
-import type { Attachment, Message, MemberRole, Reaction, Session } from './model.js';
+import type { Attachment, Message, MessagePart, MemberRole, Reaction, Session } from './model.js';
 import type { StreamChunk, StreamMetrics } from './streams/active-stream.js';
 
 /**
@@ -34,9 +34,9 @@ export interface ChatEvents {
   /** Coalesced tokens of an LLM answer (at most one per STREAM_DELAY ms). */
   'stream.chunk': StreamChunk;
   /** The answer finished; `answer` is the committed message (seq = its changeSeq). */
-  'stream.completed': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; finishReason: string | null; metrics: StreamMetrics; answer: Message | null };
+  'stream.completed': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; parts: MessagePart[]; finishReason: string | null; metrics: StreamMetrics; answer: Message | null };
   /** Stopped by a user or by shutdown; the partial answer is kept. */
-  'stream.stopped': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; answer: Message | null };
+  'stream.stopped': { streamId: string; sessionId: string; messageId: string; seq: number; content: string; parts: MessagePart[]; answer: Message | null };
   /** The upstream failed; the partial answer is kept. `message` is the error's text. */
   'stream.error': { streamId: string; sessionId: string; messageId: string; seq: number; code: string; message: string; answer: Message | null };
   /** A listener threw; the write it followed is committed regardless. */

@@ -11,6 +11,7 @@ export type { WriteBatcherOptions } from './write-batcher.js';
 
 // LLM streaming: options, agents, the provider port, the results of the stream methods.
 export type { AgentConfig, StreamingOptions } from './streams/stream-options.js';
+export type { AgentContext } from './streams/model-context.js';
 export type { StreamCallbacks, StreamSnapshot, StreamStart } from './streams/stream-coordinator.js';
 export type { AgentPricing, StreamChunk, StreamMetrics, StreamPart, StreamStatusView, ToolCallMetric } from './streams/active-stream.js';
 // Tools an agent may call.

@@ -28,6 +28,35 @@ export interface Attachment {
   createdAt: string;
 }
 
+/** Text the agent wrote. */
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+/** A tool the agent called, with the input it gave (JSON; the model's text when that was not JSON). */
+export interface ToolCallPart {
+  type: 'tool-call';
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+}
+
+/**
+ * A tool call's result. A failed call's `output` is `{ error }` with only the kind of failure
+ * (`isError: true`), never what the tool threw.
+ */
+export interface ToolResultPart {
+  type: 'tool-result';
+  toolCallId: string;
+  toolName: string;
+  output: unknown;
+  isError?: boolean;
+}
+
+/** One piece of an agent's answer, in the order it happened. */
+export type MessagePart = TextPart | ToolCallPart | ToolResultPart;
+
 export interface Message {
   id: string;
   sessionId: string;
@@ -55,6 +84,12 @@ export interface Message {
   updatedAt: string;
   attachments: Attachment[];
   reactions: Reaction[];
+  /**
+   * An agent's answer as it happened: its text, tool calls and tool results in order (`content` is
+   * the text parts joined). Absent on messages that have none: members' messages, system notes, an
+   * answer before its first part, a deleted answer, and answers stored before parts were kept.
+   */
+  parts?: MessagePart[];
 }
 
 export interface Session {

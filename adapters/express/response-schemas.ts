@@ -5,6 +5,7 @@ import type {
   Attachment,
   Message,
   MessagePage,
+  MessagePart,
   PresenceEntry,
   Reaction,
   SearchPage,
@@ -43,6 +44,20 @@ export const attachmentSchema = z.strictObject({
   createdAt: isoDate,
 });
 
+export const messagePartSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text'), text: z.string() }),
+    z.strictObject({ type: z.literal('tool-call'), toolCallId: z.string(), toolName: z.string(), input: z.unknown().describe('The input the model gave (JSON)') }),
+    z.strictObject({
+      type: z.literal('tool-result'),
+      toolCallId: z.string(),
+      toolName: z.string(),
+      output: z.unknown().describe("The tool's result (JSON); for a failed call `{ error }` with the kind of failure only"),
+      isError: z.boolean().optional(),
+    }),
+  ])
+  .describe("One piece of an agent's answer");
+
 export const messageSchema = z.strictObject({
   id: z.string(),
   sessionId: z.string(),
@@ -65,6 +80,10 @@ export const messageSchema = z.strictObject({
   updatedAt: isoDate,
   attachments: z.array(attachmentSchema),
   reactions: z.array(reactionSchema),
+  parts: z
+    .array(messagePartSchema)
+    .optional()
+    .describe("An agent's answer as it happened: text, tool calls and tool results in order (`content` is the text parts joined). Absent when the message has none: members' messages, deleted or older answers"),
 });
 
 const sessionShape = {
@@ -179,6 +198,7 @@ export const errorResponseSchema = z.strictObject({
 /** The response schemas with the names they carry in the OpenAPI document's `components.schemas`. */
 export const responseSchemas = {
   Message: messageSchema,
+  MessagePart: messagePartSchema,
   MessagePage: messagePageSchema,
   SearchPage: searchPageSchema,
   MessageList: messageListSchema,
@@ -208,6 +228,7 @@ export const responseSchemas = {
  */
 interface ResponseTypes {
   Message: Message;
+  MessagePart: MessagePart;
   MessagePage: MessagePage;
   SearchPage: SearchPage;
   MessageList: { messages: Message[] };
@@ -240,6 +261,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
  */
 const responseSchemasMatchTheModel: { [K in keyof typeof responseSchemas]: Same<z.output<(typeof responseSchemas)[K]>, ResponseTypes[K]> } = {
   Message: true,
+  MessagePart: true,
   MessagePage: true,
   SearchPage: true,
   MessageList: true,

@@ -75,15 +75,15 @@ export function deliverDomainEvents(ctx: BindingContext): () => void {
     },
     // The end events carry the token count the answer was stored with, so that every member shows
     // the same final number as the stored message and the stream's metrics.
-    'stream.completed': ({ streamId, sessionId, messageId, seq, content, finishReason, metrics, answer }) => {
+    'stream.completed': ({ streamId, sessionId, messageId, seq, content, parts, finishReason, metrics, answer }) => {
       const tokens = answer?.tokens ?? metrics.totalTokens;
-      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, tokens, finishReason, metrics });
+      toSession(sessionId).emit('stream:complete', { streamId, sessionId, messageId, seq, content, parts, tokens, finishReason, metrics });
     },
-    'stream.stopped': ({ streamId, sessionId, messageId, seq, content, answer }) => {
-      toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content, tokens: answer?.tokens ?? null });
+    'stream.stopped': ({ streamId, sessionId, messageId, seq, content, parts, answer }) => {
+      toSession(sessionId).emit('stream:stopped', { streamId, sessionId, messageId, seq, content, parts, tokens: answer?.tokens ?? null });
     },
     'stream.error': ({ streamId, sessionId, messageId, seq, code, message, answer }) => {
-      toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message, tokens: answer?.tokens ?? null });
+      toSession(sessionId).emit('stream:error', { streamId, sessionId, messageId, seq, code, message, parts: answer?.parts ?? [], tokens: answer?.tokens ?? null });
     },
     // The session's sockets and every socket of the user concerned (one packet each, joined or not).
     'member.joined': ({ sessionId, userId, role, byUserId }) => {

@@ -33,7 +33,7 @@
  * line in these maps, and its handler in `handlers.ts`.
  */
 import type { ChatErrorBody } from '../../src/errors.js';
-import type { Attachment, MemberRole, Message, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
+import type { Attachment, MemberRole, Message, MessagePart, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
 import type {
   AuthRefreshPayload,
   MessageDeletePayload,
@@ -182,6 +182,8 @@ export interface StreamCompleteEvent {
   messageId: string;
   seq: number;
   content: string;
+  /** The whole answer's parts: text, tool calls and tool results in order (as `Message.parts`). */
+  parts: MessagePart[];
   /**
    * The answer's final token count, as stored on its message (`Message.tokens`) and in
    * `metrics.totalTokens`. Show this once the stream ends: a chunk's `tokens` counts what had arrived
@@ -200,6 +202,8 @@ export interface StreamStoppedEvent {
   messageId: string;
   seq: number;
   content: string;
+  /** The partial answer's parts: what was streamed, finished tool calls and results included. */
+  parts: MessagePart[];
   /** The partial answer's token count as stored on its message (`Message.tokens`); null if the final write failed. */
   tokens: number | null;
 }
@@ -212,6 +216,8 @@ export interface StreamErrorEvent {
   seq: number;
   code: string;
   message: string;
+  /** The kept partial answer's parts (empty if it could not be stored). */
+  parts: MessagePart[];
   /** The kept partial answer's token count as stored on its message (`Message.tokens`); null if it could not be stored. */
   tokens: number | null;
 }

@@ -241,6 +241,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
     const chat = adopt(message);
     const stream = chat.status === 'streaming' ? this.streams.forMessage(chat.id) : undefined;
     if (stream && stream.content.length > chat.content.length) chat.content = stream.content;
+    if (stream && stream.parts.length > (chat.parts?.length ?? 0)) chat.parts = stream.parts;
     if (!this.list.apply(chat)) return false;
     if (chat.clientMessageId !== null && chat.userId === this.link.userId()) this.stored.add(chat.clientMessageId);
     return true;
@@ -338,7 +339,15 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
       // Chunks were missed with no snapshot to cover them: start from the text held (saved about
       // once a second); the end event's content corrects it.
       const held = this.list.get(chunk.messageId);
-      this.streams.snapshot({ streamId: chunk.id, sessionId: chunk.sessionId, messageId: chunk.messageId, content: held?.content ?? '', tokens: held?.tokens ?? 0, index: chunk.index });
+      this.streams.snapshot({
+        streamId: chunk.id,
+        sessionId: chunk.sessionId,
+        messageId: chunk.messageId,
+        content: held?.content ?? '',
+        parts: [...(held?.parts ?? [])],
+        tokens: held?.tokens ?? 0,
+        index: chunk.index,
+      });
     }
     if (this.streams.chunk(chunk)) this.showStream(chunk.messageId);
   }
@@ -348,6 +357,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
     this.update(event.messageId, event.seq, (m) => ({
       ...m,
       content: 'content' in event ? event.content : m.content,
+      // The stored parts; an end without any (an answer that could not be stored) keeps what streamed.
+      ...(event.parts?.length && { parts: event.parts }),
       tokens: event.tokens ?? m.tokens,
       status,
       metadata: { ...m.metadata, status },
@@ -360,8 +371,8 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   private showStream(messageId: string): void {
     const stream = this.streams.forMessage(messageId);
     const held = this.list.get(messageId);
-    if (held && stream && held.status === 'streaming' && held.content !== stream.content) {
-      this.list.replace(held, { ...held, content: stream.content, tokens: stream.tokens });
+    if (held && stream && held.status === 'streaming' && (held.content !== stream.content || held.parts !== stream.parts)) {
+      this.list.replace(held, { ...held, content: stream.content, parts: stream.parts, tokens: stream.tokens });
     }
     this.changed();
   }

@@ -1,8 +1,8 @@
 import type { StreamChunk, StreamSnapshotEvent } from '../../adapters/socket.io/events.js';
-import type { AnswerPart, StreamView } from './types.js';
+import type { MessagePart } from '../../src/model.js';
+import type { StreamView } from './types.js';
 
 interface Assembling extends StreamView {
-  parts: AnswerPart[];
   /** The index of the next chunk to append; -1 appends whatever comes (a snapshot from another node). */
   next: number;
 }
@@ -21,9 +21,7 @@ export class StreamAssembly {
   snapshot(event: StreamSnapshotEvent): void {
     const held = this.byStream.get(event.streamId);
     if (held && held.next !== -1 && event.index !== -1 && held.next >= event.index) return; // already further along
-    // The text so far, as one part: the tool calls before it are not in a snapshot.
-    const parts: AnswerPart[] = event.content ? [{ type: 'text', text: event.content }] : [];
-    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, tokens: event.tokens, parts, next: event.index });
+    this.set({ streamId: event.streamId, messageId: event.messageId, content: event.content, parts: event.parts, tokens: event.tokens, next: event.index });
   }
 
   /** Appends a chunk; false when it was already applied. */
@@ -32,7 +30,7 @@ export class StreamAssembly {
     if (held && held.next !== -1 && chunk.index < held.next) return false;
     const content = chunk.isComplete && chunk.content ? chunk.content : (held?.content ?? '') + chunk.delta;
     const parts = withChunk(held?.parts ?? [], chunk);
-    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, tokens: chunk.tokens, parts, next: held?.next === -1 ? -1 : chunk.index + 1 });
+    this.set({ streamId: chunk.id, messageId: chunk.messageId, content, parts, tokens: chunk.tokens, next: held?.next === -1 ? -1 : chunk.index + 1 });
     return true;
   }
 
@@ -52,7 +50,7 @@ export class StreamAssembly {
   views(): Record<string, StreamView> {
     if (!this.cached) {
       this.cached = {};
-      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, tokens: s.tokens, parts: s.parts });
+      for (const s of this.byStream.values()) this.cached[s.streamId] = Object.freeze({ streamId: s.streamId, messageId: s.messageId, content: s.content, parts: s.parts, tokens: s.tokens });
       Object.freeze(this.cached);
     }
     return this.cached;
@@ -65,18 +63,11 @@ export class StreamAssembly {
   }
 }
 
-/**
- * The parts after a chunk: its tool call or result, and its text appended to the last text part.
- * A new array (frozen) when anything changed: a snapshot handed out keeps the parts it had.
- */
-function withChunk(parts: readonly AnswerPart[], chunk: StreamChunk): AnswerPart[] {
-  if (!chunk.part && !chunk.delta) return parts as AnswerPart[];
-  const next = parts.slice();
-  if (chunk.part) next.push(Object.freeze({ ...chunk.part }));
-  if (chunk.delta) {
-    const last = next[next.length - 1];
-    if (last?.type === 'text') next[next.length - 1] = Object.freeze({ type: 'text', text: last.text + chunk.delta });
-    else next.push(Object.freeze({ type: 'text', text: chunk.delta }));
-  }
-  return Object.freeze(next) as AnswerPart[];
+/** The parts after a chunk: its text continues the last text part, its tool part follows (a new list). */
+function withChunk(parts: readonly MessagePart[], chunk: StreamChunk): readonly MessagePart[] {
+  if (chunk.part) return [...parts, chunk.part];
+  if (chunk.delta === '') return parts;
+  const last = parts.at(-1);
+  if (last?.type === 'text') return [...parts.slice(0, -1), { type: 'text', text: last.text + chunk.delta }];
+  return [...parts, { type: 'text', text: chunk.delta }];
 }

@@ -1,7 +1,7 @@
 import type { ChatErrorBody, ChatErrorCode } from '../../src/errors.js';
 import type { Socket } from 'socket.io-client';
-import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents, StreamPart } from '../../adapters/socket.io/events.js';
-import type { Message, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
+import type { ClientToServerEvents, MessageSendPayload, ServerToClientEvents } from '../../adapters/socket.io/events.js';
+import type { Message, MessagePart, PresenceEntry, SessionMember, SessionSummary } from '../../src/model.js';
 
 export type { ChatErrorBody, ChatErrorCode };
 
@@ -19,9 +19,14 @@ export type MessageStatus = 'pending' | 'sent' | 'failed' | 'streaming' | 'compl
  * A message as the client shows it: the server's `Message` plus its `status`. A pending or failed
  * send has no `seq` yet (null), and its `id` is its `clientMessageId` until the server stores it.
  */
-export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq'> {
+export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq' | 'parts'> {
   seq: number | null;
   changeSeq: number | null;
+  /**
+   * An agent's answer as it happened (text, tool calls, tool results), kept up to date while it
+   * streams; absent on messages without parts (see `Message.parts`).
+   */
+  parts?: readonly MessagePart[];
   status: MessageStatus;
   /** Why a send failed, or why an answer ended in `error`. */
   error?: ChatErrorBody;
@@ -30,17 +35,14 @@ export interface ChatMessage extends Omit<Message, 'seq' | 'changeSeq'> {
 /** A new attachment, as sent (the server adds ids and dates). */
 export type AttachmentInput = NonNullable<MessageSendPayload['attachments']>[number];
 
-/** A piece of an answer as it streams: its text, and the tools it called with their results. */
-export type AnswerPart = { type: 'text'; text: string } | StreamPart;
-
 /** An answer that is streaming now. Its text is also the `content` of the message `messageId`. */
 export interface StreamView {
   streamId: string;
   messageId: string;
   content: string;
+  /** Its parts so far (text, tool calls, tool results), also the `parts` of the message. */
+  parts: readonly MessagePart[];
   tokens: number;
-  /** Text, tool calls and tool results in the order they came (what joined mid-answer is one text part). */
-  parts: readonly AnswerPart[];
 }
 
 export interface TypingUser {

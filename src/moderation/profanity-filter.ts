@@ -22,9 +22,12 @@ export interface ProfanityFilterOptions {
  */
 const SPLIT = /\b|_/;
 
-/** Code unit of an ASCII word character [A-Za-z0-9_], i.e. `\w` without the `u` flag. */
+/**
+ * Code unit of an ASCII letter or digit: `\w` without the `u` flag, but for `_`, which `clean` has
+ * split the text on before any token gets here.
+ */
 function isWordCode(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
 }
 
 /** bad-words' escaping of a list word before it goes into `\b…\b` (every non-word code unit). */
@@ -52,17 +55,8 @@ function escapeWord(word: string): string {
  */
 export class ProfanityFilter {
   readonly #filter: Filter;
-  /** Lower-cased active (listed, not excluded) words made only of ASCII word characters. */
-  #tokenWords = new Set<string>();
-  /** An active empty word: bad-words' `\b\b` then matches every token containing a word character. */
-  #emptyWordActive = false;
-  /** The active ASCII words as one `\b(?:w1|w2|…)\b` alternation, for `isProfane` on whole texts. */
-  #anyAsciiWord: RegExp | null = null;
-  /** bad-words' own `\b…\b` RegExp for each active word with a non-ASCII character (see `#sync`). */
-  #nonAsciiWords: RegExp[] = [];
-  /** Every non-empty prefix of `#tokenWords`: what a growing word may still become (see `mayMask`). */
-  #tokenPrefixes = new Set<string>();
-  #stale = true;
+  /** Built from the wrapped filter's lists on first use, dropped when they change. */
+  #index: WordIndex | null = null;
 
   constructor(options: ProfanityFilterOptions = {}) {
     this.#filter = new Filter({ placeHolder: options.placeHolder, emptyList: options.emptyList });
@@ -94,21 +88,20 @@ export class ProfanityFilter {
    *   `String.replace` pattern).
    */
   clean(text: string): string {
-    if (!text) return text;
     // bad-words splits on `_` as well and joins the pieces with nothing, so every underscore in a
     // message would vanish (snake_case, URLs, code). We keep its masking decisions but not that:
     // each underscore-separated segment is cleaned exactly as bad-words cleans it, and the
     // underscores are put back.
-    if (text.includes('_')) return text.split('_').map((segment) => this.#cleanSegment(segment)).join('_');
-    return this.#cleanSegment(text);
+    return text
+      .split('_')
+      .map((segment) => this.#cleanSegment(segment))
+      .join('_');
   }
 
   #cleanSegment(text: string): string {
-    if (!text || !SPLIT.test(text)) return text;
-    this.#sync();
-    const tokens = text.split(SPLIT);
+    const index = this.#words();
     let out = '';
-    for (const token of tokens) out += this.#isProfaneToken(token) ? this.#filter.replaceWord(token) : token;
+    for (const token of text.split(SPLIT)) out += isProfaneToken(index, token) ? this.#filter.replaceWord(token) : token;
     return out;
   }
 
@@ -118,9 +111,9 @@ export class ProfanityFilter {
    * punctuation (`'blow job'`), so it can be true for a text that `clean` leaves unchanged.
    */
   isProfane(text: string): boolean {
-    this.#sync();
-    if (this.#anyAsciiWord?.test(text)) return true;
-    return this.#nonAsciiWords.some((re) => re.test(text));
+    const { anyAsciiWord, nonAsciiWords } = this.#words();
+    if (anyAsciiWord?.test(text)) return true;
+    return nonAsciiWords.some((re) => re.test(text));
   }
 
   /**
@@ -130,61 +123,73 @@ export class ProfanityFilter {
    * cannot, instead of waiting for the next whitespace.
    */
   mayMask(run: string): boolean {
-    this.#sync();
-    return this.#emptyWordActive || this.#tokenPrefixes.has(run.toLowerCase());
+    const { emptyWordActive, tokenPrefixes } = this.#words();
+    return emptyWordActive || tokenPrefixes.has(run.toLowerCase());
   }
 
   /** Blocks `words` (and takes each one off the allow list once), as bad-words' `addWords`. */
   addWords(...words: string[]): void {
     this.#filter.addWords(...words);
-    this.#stale = true;
+    this.#index = null;
   }
 
   /** Allows `words` again (compared lower-cased), as bad-words' `removeWords`. */
   removeWords(...words: string[]): void {
     this.#filter.removeWords(...words);
-    this.#stale = true;
+    this.#index = null;
   }
 
-  #isProfaneToken(token: string): boolean {
-    // Tokens are homogeneous, so the first code unit tells a word token; charCodeAt('') is NaN. The
-    // check also keeps a non-word token that lower-cases to ASCII (KELVIN SIGN → 'k') from matching.
-    if (!isWordCode(token.charCodeAt(0))) return false;
-    return this.#emptyWordActive || this.#tokenWords.has(token.toLowerCase());
+  #words(): WordIndex {
+    return (this.#index ??= indexWords(this.#filter));
   }
+}
 
-  /** Rebuilds the lookup structures from the wrapped filter's `list` and `exclude` when they changed. */
-  #sync(): void {
-    if (!this.#stale) return;
-    const { list, exclude } = this.#filter;
-    const tokenWords = new Set<string>();
-    const asciiAlternatives = new Set<string>();
-    const nonAscii = new Set<string>();
-    let emptyWordActive = false;
-    for (const word of list) {
-      // bad-words checks the allow list per list word, against the word lower-cased.
-      if (exclude.includes(word.toLowerCase())) continue;
-      (/^[\x00-\x7f]*$/.test(word) ? asciiAlternatives : nonAscii).add(escapeWord(word));
-      if (word === '') emptyWordActive = true;
-      // Without the `u` flag, `i` never folds a non-ASCII character onto an ASCII one, so only words
-      // made of [A-Za-z0-9_] can equal a word token; for those, lower-casing is that case folding.
-      else if (/^\w+$/.test(word)) tokenWords.add(word.toLowerCase());
-    }
-    this.#tokenWords = tokenWords;
-    const prefixes = new Set<string>();
-    for (const word of tokenWords) for (let i = 1; i <= word.length; i++) prefixes.add(word.slice(0, i));
-    this.#tokenPrefixes = prefixes;
-    this.#emptyWordActive = emptyWordActive;
-    // `test` on an alternation is true iff one alternative matches somewhere (backtracking tries each
-    // one at each position), so by the spec this is the OR of bad-words' per-word `\b…\b` tests.
-    // V8 does not quite follow the spec here: it merges alternatives sharing a first character using
-    // Unicode case folding, so /sa|sb|ſ/i matches 's' although /ſ/i does not (non-`u` `i` never folds
-    // ſ U+017F or K U+212A onto ASCII). Hence only ASCII words go into the alternation; the rare non-ASCII words
-    // (none in the default list) keep bad-words' own per-word RegExp, compiled once. No `g` flag, so
-    // no `lastIndex` state between calls (bad-words' `gi` RegExps are fresh, so `g` is moot there).
-    this.#anyAsciiWord =
-      asciiAlternatives.size === 0 ? null : new RegExp(`\\b(?:${[...asciiAlternatives].join('|')})\\b`, 'i');
-    this.#nonAsciiWords = [...nonAscii].map((escaped) => new RegExp(`\\b${escaped}\\b`, 'i'));
-    this.#stale = false;
+/** What `clean`, `isProfane` and `mayMask` look words up in, from a bad-words filter's lists. */
+interface WordIndex {
+  /** Lower-cased active (listed, not excluded) words made only of ASCII word characters. */
+  tokenWords: Set<string>;
+  /** Every non-empty prefix of `tokenWords`: what a growing word may still become (see `mayMask`). */
+  tokenPrefixes: Set<string>;
+  /** An active empty word: bad-words' `\b\b` then matches every token containing a word character. */
+  emptyWordActive: boolean;
+  /** The active ASCII words as one `\b(?:w1|w2|…)\b` alternation, for `isProfane` on whole texts. */
+  anyAsciiWord: RegExp | null;
+  /** bad-words' own `\b…\b` RegExp for each active word with a non-ASCII character (see `indexWords`). */
+  nonAsciiWords: RegExp[];
+}
+
+function isProfaneToken(index: WordIndex, token: string): boolean {
+  // Tokens are homogeneous, so the first code unit tells a word token; charCodeAt('') is NaN. The
+  // check also keeps a non-word token that lower-cases to ASCII (KELVIN SIGN → 'k') from matching.
+  if (!isWordCode(token.charCodeAt(0))) return false;
+  return index.emptyWordActive || index.tokenWords.has(token.toLowerCase());
+}
+
+function indexWords({ list, exclude }: Filter): WordIndex {
+  const tokenWords = new Set<string>();
+  const asciiAlternatives = new Set<string>();
+  const nonAscii = new Set<string>();
+  let emptyWordActive = false;
+  for (const word of list) {
+    // bad-words checks the allow list per list word, against the word lower-cased.
+    if (exclude.includes(word.toLowerCase())) continue;
+    (/[^\x00-\x7f]/.test(word) ? nonAscii : asciiAlternatives).add(escapeWord(word));
+    if (word === '') emptyWordActive = true;
+    // Without the `u` flag, `i` never folds a non-ASCII character onto an ASCII one, so only words
+    // made of [A-Za-z0-9_] can equal a word token; for those, lower-casing is that case folding.
+    else if (/^\w+$/.test(word)) tokenWords.add(word.toLowerCase());
   }
+  const tokenPrefixes = new Set<string>();
+  for (const word of tokenWords) for (let i = 1; i <= word.length; i++) tokenPrefixes.add(word.slice(0, i));
+  // `test` on an alternation is true iff one alternative matches somewhere (backtracking tries each
+  // one at each position), so by the spec this is the OR of bad-words' per-word `\b…\b` tests.
+  // V8 does not quite follow the spec here: it merges alternatives sharing a first character using
+  // Unicode case folding, so /sa|sb|ſ/i matches 's' although /ſ/i does not (non-`u` `i` never folds
+  // ſ U+017F or K U+212A onto ASCII, nor Å U+212B onto å). Hence only ASCII words go into the
+  // alternation; the rare non-ASCII words (none in the default list) keep bad-words' own per-word
+  // RegExp, compiled once. No `g` flag, so no `lastIndex` state between calls (bad-words' `gi`
+  // RegExps are fresh, so `g` is moot there).
+  const anyAsciiWord = asciiAlternatives.size === 0 ? null : new RegExp(`\\b(?:${[...asciiAlternatives].join('|')})\\b`, 'i');
+  const nonAsciiWords = [...nonAscii].map((escaped) => new RegExp(`\\b${escaped}\\b`, 'i'));
+  return { tokenWords, tokenPrefixes, emptyWordActive, anyAsciiWord, nonAsciiWords };
 }

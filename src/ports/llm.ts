@@ -14,10 +14,13 @@ export interface LlmToolCall {
 /**
  * One message sent upstream. An assistant message may carry the tool calls it made; each call's
  * result follows as a `tool` message (providers translate both into their own shapes: OpenAI's
- * `tool_calls` and `role: "tool"`, Anthropic's `tool_use` and `tool_result` blocks).
+ * `tool_calls` and `role: "tool"`, Anthropic's `tool_use` and `tool_result` blocks). A user message
+ * carries its author's `name` when several people wrote in the session (OpenAI's `name` field;
+ * Anthropic has none: the text is prefixed `[name]: `).
  */
 export type LlmMessage =
-  | { role: 'system' | 'user'; content: string }
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string; name?: string }
   | { role: 'assistant'; content: string; toolCalls?: LlmToolCall[] }
   | { role: 'tool'; toolCallId: string; toolName: string; content: string; isError?: boolean };
 

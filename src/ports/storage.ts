@@ -5,6 +5,7 @@ import type {
   MemberRole,
   Message,
   MessagePage,
+  MessagePart,
   SearchPage,
   MessageRole,
   Reaction,
@@ -182,6 +183,8 @@ export interface NewStream {
 /** What a stream's flush writes (`flushStream`): the answer's `content` and `tokens`, and the row's counters. */
 export interface StreamFlush {
   content: string;
+  /** The answer's parts so far (see `MessagePatch.parts`); absent: leave them as they are. */
+  parts?: readonly MessagePart[] | null;
   tokens: number;
   tokensGenerated: number;
   bytesEmitted: number;
@@ -265,6 +268,11 @@ export interface InsertedMessage {
 /** Fields an update may set; `at` becomes `updatedAt`. */
 export interface MessagePatch {
   content?: string;
+  /**
+   * An answer's parts, stored as given (JSON) and returned by every read as `Message.parts`; null or
+   * an empty list stores none (the read then omits `parts`). A deleted message is read without parts.
+   */
+  parts?: readonly MessagePart[] | null;
   metadata?: JsonObject | null;
   tokens?: number | null;
   isEdited?: boolean;

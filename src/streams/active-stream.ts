@@ -1,5 +1,5 @@
 import { ChatError } from '../errors.js';
-import type { Message, StreamRecord, StreamStatus } from '../model.js';
+import type { Message, MessagePart, StreamRecord, StreamStatus } from '../model.js';
 import { LlmProviderError, type LlmMessage, type LlmProvider, type LlmRequest, type LlmToolCall, type LlmUsage } from '../ports/llm.js';
 import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
 import type { Tool } from '../tools/define-tool.js';
@@ -27,6 +27,8 @@ export interface StreamEnd {
   record: StreamRecord;
   message: Message | null;
   content: string;
+  /** The answer's parts as emitted (what `message.parts` holds once committed). */
+  parts: MessagePart[];
   error?: ChatError;
   /** Another node had already closed this stream as abandoned: nothing was written, nothing to announce. */
   superseded?: boolean;
@@ -62,6 +64,8 @@ export class ActiveStream {
   readonly controller = new AbortController();
   private readonly output: StreamOutputFilter;
   private emitted = '';
+  /** What members were sent, in order: text (`emitted`, cut where a tool part came) and tool parts. */
+  private readonly parts: MessagePart[] = [];
   private pending = '';
   private index = 0;
   /** Tokens of the running step (text and tool-call pieces) and its usage, when reported. */
@@ -112,8 +116,8 @@ export class ActiveStream {
   }
 
   /** The answer so far as clients have it (for a late joiner's snapshot). */
-  snapshot(): { content: string; tokens: number; index: number } {
-    return { content: this.emitted, tokens: this.tokensGenerated(), index: this.index };
+  snapshot(): { content: string; parts: MessagePart[]; tokens: number; index: number } {
+    return { content: this.emitted, parts: [...this.parts], tokens: this.tokensGenerated(), index: this.index };
   }
 
   status(): StreamStatusView {
@@ -224,7 +228,11 @@ export class ActiveStream {
 
   /** Runs a step's tool calls concurrently, announcing each call and result to members. */
   private async runTools(calls: LlmToolCall[]): Promise<ToolResult[]> {
+    // The step's text is whole: a word the filter held back goes out before the calls, in its text part.
+    this.append(this.output.end());
     for (const call of calls) this.emitPart({ type: 'tool-call', toolCallId: call.id, toolName: call.name, input: parseOr(call.arguments) });
+    // Stored at once, not at the next text flush: a node that dies during a slow tool leaves the calls made.
+    this.flush();
     const { record, agent } = this;
     const context = { sessionId: record.sessionId, userId: agent.userId, streamId: record.id, agentId: agent.agentId, signal: this.controller.signal };
     const results = await runToolCalls(calls, agent.tools, context, agent.toolTimeoutMs, (error, call) =>
@@ -236,6 +244,7 @@ export class ActiveStream {
       const output = result.isError ? { error: result.publicError } : result.output;
       this.emitPart({ type: 'tool-result', toolCallId: call.id, toolName: call.name, output, ...(result.isError && { isError: true }) });
     }
+    if (!this.controller.signal.aborted) this.flush(); // a stop commits them anyway
     return results;
   }
 
@@ -290,6 +299,7 @@ export class ActiveStream {
   /** Sends the text so far, then a chunk that carries `part` alone. */
   private emitPart(part: StreamPart): void {
     this.emitChunk();
+    this.parts.push(part);
     this.send('', false, part);
   }
 
@@ -307,9 +317,18 @@ export class ActiveStream {
     const delta = this.pending;
     this.pending = '';
     this.emitted += delta;
+    this.addText(delta);
     this.bytes += Buffer.byteLength(delta);
     this.send(delta, isComplete);
     if (!isComplete && Date.now() - this.lastFlushAt >= this.host.flushIntervalMs) this.flush();
+  }
+
+  /** Text continues the last text part, or starts one after a tool part (a new object: copies handed out stay as they were). */
+  private addText(text: string): void {
+    if (text === '') return;
+    const last = this.parts.at(-1);
+    if (last?.type === 'text') this.parts[this.parts.length - 1] = { type: 'text', text: last.text + text };
+    else this.parts.push({ type: 'text', text });
   }
 
   private send(delta: string, isComplete: boolean, part?: StreamPart): void {
@@ -324,6 +343,7 @@ export class ActiveStream {
     this.lastFlushAt = Date.now();
     this.lastWriteAt = this.lastFlushAt;
     const content = this.emitted;
+    const parts = [...this.parts];
     const at = this.host.now();
     const { storage } = this.host;
     const tokens = this.tokensGenerated();
@@ -332,9 +352,9 @@ export class ActiveStream {
       .then(() =>
         // The lean path writes the two rows and reads nothing back (no message, reactions, attachments).
         storage.flushStream
-          ? storage.flushStream(this.id, { ...counters, content, tokens })
+          ? storage.flushStream(this.id, { ...counters, content, parts, tokens })
           : storage
-              .updateStream(this.id, { ...counters, status: 'streaming', expectedStatuses: RUNNING }, { patch: { content, tokens, at }, bumpSeq: false })
+              .updateStream(this.id, { ...counters, status: 'streaming', expectedStatuses: RUNNING }, { patch: { content, parts, tokens, at }, bumpSeq: false })
               .then((result) => result !== null),
       )
       .then((running) => {
@@ -371,7 +391,7 @@ export class ActiveStream {
     let superseded = false;
     const write = this.writes.then(() =>
       this.host.storage.updateStream(this.id, { ...patch, expectedStatuses: RUNNING }, {
-        patch: { content: this.emitted, tokens: this.tokensGenerated(), metadata, at },
+        patch: { content: this.emitted, parts: [...this.parts], tokens: this.tokensGenerated(), metadata, at },
         bumpSeq: true,
       }),
     );
@@ -401,6 +421,7 @@ export class ActiveStream {
       record,
       message: committed?.message ?? null,
       content: this.emitted,
+      parts: [...this.parts],
       ...(error && { error }),
       ...(superseded && { superseded }),
       metrics: this.metrics(record),

@@ -83,6 +83,7 @@ export function stoppedInPlace(record: StreamRecord, answer: Message | null): Ch
     messageId: record.messageId,
     seq: answer?.changeSeq ?? 0,
     content: answer?.content ?? '',
+    parts: answer?.parts ?? [],
     answer,
   };
 }

@@ -2,14 +2,15 @@ import { ChatError, UNAVAILABLE_RETRY_AFTER_MS } from '../errors.js';
 import type { ChatEventName, ChatEvents } from '../events.js';
 import { newId } from '../ids.js';
 import { log, type Logger, type LogLevel } from '../logger.js';
-import type { Message, StreamRecord } from '../model.js';
-import type { LlmMessage, LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
+import type { MessagePart, StreamRecord } from '../model.js';
+import type { LlmProvider, LlmRequest, LlmTool } from '../ports/llm.js';
 import type { StorageAdapter } from '../ports/storage.js';
 import type { Transport } from '../ports/transport.js';
 import type { StreamConfig } from '../schemas.js';
 import { ActiveStream, metricsView, statusView, stepRecordOf, type AgentRun, type StreamChunk, type StreamEnd, type StreamMetrics, type StreamStatusView } from './active-stream.js';
 import type { OutputModeration } from './output-filter.js';
 import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace } from './remote-streams.js';
+import { modelMessages } from './model-context.js';
 import { agentRun, answerCap, type AgentConfig, type StreamOptions } from './stream-options.js';
 import { StreamSlots } from './stream-slots.js';
 
@@ -34,9 +35,11 @@ export interface StreamSnapshot {
   sessionId: string;
   messageId: string;
   content: string;
+  /** The answer's parts so far (text, tool calls, tool results), as `content` is its text. */
+  parts: MessagePart[];
   tokens: number;
   /**
-   * Chunks with a lower `index` are already in `content`. -1 when the stream runs on another node:
+   * Chunks with a lower `index` are already in `content` and `parts`. -1 when the stream runs on another node:
    * `content` is then as of its last flush (about a second old).
    */
   index: number;
@@ -279,7 +282,7 @@ export class StreamCoordinator {
       }
       if (this.options.lease && !isFresh(record, now, this.options.lease)) continue;
       const message = await storage.getMessage(record.messageId);
-      snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', tokens: record.tokensGenerated, index: -1 });
+      snapshots.push({ streamId: record.id, sessionId, messageId: record.messageId, content: message?.content ?? '', parts: message?.parts ?? [], tokens: record.tokensGenerated, index: -1 });
     }
     return snapshots;
   }
@@ -292,6 +295,8 @@ export class StreamCoordinator {
       this.options.contextMessages > 0
         ? await storage.getHistory(sessionId, { limit: this.options.contextMessages, offset: 0, parentMessageId: null })
         : { messages: [] };
+    // Before anything is stored: a host's `authorName` that throws fails the request, not the answer.
+    const messages = await modelMessages({ systemPrompt: agent.systemPrompt, history: context.messages, prompt: { content: prompt, userId }, tools: plan.tools, context: agent.context });
     const at = this.host.now();
     const streamId = newId();
     const promptMessageId = newId();
@@ -299,19 +304,19 @@ export class StreamCoordinator {
     const maxTokens = plan.config?.maxTokens ?? agent.maxTokens ?? null;
     const metadata = { status: 'streaming', streamId };
     const base = { sessionId, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at };
-    const { stream: record, messages } = await storage.createStream({
+    const { stream: record, messages: stored } = await storage.createStream({
       stream: { id: streamId, sessionId, messageId, promptMessageId, userId, agentId, model, maxTokens, nodeId: this.nodeId, at },
       messages: [
         { ...base, id: promptMessageId, userId, agentId: null, role: 'user', content: prompt, metadata: null },
         { ...base, id: messageId, userId: null, agentId, role: 'assistant', content: '', metadata },
       ],
     });
-    for (const { message, created } of messages) {
+    for (const { message, created } of stored) {
       if (created) this.host.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
     }
     const temperature = plan.config?.temperature ?? agent.temperature;
     const request: LlmRequest = {
-      messages: modelMessages(agent, context.messages, prompt),
+      messages,
       ...(model !== null && { model }),
       ...(temperature !== undefined && { temperature }),
       ...(maxTokens !== null && { maxTokens }),
@@ -352,10 +357,10 @@ export class StreamCoordinator {
     const base = { streamId: record.id, sessionId: record.sessionId, messageId: record.messageId, seq: end.message?.changeSeq ?? 0, answer: end.message };
     if (end.status === 'completed') {
       const { metrics } = end;
-      this.host.publish('stream.completed', { ...base, content: end.content, finishReason: record.finishReason, metrics });
+      this.host.publish('stream.completed', { ...base, content: end.content, parts: end.parts, finishReason: record.finishReason, metrics });
       this.callBack(() => callbacks.onComplete?.({ streamId: record.id, content: end.content, metrics }), 'onComplete callback');
     } else if (end.status === 'stopped') {
-      this.host.publish('stream.stopped', { ...base, content: end.content });
+      this.host.publish('stream.stopped', { ...base, content: end.content, parts: end.parts });
     } else {
       const error = end.error ?? new ChatError('INTERNAL', 'The answer failed');
       this.host.publish('stream.error', { ...base, code: error.code, message: error.message });
@@ -420,16 +425,4 @@ export class StreamCoordinator {
       this.host.report(error, context);
     }
   }
-}
-
-/** What the model is sent: the agent's system prompt, the session's recent messages, the prompt. */
-function modelMessages(agent: AgentConfig, context: readonly Message[], prompt: string): LlmMessage[] {
-  const messages: LlmMessage[] = [];
-  if (agent.systemPrompt) messages.push({ role: 'system', content: agent.systemPrompt });
-  for (const m of context) {
-    if (m.isDeleted || !m.content) continue;
-    messages.push({ role: m.role === 'assistant' ? 'assistant' : m.role === 'system' ? 'system' : 'user', content: m.content });
-  }
-  messages.push({ role: 'user', content: prompt });
-  return messages;
 }

@@ -4,6 +4,7 @@ import { newId } from '../ids.js';
 import type { LlmProvider, LlmTool } from '../ports/llm.js';
 import { toolDefinitions, type Tool } from '../tools/define-tool.js';
 import type { AgentPricing, AgentRun } from './active-stream.js';
+import type { AgentContext } from './model-context.js';
 import { streamLeaseTimings, type StreamLeaseTimings } from './remote-streams.js';
 
 /** An assistant persona: which provider and model answer, with what instructions. */
@@ -23,6 +24,8 @@ export interface AgentConfig {
   toolTimeoutMs?: number;
   /** Prices per million tokens: `getStreamMetrics` then reports the answer's `cost`. */
   pricing?: AgentPricing;
+  /** How much of the session the model is sent: a token budget, the names of members (see {@link AgentContext}). */
+  context?: AgentContext;
 }
 
 /** The LLM streaming part of `ChatEngineOptions`. */
@@ -141,6 +144,8 @@ export function agentRun(agent: AgentConfig, who: { userId: string; agentId: str
   if (!Number.isSafeInteger(maxSteps) || maxSteps < 1) throw misconfigured('maxSteps must be a positive integer');
   const toolTimeoutMs = agent.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
   if (!Number.isFinite(toolTimeoutMs) || toolTimeoutMs <= 0) throw misconfigured('toolTimeoutMs must be a positive number');
+  const budget = agent.context?.maxTokens;
+  if (budget !== undefined && (!Number.isSafeInteger(budget) || budget < 1)) throw misconfigured('context.maxTokens must be a positive integer');
   const pricing = agent.pricing ?? null;
   if (pricing && ![pricing.inputPerMTok, pricing.outputPerMTok].every((p) => Number.isFinite(p) && p >= 0)) {
     throw misconfigured('pricing needs inputPerMTok and outputPerMTok, non-negative numbers');

@@ -1,5 +1,5 @@
 /** What members and hosts see of a stream: its chunks, status and metrics, live or from its row. */
-import type { StreamRecord, StreamStatus } from '../model.js';
+import type { StreamRecord, StreamStatus, ToolCallPart, ToolResultPart } from '../model.js';
 
 /** What `stream:chunk` carries. `content` is empty except on the final chunk. */
 export interface StreamChunk {
@@ -21,9 +21,7 @@ export interface StreamChunk {
 }
 
 /** A tool call or result inside an answer, as members see it. */
-export type StreamPart =
-  | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown }
-  | { type: 'tool-result'; toolCallId: string; toolName: string; output: unknown; isError?: boolean };
+export type StreamPart = ToolCallPart | ToolResultPart;
 
 /** One tool call of an answer, for metrics. */
 export interface ToolCallMetric {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChatError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Message, MessagePage, Reaction, Session, SessionMember, StreamRecord } from '../model.js';
+import type { Message, MessagePage, MessagePart, Reaction, Session, SessionMember, StreamRecord } from '../model.js';
 import type { NewAttachment, NewMessage, NewSession, NewStream, StorageAdapter } from '../ports/storage.js';
 
 export interface DescribeStorageAdapterOptions<A extends StorageAdapter = StorageAdapter> {
@@ -1494,6 +1494,62 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect((await db().getMessage(answer.id))?.content).toBe('Forty two is the answer');
       expect(await db().flushStream!(newId(), flush)).toBe(false);
       expect(await lastSeq(session.id)).toBe(2);
+    });
+
+    it("an answer's parts: stored by a flush and the final commit, read back by every read; none stores none; a deleted answer has none", async () => {
+      const session = await newSession();
+      const { stream, messages } = await db().createStream(streamStart(session.id));
+      const [question, created] = messages.map((r) => r.message) as [Message, Message];
+      expect(created).not.toHaveProperty('parts');
+      expect(question).not.toHaveProperty('parts');
+      const call: MessagePart = { type: 'tool-call', toolCallId: 'call_1', toolName: 'lookup', input: { orderId: 'A-1', 'ünï': [1, null, { deep: true }] } };
+      const result: MessagePart = { type: 'tool-result', toolCallId: 'call_1', toolName: 'lookup', output: { error: 'Timed out' }, isError: true };
+      const soFar: MessagePart[] = [{ type: 'text', text: 'Let me look. ' }, call];
+
+      const at1 = clock();
+      if (db().flushStream) {
+        const flush = { content: 'Let me look. ', parts: soFar, tokens: 4, tokensGenerated: 4, bytesEmitted: 13, errors: 0, firstTokenAt: at1, at: at1 };
+        expect(await db().flushStream!(stream.id, flush)).toBe(true);
+        expect((await db().getMessage(created.id))?.parts).toEqual(soFar);
+        // A flush without parts leaves them as they are.
+        expect(await db().flushStream!(stream.id, { ...flush, parts: undefined, at: clock() })).toBe(true);
+        expect((await db().getMessage(created.id))?.parts).toEqual(soFar);
+      } else {
+        await db().updateStream(stream.id, { status: 'streaming', at: at1 }, { patch: { content: 'Let me look. ', parts: soFar, at: at1 }, bumpSeq: false });
+        expect((await db().getMessage(created.id))?.parts).toEqual(soFar);
+      }
+
+      const parts: MessagePart[] = [...soFar, result, { type: 'text', text: '\n\nIt is late.' }];
+      const at2 = clock();
+      const done = must(
+        await db().updateStream(
+          stream.id,
+          { status: 'completed', at: at2 },
+          { patch: { content: 'Let me look. \n\nIt is late.', parts, metadata: { status: 'completed' }, at: at2 }, bumpSeq: true },
+        ),
+      );
+      expect(done.message?.parts).toEqual(parts);
+      const answer = must(done.message);
+      expect(await db().getMessage(answer.id)).toEqual(answer);
+      const page = await db().getHistory(session.id, { limit: 10, offset: 0, parentMessageId: null });
+      expect(page.messages.find((m) => m.id === answer.id)).toEqual(answer);
+      expect(page.messages.find((m) => m.id === question.id)).not.toHaveProperty('parts');
+      expect((await db().getChangesSince(session.id, 0, 10)).find((m) => m.id === answer.id)).toEqual(answer);
+      expect((await db().searchMessages(session.id, ['late'], { limit: 10, offset: 0, maxCount: 1000 })).messages).toEqual([answer]);
+
+      // Stored as given: changing the list afterwards changes nothing stored.
+      parts.pop();
+      expect((await db().getMessage(answer.id))?.parts).toHaveLength(4);
+      // None (null or empty) is no `parts` at all.
+      for (const none of [null, []]) {
+        await db().updateMessage(answer.id, { parts: none, at: clock() }, { bumpSeq: false });
+        expect(await db().getMessage(answer.id)).not.toHaveProperty('parts');
+        await db().updateMessage(answer.id, { parts: soFar, at: clock() }, { bumpSeq: false });
+      }
+      await db().updateMessage(answer.id, { isDeleted: true, deletedAt: clock(), at: clock() }, { bumpSeq: true });
+      const deleted = await db().getMessage(answer.id);
+      expect(deleted).toMatchObject({ isDeleted: true, content: '' });
+      expect(deleted).not.toHaveProperty('parts');
     });
 
     it('updateStream with expectedStatuses writes only when the row is in one of them (a stream is committed once)', async () => {

@@ -2,8 +2,8 @@
  * The reference page's outbox and tool calls, in Chromium: a message sent while the connection is
  * down shows "sending…", stays in the list, and goes out once on reconnect (stored once); a send the
  * server refuses shows "failed — retry" and the retry stores it; an answer that calls a tool shows
- * a compact line that opens to the tool's input and output. axe-core checks the page with all three
- * on screen.
+ * a compact line that opens to the tool's input and output, live and from history; a reply made
+ * while the page was away is counted once. axe-core checks the page with all three on screen.
  *
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
@@ -125,7 +125,7 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     expect(await stored('Refused the first time')).toBe(1);
   });
 
-  it('shows a tool call inside the answer as a line that opens to its input and output', async () => {
+  it('shows a tool call inside the answer as a line that opens to its input and output, also after a reload', async () => {
     await page.getByTestId('composer-input').fill('Please roll a die');
     await page.getByTestId('ask').click();
     const answer = page.locator('#messages .msg-assistant').last();
@@ -140,6 +140,10 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     expect(output.rolls).toHaveLength(1);
     expect(output.total).toBe(output.rolls[0]);
     expect(await answer.locator('.msg-text').textContent()).toContain('rollDice');
+
+    // The answer is stored with its parts: a fresh page shows the same line, from history.
+    await page.reload();
+    await expect.poll(() => page.locator('#messages .msg-assistant').last().locator('.tool-call summary').textContent()).toBe('🔧 rollDice — done');
   });
 
   it('counts a reply made while the page was away once, after a reload replays it', async () => {

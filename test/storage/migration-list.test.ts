@@ -7,10 +7,10 @@ import { sqliteDialect } from '../../adapters/storage/sqlite/dialect.js';
 
 /**
  * Each dialect's own migrations merge into the shared list by name. Databases created by every
- * earlier version recorded these six names, so every dialect must list exactly them (the Migrator
- * refuses a database whose recorded history it does not know).
+ * earlier version recorded these names, so every dialect must list exactly them (the Migrator
+ * refuses a database whose recorded history it does not know), plus the ones added since.
  */
-const SHIPPED = ['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger'];
+const SHIPPED = ['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts'];
 const names = tableNames('chat_');
 
 describe('the migration list', () => {

@@ -22,6 +22,7 @@ for (const driver of DRIVERS) {
       role: 'user',
       content: 'hello',
       metadata: driver.json({ k: 1 }),
+      parts: null,
       tokens: null,
       parent_message_id: null,
       reply_count: driver.big,

@@ -159,8 +159,9 @@ describe('streaming an answer', () => {
       maxTokens: 50,
       messages: [
         { role: 'system', content: 'Be brief.' },
-        { role: 'user', content: 'earlier message' },
-        { role: 'user', content: 'and now?' },
+        // Two members wrote: each message says whose it is.
+        { role: 'user', content: 'earlier message', name: 'bob' },
+        { role: 'user', content: 'and now?', name: 'alice' },
       ],
     });
   });

@@ -28,7 +28,8 @@ export function toAnthropicMessages(messages: readonly LlmMessage[]): { system: 
         if (message.content !== '') system.push(message.content);
         break;
       case 'user':
-        push('user', text(message.content));
+        // No name field in the Messages API: the author goes in the text.
+        push('user', text(message.name === undefined ? message.content : `[${message.name}]: ${message.content}`));
         break;
       case 'assistant':
         push('assistant', [

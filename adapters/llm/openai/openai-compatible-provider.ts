@@ -409,7 +409,13 @@ function toOpenAIMessage(message: LlmMessage): Record<string, unknown> {
       tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
     };
   }
+  if (message.role === 'user' && message.name !== undefined) return { role: 'user', content: message.content, name: openAIName(message.name) };
   return { role: message.role, content: message.content };
+}
+
+/** OpenAI takes 1 to 64 letters, digits, `_` and `-` as a name: anything else becomes `_`. */
+function openAIName(name: string): string {
+  return [...name].slice(0, 64).map((c) => (/^[A-Za-z0-9_-]$/.test(c) ? c : '_')).join('') || '_';
 }
 
 /**

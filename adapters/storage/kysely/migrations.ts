@@ -9,6 +9,7 @@
  * - `message_reactions`   id unique, (message_id, user_id, emoji) unique, created_at, ord
  * - `message_attachments` id unique, message_id, file fields, metadata, created_at, ord
  * - `streams`             id PK, session_id, message_id, prompt_message_id, status, metrics, node_id, … (0002)
+ * - `messages.parts`      an answer's parts, JSON (0008)
  * plus the dialect's full-text index, and `migrations` / `migrations_lock` for the Migrator.
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
@@ -161,6 +162,18 @@ function streamsMigration(d: SqlDialect, t: TableNames): Migration {
 }
 
 /**
+ * `0008_message_parts`: an answer's parts (text, tool calls, tool results) as a JSON array. Older
+ * rows keep NULL: they are read without parts.
+ */
+function messagePartsMigration(d: SqlDialect, t: TableNames): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable(t.raw('messages')).addColumn('parts', d.types.json).execute();
+    },
+  };
+}
+
+/**
  * Steps every database has recorded under these names, each one dialect's own (see
  * `SqlDialect.migrations`) and a no-op for the others. A recorded name must stay in the list (the
  * Migrator refuses a database whose history it does not know), so they are reserved here for every
@@ -185,6 +198,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
     ...Object.fromEntries(RESERVED_DIALECT_STEPS.map((name) => [name, NO_OP])),
+    '0008_message_parts': messagePartsMigration(dialect, names),
   };
   const own = dialect.migrations(names);
   const taken = Object.keys(own).find((name) => name in shared && !(RESERVED_DIALECT_STEPS as readonly string[]).includes(name));

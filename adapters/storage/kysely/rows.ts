@@ -3,7 +3,7 @@
  * (dates, booleans, JSON); the shapes are written once here.
  */
 import type { MessagePatch, NewStream, StreamFlush, StreamPatch } from '../../../src/ports/storage.js';
-import type { Attachment, JsonObject, MemberRole, Message, MessageRole, Reaction, Session, SessionMember, StreamRecord, StreamStatus } from '../../../src/model.js';
+import type { Attachment, JsonObject, MemberRole, Message, MessagePart, MessageRole, Reaction, Session, SessionMember, StreamRecord, StreamStatus } from '../../../src/model.js';
 import type { AttachmentRow, DbBool, DbDate, MemberRow, MessageRow, SessionRow, StreamRow } from './schema.js';
 import type { ExtrasColumns } from './statements.js';
 
@@ -23,6 +23,8 @@ export class RowMapper {
   message(row: MessageRow, reactions: Reaction[], attachments: Attachment[]): Message {
     const d = this.d;
     const isDeleted = d.fromBool(row.is_deleted);
+    // A deleted answer shows no parts, as it shows no text.
+    const parts = isDeleted || row.parts == null ? [] : (parseJson(row.parts) as MessagePart[]);
     return {
       id: row.id,
       sessionId: row.session_id,
@@ -46,6 +48,7 @@ export class RowMapper {
       updatedAt: d.fromDate(row.updated_at),
       attachments,
       reactions,
+      ...(parts.length > 0 && { parts }),
     };
   }
 
@@ -134,6 +137,7 @@ export class RowMapper {
       role: m.role,
       content: m.content,
       metadata: json(m.metadata),
+      parts: partsJson(m.parts),
       tokens: m.tokens,
       parent_message_id: m.parentMessageId,
       reply_count: m.replyCount,
@@ -168,6 +172,7 @@ export class RowMapper {
     return {
       ...(patch.content !== undefined ? { content: patch.content } : {}),
       ...(patch.metadata !== undefined ? { metadata: json(patch.metadata) } : {}),
+      ...(patch.parts !== undefined ? { parts: partsJson(patch.parts) } : {}),
       ...(patch.tokens !== undefined ? { tokens: patch.tokens } : {}),
       ...(patch.isEdited !== undefined ? { is_edited: d.toBool(patch.isEdited) } : {}),
       ...(patch.editedAt !== undefined ? { edited_at: patch.editedAt && d.toDate(patch.editedAt) } : {}),
@@ -230,6 +235,8 @@ export class RowMapper {
       firstTokenAt: flush.firstTokenAt === null ? null : d.toDate(flush.firstTokenAt),
       at: d.toDate(flush.at),
       content: flush.content,
+      // Null leaves the stored parts as they are (coalesce): a flush's parts only grow.
+      parts: partsJson(flush.parts),
       tokens: flush.tokens,
     };
   }
@@ -238,6 +245,11 @@ export class RowMapper {
 /** JSON as the column takes it: we always write a string (or NULL). */
 export function json(value: JsonObject | null): string | null {
   return value === null ? null : JSON.stringify(value);
+}
+
+/** An answer's parts as the column takes them: none (absent, null or empty) is NULL. */
+export function partsJson(parts: readonly MessagePart[] | null | undefined): string | null {
+  return parts && parts.length > 0 ? JSON.stringify(parts) : null;
 }
 
 /** JSON the driver parsed (pg `json`) or left as text (SQLite, or a pg pool with json parsing off). */

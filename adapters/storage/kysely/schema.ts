@@ -46,6 +46,8 @@ export interface MessagesTable {
   role: string;
   content: string;
   metadata: DbJson;
+  /** An answer's parts as a JSON array (migration `0008_message_parts`); null when it has none. */
+  parts: DbJson;
   tokens: number | null;
   parent_message_id: string | null;
   reply_count: DbInt;
@@ -120,7 +122,7 @@ export type TableName = keyof ChatDatabase;
 /** The message columns every read selects (never Postgres' `search_vector` nor SQLite's `ord`). */
 export const MESSAGE_COLUMNS = [
   'id', 'session_id', 'user_id', 'agent_id', 'role', 'content', 'metadata', 'tokens', 'parent_message_id', 'reply_count',
-  'seq', 'change_seq', 'client_message_id', 'is_edited', 'edited_at', 'is_deleted', 'deleted_at', 'created_at', 'updated_at',
+  'seq', 'change_seq', 'client_message_id', 'is_edited', 'edited_at', 'is_deleted', 'deleted_at', 'created_at', 'updated_at', 'parts',
 ] as const satisfies readonly (keyof MessagesTable)[];
 
 export const SESSION_COLUMNS = [

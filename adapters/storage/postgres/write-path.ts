@@ -77,7 +77,7 @@ function writeStatements(t: TableNames): { insert: Record<OneStatementShape, Sta
           where id = ${p('id')} and status in ('pending', 'streaming')
           returning message_id
         ), msg as (
-          update ${messages} m set content = ${p('content')}, tokens = ${p('tokens')}::int4, updated_at = ${p('at')}::timestamptz
+          update ${messages} m set content = ${p('content')}, parts = coalesce(${p('parts')}::jsonb, m.parts), tokens = ${p('tokens')}::int4, updated_at = ${p('at')}::timestamptz
           from st where m.id = st.message_id
           returning m.id
         )

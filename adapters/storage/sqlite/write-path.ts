@@ -114,7 +114,7 @@ function writeStatements(t: TableNames) {
     ),
     flushMessage: statement(
       (p) => `
-        update ${messages} set content = ${p('content')}, tokens = ${p('tokens')}, updated_at = ${p('at')}
+        update ${messages} set content = ${p('content')}, parts = coalesce(${p('parts')}, parts), tokens = ${p('tokens')}, updated_at = ${p('at')}
         where id = (select message_id from ${streams} where id = ${p('id')})`,
     ),
     // FTS5's automatic merging is off (see the search merge migration): left on, it merges in

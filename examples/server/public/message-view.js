@@ -58,7 +58,7 @@ function keyOf(m, view) {
     ui.editing?.id === m.id && ui.editing.inPanel === Boolean(view.inPanel),
     ui.confirmDelete === m.id,
     ui.stopping.has(m.id),
-    toolKey(toolPartsOf(m, view.stream)),
+    toolKey(toolPartsOf(m)),
     nameOf(m.userId),
   ];
 }

@@ -46,7 +46,7 @@ export function messageElement(m, view) {
     );
   }
 
-  const tools = answer && !m.isDeleted ? toolLines(toolPartsOf(m, view.stream)) : null;
+  const tools = answer && !m.isDeleted ? toolLines(toolPartsOf(m)) : null;
   if (tools) body.append(tools);
   body.append(messageContent(m, inPanel));
   if (m.attachments.length > 0 && !m.isDeleted) body.append(attachmentList(m.attachments));
@@ -83,13 +83,9 @@ function messageContent(m, inPanel) {
 
 // ---- tool calls -------------------------------------------------------------------------------
 
-/**
- * An answer's tool calls and results: from the stored message's `parts` when it has them, else
- * from the running stream, else what this page saw while it streamed.
- */
-export function toolPartsOf(m, stream) {
-  const parts = m.parts ?? stream?.parts ?? ui.toolParts.get(m.id) ?? [];
-  return parts.filter((p) => p.type === 'tool-call' || p.type === 'tool-result');
+/** An answer's tool calls and results (the message keeps its parts up to date while it streams). */
+export function toolPartsOf(m) {
+  return (m.parts ?? []).filter((p) => p.type === 'tool-call' || p.type === 'tool-result');
 }
 
 /** What a message's tool lines depend on, to tell whether they need drawing again. */

@@ -139,16 +139,8 @@ function renderTimeline(snap) {
   firstRender = false;
 }
 
-/** Running answers by message id; their tool parts are remembered for after they end. */
-function streamsByMessage(snap) {
-  const byMessage = new Map();
-  for (const stream of Object.values(snap.streams)) {
-    byMessage.set(stream.messageId, stream);
-    const tools = stream.parts.filter((p) => p.type !== 'text');
-    if (tools.length > 0) ui.toolParts.set(stream.messageId, tools);
-  }
-  return byMessage;
-}
+/** Running answers by message id. */
+const streamsByMessage = (snap) => new Map(Object.values(snap.streams).map((s) => [s.messageId, s]));
 
 /** A redraw (one per streamed chunk) needs two day labels per message: each date is formatted once. */
 const dayLabels = new Map();

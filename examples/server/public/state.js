@@ -22,7 +22,6 @@ export const ui = {
   myStreams: new Set(), // stream ids this tab asked for
   liveMetrics: new Map(), // messageId → metrics polled while the answer streams
   finalMetrics: new Map(), // messageId → metrics its end event carried
-  toolParts: new Map(), // messageId → the tool parts seen while it streamed (until it carries its own)
   dividers: new Map(), // sessionId → { count, before }: where "New messages" goes
   panel: null, // { kind: 'thread', sessionId, parentId, fetched } | { kind: 'search', sessionId }
   pendingAttachments: [],

@@ -5,6 +5,7 @@ import type {
   MemberRole,
   Message,
   MessagePage,
+  MessagePart,
   SearchPage,
   Reaction,
   Session,
@@ -274,6 +275,7 @@ export class MemoryStorage implements StorageAdapter {
       record.words = null;
     }
     if (patch.metadata !== undefined) message.metadata = cloneJson(patch.metadata);
+    if (patch.parts !== undefined) setParts(message, patch.parts);
     if (patch.tokens !== undefined) message.tokens = patch.tokens;
     if (patch.isEdited !== undefined) message.isEdited = patch.isEdited;
     if (patch.editedAt !== undefined) message.editedAt = patch.editedAt?.toISOString() ?? null;
@@ -491,6 +493,7 @@ export class MemoryStorage implements StorageAdapter {
         message.content = flush.content;
         entry.words = null;
       }
+      if (flush.parts !== undefined) setParts(message, flush.parts);
       message.tokens = flush.tokens;
       message.updatedAt = record.updatedAt;
     }
@@ -627,13 +630,14 @@ export class MemoryStorage implements StorageAdapter {
   }
 
   private toMessage(record: MessageRecord): Message {
-    const stored = record.message;
+    const { parts, ...stored } = record.message;
     return {
       ...stored,
       content: stored.isDeleted ? '' : stored.content,
       metadata: cloneJson(stored.metadata),
       attachments: this.attachmentsOf(record),
       reactions: groupReactions(record.reactions),
+      ...(parts && !stored.isDeleted && { parts: structuredClone(parts) }),
     };
   }
 }
@@ -643,6 +647,12 @@ export class MemoryStorage implements StorageAdapter {
 /** JSON.stringify keeps the three parts apart whatever characters they contain. */
 function clientKey(sessionId: string, userId: string | null, clientMessageId: string): string {
   return JSON.stringify([sessionId, userId, clientMessageId]);
+}
+
+/** None (null or empty) is no `parts` at all, as the SQL storages read it. */
+function setParts(message: StoredMessage, parts: readonly MessagePart[] | null): void {
+  if (parts && parts.length > 0) message.parts = structuredClone([...parts]);
+  else delete message.parts;
 }
 
 function cloneJson(value: JsonObject | null): JsonObject | null {
