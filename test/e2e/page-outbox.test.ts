@@ -3,7 +3,8 @@
  * down shows "sending…", stays in the list, and goes out once on reconnect (stored once); a send the
  * server refuses shows "failed — retry" and the retry stores it; an answer that calls a tool shows
  * a compact line that opens to the tool's input and output, live and from history; a reply made
- * while the page was away is counted once. axe-core checks the page with all three on screen.
+ * while the page was away is counted once; search finds a message and jumps to it. axe-core checks
+ * the page with a pending send, a failed one and a tool line on screen.
  *
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
@@ -163,6 +164,16 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     expect(await link.textContent()).toContain('1 reply');
     await link.click();
     await expect.poll(() => page.getByTestId('thread-replies').textContent()).toContain('A reply from my phone');
+    await page.locator('#panel-close').click();
+  });
+
+  it('searches the conversation and jumps to a hit', async () => {
+    await page.getByTestId('search-input').fill('tunnel');
+    await page.getByTestId('search-input').press('Enter');
+    await expect.poll(() => page.getByTestId('panel').locator('.search-total').textContent()).toBe('1 match (whole words)');
+    expect(await page.getByTestId('panel').locator('.search-hit mark').textContent()).toBe('tunnel');
+    await page.getByTestId('panel').locator('.search-hit').click();
+    await expect.poll(() => message('Typed in a tunnel').getAttribute('class')).toContain('msg-flash');
     await page.locator('#panel-close').click();
   });
 

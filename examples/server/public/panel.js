@@ -29,7 +29,7 @@ export function closePanel() {
 // ---- threads ----------------------------------------------------------------------------------
 
 export async function openThread(parentId) {
-  if (!ui.room?.getSnapshot().messages.some((m) => m.id === parentId)) return;
+  if (!ui.room?.getSnapshot().messages.some((m) => m.id === parentId)) return toast('That thread is further back: use “Load older messages”', 'info');
   const sessionId = ui.activeId;
   ui.panel = { kind: 'thread', sessionId, parentId, fetched: new Map() };
   openPanel('Thread', 'thread');
