@@ -3,8 +3,9 @@
  * down shows "sending…", stays in the list, and goes out once on reconnect (stored once); a send the
  * server refuses shows "failed — retry" and the retry stores it; an answer that calls a tool shows
  * a compact line that opens to the tool's input and output, live and from history; a reply made
- * while the page was away is counted once; search finds a message and jumps to it. axe-core checks
- * the page with a pending send, a failed one and a tool line on screen.
+ * while the page was away is counted once; an attachment goes through the outbox; search finds a
+ * message and jumps to it. axe-core checks the page with a pending send, a failed one and a tool
+ * line on screen.
  *
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
@@ -165,6 +166,20 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     await link.click();
     await expect.poll(() => page.getByTestId('thread-replies').textContent()).toContain('A reply from my phone');
     await page.locator('#panel-close').click();
+  });
+
+  it('sends a message with an attachment by URL through the outbox', async () => {
+    await page.getByTestId('attach-toggle').click();
+    await page.getByTestId('attach-url').fill('https://example.com/files/plan.pdf');
+    await page.getByTestId('attach-add').click();
+    await type('The plan, attached');
+    const sent = message('The plan, attached');
+    await expect.poll(() => sent.getAttribute('data-status')).toBe('sent');
+    expect(await sent.locator('.attachment a').textContent()).toBe('plan.pdf');
+    expect(await sent.locator('.attachment a').getAttribute('href')).toBe('https://example.com/files/plan.pdf');
+    const [stored] = (await app.engine.getMessageHistory(sessionId, 'olive-outbox', { limit: 100 })).messages.filter((m) => m.content === 'The plan, attached');
+    expect(stored?.attachments.map((a) => [a.fileName, a.mimeType])).toEqual([['plan.pdf', 'application/pdf']]);
+    expect(await page.locator('#pending-attachments .attachment').count()).toBe(0);
   });
 
   it('searches the conversation and jumps to a hit', async () => {
