@@ -39,8 +39,9 @@ async function setup(agent: AgentConfig = {}, provider: 'openai' | 'anthropic' =
     provider === 'openai'
       ? new OpenAICompatibleProvider({ baseURL: upstream.baseURL, model: 'gpt-4o-mini' })
       : new AnthropicProvider({ baseURL: upstream.origin, apiKey: 'sk-ant-test', model: 'claude-sonnet-4-5' });
+  const storage = new MemoryStorage();
   const engine = new ChatEngine({
-    storage: new MemoryStorage(),
+    storage,
     rateLimits: NO_RATE_LIMITS,
     llm,
     agents: { assistant: { systemPrompt: 'You look orders up.', ...agent } },
@@ -58,7 +59,7 @@ async function setup(agent: AgentConfig = {}, provider: 'openai' | 'anthropic' =
     expect(await end).toBe('stream.completed');
     return upstream.requests.at(-1)!.body;
   };
-  return { engine, sessionId: session.id, ask, upstream };
+  return { engine, storage, sessionId: session.id, ask, upstream };
 }
 
 const lookupOrder = defineTool({ description: 'Order status by id', input: z.object({ orderId: z.string() }), execute: () => ({ status: 'shipped' }) });
@@ -167,6 +168,26 @@ describe('the context sent upstream', () => {
       },
       { role: 'assistant', content: [{ type: 'text', text: 'Order A-1042 has shipped.' }] },
       { role: 'user', content: [{ type: 'text', text: 'Thanks. When will it arrive?' }] },
+    ]);
+  });
+
+  it('a call whose result never came (its node died while the tool ran) is left out; the text around it goes', async () => {
+    const { engine, storage, sessionId, ask } = await setup({ tools: { lookupOrder } });
+    const { streamId, messageId } = await engine.requestStream({ sessionId, prompt: 'Hello', userId: 'alice' });
+    await expect.poll(async () => (await engine.getStreamStatus(streamId)).status).toBe('completed');
+    const at = new Date();
+    await storage.updateMessage(messageId, {
+      parts: [
+        { type: 'text', text: 'Let me check.' },
+        { type: 'tool-call', toolCallId: 'call_lost', toolName: 'lookupOrder', input: { orderId: 'A-1' } },
+      ],
+      at,
+    }, { bumpSeq: false });
+    const body = await ask('Still there?');
+    expect(body.messages.slice(1)).toEqual([
+      { role: 'user', content: 'Hello' },
+      { role: 'assistant', content: 'Let me check.' },
+      { role: 'user', content: 'Still there?' },
     ]);
   });
 });
