@@ -1,4 +1,4 @@
-import { ChatEngine, MemoryStorage, type LlmProvider, type StorageAdapter } from 'parley-chat';
+import { ChatEngine, MemoryStorage, type LlmProvider, type MessagePart, type StorageAdapter } from 'parley-chat';
 import { newId } from '../../src/ids.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NO_RATE_LIMITS } from '../support/engine.js';
@@ -19,6 +19,12 @@ function engineOn(storage: StorageAdapter, options: Partial<ConstructorParameter
   return engine;
 }
 
+/** The parts a crashed node had flushed: its text and a tool call whose result never came. */
+const PARTIAL_PARTS: MessagePart[] = [
+  { type: 'text', text: 'the partial' },
+  { type: 'tool-call', toolCallId: 'call_1', toolName: 'lookupOrder', input: { orderId: 'A-1' } },
+];
+
 /** What a crashed node leaves: a running stream row last touched `ageMs` ago, with flushed text. */
 async function abandonedStream(storage: StorageAdapter, sessionId: string, ageMs: number) {
   const at = new Date(Date.now() - ageMs);
@@ -33,7 +39,7 @@ async function abandonedStream(storage: StorageAdapter, sessionId: string, ageMs
       { ...base, id: messageId, userId: null, agentId: null, role: 'assistant', content: '', metadata: { status: 'streaming', streamId } },
     ],
   });
-  await storage.updateStream(streamId, { status: 'streaming', tokensGenerated: 3, at }, { patch: { content: 'the partial', at }, bumpSeq: false });
+  await storage.updateStream(streamId, { status: 'streaming', tokensGenerated: 3, at }, { patch: { content: 'the partial', parts: PARTIAL_PARTS, at }, bumpSeq: false });
   return { streamId, messageId };
 }
 
@@ -49,13 +55,15 @@ describe('abandoned streams', () => {
     const a = engineOn(storage, { streamLeaseMs: 30_000 });
     const b = engineOn(storage, { streamLeaseMs: 30_000 });
     const announced: string[] = [];
-    for (const engine of [a, b]) engine.on('stream.error', (e) => announced.push(`${e.streamId}:${e.code}`));
+    const answers: unknown[] = [];
+    for (const engine of [a, b]) engine.on('stream.error', (e) => (announced.push(`${e.streamId}:${e.code}`), answers.push(e.answer?.parts)));
     await Promise.all([a.init(), b.init()]);
 
     expect(announced).toEqual([`${streamId}:UNAVAILABLE`]);
     expect(await storage.getStream(streamId)).toMatchObject({ status: 'error', finishReason: 'node-lost' });
     const answer = await storage.getMessage(messageId);
-    expect(answer).toMatchObject({ content: 'the partial', metadata: { status: 'error' } });
+    expect(answer).toMatchObject({ content: 'the partial', parts: PARTIAL_PARTS, metadata: { status: 'error' } });
+    expect(answers).toEqual([PARTIAL_PARTS]); // what stream:error carries to members
     expect(answer!.changeSeq).toBe((await storage.getSession(session.id))!.lastSeq);
     expect((await a.getStreamStatus(streamId)).status).toBe('error');
     expect((await storage.getStream(fresh.streamId))!.status).toBe('streaming');
