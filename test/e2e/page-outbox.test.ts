@@ -3,8 +3,8 @@
  * down shows "sending…", stays in the list, and goes out once on reconnect (stored once); a send the
  * server refuses shows "failed — retry" and the retry stores it; an answer that calls a tool shows
  * a compact line that opens to the tool's input and output, live and from history; a reply made
- * while the page was away is counted once; an attachment goes through the outbox; search finds a
- * message and jumps to it. axe-core checks the page with a pending send, a failed one and a tool
+ * while the page was away is counted once; an attachment goes through the outbox; older messages
+ * load on top without moving the view; search finds a message and jumps to it. axe-core checks the page with a pending send, a failed one and a tool
  * line on screen.
  *
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
@@ -180,6 +180,26 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     const [stored] = (await app.engine.getMessageHistory(sessionId, 'olive-outbox', { limit: 100 })).messages.filter((m) => m.content === 'The plan, attached');
     expect(stored?.attachments.map((a) => [a.fileName, a.mimeType])).toEqual([['plan.pdf', 'application/pdf']]);
     expect(await page.locator('#pending-attachments .attachment').count()).toBe(0);
+  });
+
+  it('loads older messages on top, leaving the reader where they were', async () => {
+    const { id } = await app.engine.createSession({ title: 'Long history', createdBy: 'olive-outbox' });
+    for (let i = 1; i <= 130; i++) await app.engine.createMessage({ sessionId: id, userId: 'olive-outbox', content: `Old ${String(i).padStart(3, '0')}` }, { trusted: true });
+    await page.goto(`${url}/#${id}`);
+    await page.reload(); // a fresh page loads the latest page only (this one held them all, live)
+    await expect.poll(() => message('Old 130').count()).toBe(1);
+    expect(await message('Old 001').count()).toBe(0);
+    const timeline = page.getByTestId('timeline');
+    await timeline.evaluate((el: any) => (el.scrollTop = 0));
+    const anchor = message('Old 032'); // near the top (the oldest loaded loses its header: it continues the older ones)
+    const top = await anchor.evaluate((el: any) => el.getBoundingClientRect().top);
+    await page.getByTestId('load-older').click();
+    await expect.poll(() => message('Old 001').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('load-older').isHidden()).toBe(true);
+    // Your own older messages came in above: the view stays on what the reader was looking at.
+    expect(Math.abs((await anchor.evaluate((el: any) => el.getBoundingClientRect().top)) - top)).toBeLessThan(5);
+    await page.goto(`${url}/#${sessionId}`);
+    await expect.poll(() => message('The plan, attached').count()).toBe(1);
   });
 
   it('searches the conversation and jumps to a hit', async () => {

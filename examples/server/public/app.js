@@ -151,8 +151,8 @@ function startChat(auth) {
     if (ui.room) renderHead();
   });
   // The conversation in the address opens at once, also offline: its unsent messages show.
-  const fromHash = decodeURIComponent(location.hash.slice(1));
-  if (fromHash) selectSession(fromHash);
+  openFromAddress();
+  window.addEventListener('hashchange', openFromAddress); // a link to another conversation
   // The end of an answer carries its final figures; the client keeps only its text and tokens.
   const ended = ({ messageId, metrics }) => {
     ui.finalMetrics.set(messageId, metrics ?? ui.liveMetrics.get(messageId) ?? null);
@@ -167,6 +167,11 @@ function startChat(auth) {
   });
   client.socket.on('message:deleted', ({ messageId, seq, deletedAt }) => replyChanged(messageId, seq, { content: '', isDeleted: true, deletedAt, attachments: [], reactions: [] }));
   client.socket.on('message:reaction:update', ({ messageId, seq, reactions }) => replyChanged(messageId, seq, { reactions }));
+}
+
+function openFromAddress() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  if (id) selectSession(id);
 }
 
 function renderAssistantBadge() {

@@ -43,7 +43,7 @@ export async function selectSession(sessionId) {
   renderHead();
   timeline.clear();
   firstRender = true;
-  mineShown = 0;
+  lastShown = undefined;
   unsubscribe = ui.room.subscribe(rerender);
   renderSessionList();
   renderRoom();
@@ -102,7 +102,7 @@ export function renderHead() {
 
 // ---- the timeline -----------------------------------------------------------------------------
 
-let mineShown = 0; // how many of the shown messages are yours: one more is a send to follow
+let lastShown; // the id of the newest message shown: a new one of yours is a send to follow
 
 function renderTimeline(snap) {
   const box = $('timeline');
@@ -131,9 +131,9 @@ function renderTimeline(snap) {
 
   // Follow the conversation, unless the reader scrolled up to read something older; older
   // messages that went on top leave the reader where they were.
-  const mine = shown.reduce((n, m) => n + (isMine(m) ? 1 : 0), 0);
-  const sentNow = mine > mineShown;
-  mineShown = mine;
+  const last = shown.at(-1);
+  const sentNow = last !== undefined && last.id !== lastShown && isMine(last); // not older pages of yours
+  lastShown = last?.id;
   if (atBottom || sentNow) box.scrollTop = box.scrollHeight;
   else if (oldestBefore !== $('messages').querySelector('.msg')?.dataset.id) box.scrollTop = box.scrollHeight - fromBottom;
   firstRender = false;
