@@ -1,11 +1,12 @@
 /**
- * The reference page's outbox and tool calls, in Chromium: a message sent while the connection is
+ * The reference page on parley-chat/client, in Chromium: a message sent while the connection is
  * down shows "sending…", stays in the list, and goes out once on reconnect (stored once); a send the
  * server refuses shows "failed — retry" and the retry stores it; an answer that calls a tool shows
  * a compact line that opens to the tool's input and output, live and from history; a reply made
  * while the page was away is counted once; an attachment goes through the outbox; older messages
- * load on top without moving the view; search finds a message and jumps to it. axe-core checks the page with a pending send, a failed one and a tool
- * line on screen.
+ * load on top without moving the view; search finds a message and jumps to it; a token the server
+ * refuses signs out, saying why. axe-core checks the page with a pending send, a failed one and a
+ * tool line on screen.
  *
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
@@ -25,7 +26,7 @@ import { launchChromium, signIn } from './page-harness.js';
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const skipReason = await requireService('chromium');
 
-describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, and tool calls in an answer', () => {
+describe.skipIf(skipReason !== null)('the reference page on parley-chat/client: outbox, tool calls, history', () => {
   let app: ParleyApp;
   let url: string;
   let dataDir: string;
@@ -229,6 +230,18 @@ describe.skipIf(skipReason !== null)('the reference page: the outbox on screen, 
     const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
     expect(serious).toEqual([]);
     refuseConnections = false;
+  });
+
+  it('signs out, saying why, when the server refuses its token', async () => {
+    await page.evaluate(() => {
+      const window = globalThis as any; // runs in the page
+      const auth = JSON.parse(window.localStorage.getItem('parley.auth'));
+      window.localStorage.setItem('parley.auth', JSON.stringify({ ...auth, token: 'not-a-token' }));
+    });
+    await page.reload();
+    await expect.poll(() => page.locator('#signin').isVisible()).toBe(true);
+    expect(await page.locator('#signin-error').textContent()).toContain('Your sign-in is no longer valid');
+    expect(await page.evaluate("localStorage.getItem('parley.auth')")).toBeNull();
   });
 
   it('threw no page error', () => {
