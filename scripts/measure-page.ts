@@ -32,7 +32,7 @@ try {
   await page.getByTestId('signin-name').fill('Mia Measure');
   await page.getByTestId('signin-submit').click();
   await page.locator('.session', { hasText: 'Big' }).click();
-  await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('#messages .msg').length >= Math.min(n, 100), N);
+  await page.locator('#messages .msg-text', { hasText: `Message ${N} with` }).waitFor();
   while (await page.getByTestId('load-older').isVisible()) {
     await page.getByTestId('load-older').click();
     await page.waitForTimeout(300);
