@@ -35,6 +35,15 @@ export class MessageView {
     reconcile(this.container, nodes);
   }
 
+  /** Brings one streaming answer up to date in place; false when it needs a full render. */
+  patch(m, view) {
+    const held = this.cache.get(m.id);
+    const key = keyOf(m, view);
+    if (!held || !streamingOnly(held.key, key) || !patchStreaming(held.el, m, view.stream)) return false;
+    this.cache.set(m.id, { key, el: held.el });
+    return true;
+  }
+
   /** The element shown for a message id, if any. */
   elementOf(id) {
     return this.cache.get(id)?.el;

@@ -21,6 +21,7 @@ const newDivider = h('div', { class: 'new-divider', role: 'separator', 'data-tes
 const knownReplies = new Set(); // ids of the replies seen in snapshots
 const replyCounts = new Map(); // parentId → its reply count read after a reply arrived
 const countTimers = new Map(); // parentId → a pending read of its count
+let drawn = null; // the snapshot on screen (null: draw everything next time)
 
 export async function selectSession(sessionId) {
   if (ui.activeId === sessionId) return;
@@ -44,7 +45,8 @@ export async function selectSession(sessionId) {
   timeline.clear();
   firstRender = true;
   lastShown = undefined;
-  unsubscribe = ui.room.subscribe(rerender);
+  drawn = null;
+  unsubscribe = ui.room.subscribe(snapshotChanged);
   renderSessionList();
   renderRoom();
   $('composer-input').focus();
@@ -65,6 +67,11 @@ export function closeRoom() {
 
 /** Redraws the open conversation once, soon (many changes in one tick make one redraw). */
 export function rerender() {
+  drawn = null; // the page's own state changed: everything is drawn again
+  snapshotChanged();
+}
+
+function snapshotChanged() {
   if (renderQueued) return;
   renderQueued = true;
   queueMicrotask(() => {
@@ -75,12 +82,18 @@ export function rerender() {
 
 /** Redraws now (an edit box must exist before it takes the focus). */
 export function renderNow() {
+  drawn = null;
   if (ui.room) renderRoom();
 }
 
 function renderRoom() {
   const snap = ui.room.getSnapshot();
   if (snap.state === 'left') return closeRoom();
+  if (onlyAnswersGrew(drawn, snap) && patchAnswers(drawn, snap)) {
+    drawn = snap;
+    return;
+  }
+  drawn = snap;
   for (const member of snap.members) rememberName(member.userId, member.name);
   for (const t of snap.typing) rememberName(t.userId, t.name);
   for (const p of snap.presence) rememberName(p.userId, p.name);
@@ -98,6 +111,46 @@ export function renderHead() {
   const summary = activeSummary();
   $('room-title').textContent = summary ? titleOf(summary) : '';
   $('invite-toggle').hidden = summary?.role !== 'owner';
+}
+
+// ---- a streamed chunk -------------------------------------------------------------------------
+//
+// Most snapshots while an answer streams differ from the one on screen only in that answer's text:
+// those patch its element and skip the rest (which would walk every message for nothing).
+
+function onlyAnswersGrew(prev, snap) {
+  if (!prev || prev.state !== snap.state || prev.hasOlder !== snap.hasOlder || prev.gap !== snap.gap || ui.panel?.kind === 'thread') return false;
+  if (!sameItems(prev.typing, snap.typing) || !sameItems(prev.presence, snap.presence)) return false;
+  if (prev.members.length !== snap.members.length) return false;
+  for (let i = 0; i < snap.members.length; i++) {
+    const [a, b] = [prev.members[i], snap.members[i]];
+    if (a.userId !== b.userId || a.name !== b.name || a.role !== b.role || a.lastReadSeq !== b.lastReadSeq) return false;
+  }
+  const [was, now] = [Object.keys(prev.streams), Object.keys(snap.streams)];
+  if (was.length !== now.length || now.some((id) => !(id in prev.streams))) return false;
+  if (prev.messages.length !== snap.messages.length) return false;
+  for (let i = 0; i < snap.messages.length; i++) {
+    const [a, b] = [prev.messages[i], snap.messages[i]];
+    if (a !== b && (a.id !== b.id || a.status !== 'streaming' || b.status !== 'streaming' || b.parentMessageId !== null)) return false;
+  }
+  return true;
+}
+
+const sameItems = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+function patchAnswers(prev, snap) {
+  const box = $('timeline');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const streams = streamsByMessage(snap);
+  for (let i = 0; i < snap.messages.length; i++) {
+    const m = snap.messages[i];
+    if (m === prev.messages[i]) continue;
+    // The same view as a full render gives an answer (an answer never continues a header).
+    const view = { continued: false, stream: streams.get(m.id), replies: replyCountOf(m), canStop: canStop(m, snap) };
+    if (!timeline.patch(m, view)) return false;
+  }
+  if (atBottom) box.scrollTop = box.scrollHeight;
+  return true;
 }
 
 // ---- the timeline -----------------------------------------------------------------------------
