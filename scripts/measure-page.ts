@@ -70,7 +70,7 @@ try {
     if (!name.startsWith('(idle)') && !name.startsWith('(program)')) selfMs.set(name, (selfMs.get(name) ?? 0) + (sampled.get(node.id) ?? 0) / 1000);
   }
   console.log(JSON.stringify({ messages: N, shown, scriptMsDuringAnswer: Math.round((after - before) * 1000), longTasks: longTasks.length, longestTaskMs: Math.round(Math.max(0, ...longTasks)), mutationRecords: mutations }));
-  for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`${ms.toFixed(0).padStart(6)} ms  ${name}`);
+  for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${ms.toFixed(0).padStart(6)} ms  ${name}`);
 } finally {
   await browser.close();
   await app.close();
