@@ -23,10 +23,11 @@ import { AnthropicProvider } from 'parley-chat/anthropic';
 import type { AppConfig } from './config.js';
 import { demoSignInRouter, randomSecret } from './demo-auth.js';
 import { demoTools } from './demo-tools.js';
+import { clientBundle } from './client-bundle.js';
 
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
-/** The page's two libraries, served as ES modules from node_modules (the page has no build step). */
+/** The page's Markdown libraries, served as ES modules from node_modules (the page has no build step). */
 const require = createRequire(import.meta.url);
 const VENDOR_FILES: Record<string, string> = {
   'marked.js': require.resolve('marked'), // lib/marked.esm.js
@@ -106,6 +107,10 @@ export async function createApp(options: AppOptions): Promise<ParleyApp> {
   });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', storage: storage.name });
+  });
+  void clientBundle().catch(() => {}); // started now, so the page's first request does not wait for it
+  app.get('/vendor/parley-client.js', (_req, res, next) => {
+    clientBundle().then((text) => res.type('text/javascript').send(text), next);
   });
   app.get('/vendor/:file', (req, res, next) => {
     const path = VENDOR_FILES[req.params.file];

@@ -1,4 +1,5 @@
-import { ScriptedProvider } from 'parley-chat';
+import { defineTool, ScriptedProvider } from 'parley-chat';
+import { z } from 'zod';
 import { memoryPersistence } from 'parley-chat/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientFor, closeClients, TestServer, until } from './harness.js';
@@ -83,5 +84,35 @@ describe('streamed answers', () => {
     expect(answer.content.length).toBeGreaterThan(10);
     expect(answer.content.length).toBeLessThan(ANSWER.length);
     expect(ANSWER.startsWith(answer.content)).toBe(true);
+  });
+
+  it('carries an answer’s tool call and result as parts, in order, while it streams', async () => {
+    const rollDice = defineTool({ description: 'Roll a die.', input: z.object({}), execute: () => ({ rolled: 4 }) });
+    server = await new TestServer({
+      engine: { llm: new ScriptedProvider({ tokensPerSecond: 100, reply: ANSWER }), agents: { assistant: { systemPrompt: 'Be brief.', tools: { rollDice } } }, streamDelayMs: 20 },
+    }).start();
+    const { id } = await server.engine.createSession({ createdBy: 'alice', memberIds: ['bob'] });
+    const room = clientFor(server, 'alice').session(id);
+    await until(() => room.getSnapshot().state === 'joined', 'joined');
+
+    let parts: readonly unknown[] = [];
+    const off = room.subscribe(() => {
+      const stream = Object.values(room.getSnapshot().streams)[0];
+      if (stream) parts = stream.parts;
+    });
+    await room.ask('Please roll a die', { agentId: 'assistant' });
+    await until(() => room.getSnapshot().messages.find((m) => m.role === 'assistant')?.status === 'completed', 'completed');
+    off();
+
+    expect(parts.slice(0, 2)).toEqual([
+      { type: 'tool-call', toolCallId: expect.any(String), toolName: 'rollDice', input: {} },
+      { type: 'tool-result', toolCallId: expect.any(String), toolName: 'rollDice', output: { rolled: 4 } },
+    ]);
+    const text = parts.slice(2) as Array<{ type: string; text: string }>;
+    expect(text.map((p) => p.type)).toEqual(['text']); // the deltas after the tool joined into one part
+    expect(text[0]!.text.length).toBeGreaterThan(0);
+    // The ended answer keeps them on its message, as stored.
+    const answer = room.getSnapshot().messages.find((m) => m.role === 'assistant')!;
+    expect(answer.parts?.map((p) => p.type)).toEqual(['tool-call', 'tool-result', 'text']);
   });
 });

@@ -78,7 +78,7 @@ describe('npm start', () => {
     expect(readyAfterMs, output.text()).toBeLessThan(READY_WITHIN_MS);
     const page = await fetch(`${url}/`).then((r) => r.text());
     expect(page).toContain('<title>Parley</title>');
-    for (const asset of ['/app.js', '/dom.js', '/styles.css', '/socket.io/socket.io.esm.min.js']) {
+    for (const asset of ['/app.js', '/dom.js', '/styles.css', '/vendor/parley-client.js']) {
       expect((await fetch(`${url}${asset}`)).status, asset).toBe(200);
     }
     expect(await fetch(`${url}/app-config.json`).then((r) => r.json())).toMatchObject({ demo: true, assistant: { isModel: false } });
