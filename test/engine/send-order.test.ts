@@ -218,6 +218,41 @@ describe('SendOrder', () => {
     expect(order.size).toBe(0);
   });
 
+  it('a send taken after the newest turn failed still waits for the earlier ones', async () => {
+    const order = new SendOrder();
+    const [a, b, c] = [order.take('s', 'alice'), order.take('s', 'alice'), order.take('s', 'alice')];
+    c.release(); // the newest send failed while a and b were still preparing
+    const d = order.take('s', 'alice');
+    expect(d.isNext).toBe(false);
+    let woken = false;
+    void d.wait().then(() => (woken = true));
+    a.release();
+    b.release();
+    await Promise.resolve();
+    expect(woken).toBe(true);
+    d.release();
+    expect(order.size).toBe(0);
+  });
+
+  it('wait() on a turn that is already next resolves at once', async () => {
+    const order = new SendOrder();
+    const turn = order.take('s', 'alice');
+    let resolved = false;
+    void turn.wait().then(() => (resolved = true));
+    await Promise.resolve();
+    expect(resolved).toBe(true);
+  });
+
+  it('releasing a turn again, after the turns around it went, changes nothing', () => {
+    const order = new SendOrder();
+    const [a, b] = [order.take('s', 'alice'), order.take('s', 'alice')];
+    b.release();
+    a.release();
+    b.release(); // a send's cleanup may release twice
+    expect(order.size).toBe(0);
+    expect(order.take('s', 'alice').isNext).toBe(true);
+  });
+
   it('lines are per user and session', () => {
     const order = new SendOrder();
     const turns = [order.take('s1', 'alice'), order.take('s1', 'bob'), order.take('s2', 'alice')];

@@ -30,7 +30,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts'] },
   { file: 'adapters/socket.io/typing.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/typing.test.ts'] },
   { file: 'adapters/socket.io/presence.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence-races.test.ts', 'test/socket.io/cluster.test.ts'] },
-  { file: 'adapters/socket.io/sessions.ts', tests: ['test/socket.io/replay.test.ts', 'test/socket.io/rejoin-after-drop.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/presence-typing.test.ts', 'test/socket.io/session-cursors.test.ts', 'test/socket.io/presence-races.test.ts'] },
+  { file: 'adapters/socket.io/sessions.ts', tests: ['test/socket.io/replay.test.ts', 'test/socket.io/rejoin-after-drop.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/presence-typing.test.ts', 'test/socket.io/session-cursors.test.ts', 'test/socket.io/presence-races.test.ts', 'test/socket.io/streams.test.ts'] },
 ];
 
 /** Below this score (killed / valid mutants, %) a module fails `npm run test:mutation`. */

@@ -96,6 +96,26 @@ describe('socket.io binding: the delivery cursor a join leaves behind', () => {
   });
 });
 
+describe('socket.io binding: a join when the answers streaming cannot be read', () => {
+  it('still replays and acks, without snapshots, and reports the failure to the host', async () => {
+    const storage = new MemoryStorage();
+    const reported: { error: unknown; context: { what: string } }[] = [];
+    const f = await startChat({ ...NO_PINGS, storage, attach: { onError: (error, context) => reported.push({ error, context }) } });
+    const sessionId = await sessionWith(f, 2);
+    storage.listStreams = async () => {
+      throw new Error('connection to the database lost');
+    };
+    const bob = await f.connect('bob');
+    const ack = await bob.call('session:join', { sessionId, lastSeq: 0 });
+    expect(ack.ok).toBe(true);
+    expect((await bob.received.waitFor('message:new', 2)).map((m) => m.content)).toEqual(['m0', 'm1']);
+    await bob.received.waitFor('session:synced');
+    expect(bob.received.of('stream:snapshot')).toEqual([]);
+    await until(() => reported.length > 0, 3000, 'the failure reported');
+    expect(reported.map((r) => r.context.what)).toEqual(['stream snapshots']);
+  });
+});
+
 describe('socket.io binding: who hears a socket join and leave', () => {
   it('joining a session the socket is already in is announced once, and replays again', async () => {
     const f = await startChat(NO_PINGS);
