@@ -107,8 +107,13 @@ export function formatRelative(iso) {
   return dayFormat.format(new Date(iso));
 }
 
+const numberFormats = new Map(); // digits → formatter: toLocaleString builds one per call
+
 export function formatNumber(n, digits = 0) {
-  return Number.isFinite(n) ? n.toLocaleString(undefined, { maximumFractionDigits: digits }) : '–';
+  if (!Number.isFinite(n)) return '–';
+  let format = numberFormats.get(digits);
+  if (!format) numberFormats.set(digits, (format = new Intl.NumberFormat(undefined, { maximumFractionDigits: digits })));
+  return format.format(n);
 }
 
 /** Bytes per second, human-readable. */

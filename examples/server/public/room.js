@@ -65,7 +65,10 @@ export function closeRoom() {
   renderSessionList();
 }
 
-/** Redraws the open conversation once, soon (many changes in one tick make one redraw). */
+/**
+ * Redraws the open conversation once, before the next frame: the snapshots of many socket frames
+ * make one redraw, and following the bottom reads the layout once per frame rather than per chunk.
+ */
 export function rerender() {
   drawn = null; // the page's own state changed: everything is drawn again
   snapshotChanged();
@@ -74,7 +77,7 @@ export function rerender() {
 function snapshotChanged() {
   if (renderQueued) return;
   renderQueued = true;
-  queueMicrotask(() => {
+  requestAnimationFrame(() => {
     renderQueued = false;
     if (ui.room) renderRoom();
   });
