@@ -134,4 +134,16 @@ describe("an answer's parts", async () => {
     expect(payload.parts).toEqual(stopped);
     expect((await engine.getMessage(messageId)).parts).toEqual(stopped);
   });
+
+  it('an upstream failure after a tool round keeps the parts so far: the call, its result and the text that came', async () => {
+    const failing = sseTranscript('openai-error-mid-stream.sse');
+    const { engine, sessionId, ended } = await setup({ select: (r) => (hasToolResult(r) ? failing : openaiCall) });
+    const end = ended();
+    const { messageId } = await engine.requestStream({ sessionId, prompt: 'Where is A-1042?', userId: 'alice' });
+    const { event, payload } = await end;
+    expect(event).toBe('stream.error');
+    const kept: MessagePart[] = [SHIPPED[0]!, SHIPPED[1]!, { type: 'text', text: 'Let me check' }];
+    expect(payload.answer.parts).toEqual(kept);
+    expect(await engine.getMessage(messageId)).toMatchObject({ content: 'Let me check', parts: kept });
+  });
 });
