@@ -96,6 +96,19 @@ describe("an answer's parts", async () => {
     });
   }
 
+  for (const { name, create, skip } of await testStorages('unstorable-parts')) {
+    it.skipIf(skip !== undefined)(`${name}: a tool result with text no database can store (U+0000, a lone surrogate) is kept without it`, async () => {
+      const { engine, sessionId, ended } = await setup({ storage: create(), execute: () => ({ 'k\u0000ey': ['a\u0000b', 'half \ud800 pair'] }) });
+      const end = ended();
+      const { messageId } = await engine.requestStream({ sessionId, prompt: 'Where is A-1042?', userId: 'alice' });
+      const { event, payload } = await end;
+      expect(event).toBe('stream.completed');
+      const output = { key: ['ab', 'half \ufffd pair'] };
+      expect(payload.parts[1]).toMatchObject({ type: 'tool-result', output });
+      expect((await engine.getMessage(messageId)).parts?.[1]).toMatchObject({ type: 'tool-result', output });
+    });
+  }
+
   it("content is the text parts joined; a later step's text is its own part", async () => {
     const { engine, sessionId, ended } = await setup({ provider: 'anthropic' });
     const end = ended();
