@@ -248,7 +248,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   }
 
   onDeleted(event: MessageDeletedEvent): void {
-    this.update(event.messageId, event.seq, (m) => ({ ...m, content: '', isDeleted: true, deletedAt: event.deletedAt, attachments: [], reactions: [] }));
+    this.update(event.messageId, event.seq, ({ parts: _parts, ...m }) => ({ ...m, content: '', isDeleted: true, deletedAt: event.deletedAt, attachments: [], reactions: [] }));
   }
 
   onReactions(event: MessageReactionUpdateEvent): void {

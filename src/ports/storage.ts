@@ -31,7 +31,8 @@ import type {
  * - Methods return `null`/`false` for "not found"; they never throw for it.
  * - A failure of the database (connection lost, server gone) MUST leave nothing half-written and
  *   SHOULD be thrown as `ChatError('UNAVAILABLE')` with the driver error as `cause`.
- * - Returned messages carry their `reactions` and `attachments`. Reading a page costs a fixed number
+ * - Returned messages carry their `reactions` and `attachments`, and an answer its `parts` as last
+ *   written (`MessagePatch.parts`; none: no `parts` field). Reading a page costs a fixed number
  *   of queries (messages, then reactions and attachments for the whole page), never one per message.
  * - A deleted message is returned with `content: ''`, `isDeleted: true`, and never matches a search.
  */

@@ -4,7 +4,7 @@ import { LlmProviderError, type LlmMessage, type LlmProvider, type LlmRequest, t
 import type { StorageAdapter, StreamPatch } from '../ports/storage.js';
 import type { Tool } from '../tools/define-tool.js';
 import { runToolCalls, ToolCallPieces, type ToolResult } from '../tools/tool-calls.js';
-import { StreamOutputFilter, type OutputModeration } from './output-filter.js';
+import { storableJson, StreamOutputFilter, type OutputModeration } from './output-filter.js';
 import { metricsView, statusView, type AgentPricing, type StreamChunk, type StreamMetrics, type StreamPart, type StreamStatusView, type ToolCallMetric } from './stream-views.js';
 
 // What the engine and the bindings import from here.
@@ -241,7 +241,8 @@ export class ActiveStream {
     for (const result of results) {
       const { call } = result;
       this.toolCalls.push({ toolCallId: call.id, toolName: call.name, durationMs: Math.round(result.durationMs), isError: result.isError });
-      const output = result.isError ? { error: result.publicError } : result.output;
+      // The result as the model got it (JSON: a Date as its string, undefined as null).
+      const output = result.isError ? { error: result.publicError } : (JSON.parse(result.content) as unknown);
       this.emitPart({ type: 'tool-result', toolCallId: call.id, toolName: call.name, output, ...(result.isError && { isError: true }) });
     }
     if (!this.controller.signal.aborted) this.flush(); // a stop commits them anyway
@@ -296,11 +297,12 @@ export class ActiveStream {
     this.controller.abort(new ChatError('LIMIT_EXCEEDED', 'The answer reached its length cap'));
   }
 
-  /** Sends the text so far, then a chunk that carries `part` alone. */
+  /** Sends the text so far, then a chunk that carries `part` alone (as storage can keep it). */
   private emitPart(part: StreamPart): void {
     this.emitChunk();
-    this.parts.push(part);
-    this.send('', false, part);
+    const storable = storableJson(part) as StreamPart;
+    this.parts.push(storable);
+    this.send('', false, storable);
   }
 
   private readonly onChunkTimer = (): void => {

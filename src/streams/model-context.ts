@@ -81,6 +81,11 @@ function messageTokens(message: LlmMessage, count: TokenCounter): number {
 
 let counter: Promise<TokenCounter> | null = null;
 
+/** Loads the tokenizer now (the engine's `init()` does, for agents configured with a budget) rather than in a first answer. */
+export async function preloadTokenCounter(): Promise<void> {
+  await tokenCounter();
+}
+
 /**
  * Loaded on first use: its vocabulary is a few MB that an engine without a budget never needs.
  * Special-token text (`<|endoftext|>`) in a message is counted as the text it is, never refused.

@@ -9,6 +9,24 @@ import { normalizeText } from '../moderation/normalize.js';
 // Stryker disable next-line Regex: evaluated once at load, so the mutation runner never activates a mutant here; the control-character tests hold it
 const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 
+/**
+ * A tool part (the model's input, a tool's result: JSON) as every storage can keep it: U+0000
+ * dropped and unpaired surrogates made U+FFFD in every string and key — Postgres' jsonb refuses
+ * both, and a tool's output must not fail the answer's commit. Other control characters stay: JSON
+ * escapes them, and they are the tool's data, not text shown as the answer.
+ */
+export function storableJson(value: unknown): unknown {
+  if (typeof value === 'string') return storableString(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, v]) => [storableString(key), storableJson(v)]));
+  return value;
+}
+
+function storableString(text: string): string {
+  const kept = text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
+  return kept.isWellFormed() ? kept : kept.toWellFormed();
+}
+
 /** What the output filter needs of moderation (the engine's ModerationPipeline). */
 export interface OutputModeration {
   /** Masks the profane words of normalised text. */

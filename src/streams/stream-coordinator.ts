@@ -10,7 +10,7 @@ import type { StreamConfig } from '../schemas.js';
 import { ActiveStream, metricsView, statusView, stepRecordOf, type AgentRun, type StreamChunk, type StreamEnd, type StreamMetrics, type StreamStatusView } from './active-stream.js';
 import type { OutputModeration } from './output-filter.js';
 import { closeRemoteStream, isFresh, RUNNING_STATUSES, stoppedInPlace } from './remote-streams.js';
-import { modelMessages } from './model-context.js';
+import { modelMessages, preloadTokenCounter } from './model-context.js';
 import { agentRun, answerCap, type AgentConfig, type StreamOptions } from './stream-options.js';
 import { StreamSlots } from './stream-slots.js';
 
@@ -123,8 +123,15 @@ export class StreamCoordinator {
     return this.running.size;
   }
 
-  /** Closes what dead nodes left running, then keeps this node's rows fresh and sweeps. Idempotent. */
+  /**
+   * Loads the tokenizer when an agent has a token budget (a few hundred ms, better spent here than in
+   * the first answer); closes what dead nodes left running, then keeps this node's rows fresh and
+   * sweeps. Idempotent.
+   */
   async start(): Promise<void> {
+    if (Object.values(this.options.agents).some((agent) => agent.context?.maxTokens !== undefined)) {
+      await preloadTokenCounter().catch((error) => this.host.report(error, 'loading the tokenizer failed'));
+    }
     const lease = this.options.lease;
     if (!lease || this.started) return;
     this.started = true;

@@ -20,9 +20,12 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
 
-/** The tarball's budget: what it weighs today (1.2 MB unpacked, 0.3 MB packed) plus room to grow. */
-const MAX_UNPACKED_BYTES = 1_500_000;
-const MAX_PACKED_BYTES = 400_000;
+/**
+ * The tarball's budget: what it weighs today (1.53 MB unpacked, 0.40 MB packed: each module ships
+ * four times, ESM, CommonJS and their declarations) plus room to grow.
+ */
+const MAX_UNPACKED_BYTES = 1_700_000;
+const MAX_PACKED_BYTES = 450_000;
 
 /**
  * What a TypeScript user installs next to parley-chat for each subpath — the README's install

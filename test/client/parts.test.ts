@@ -85,5 +85,11 @@ describe('parts reach members', () => {
     expect(answer.parts).toEqual(PARTS);
     const one = messageSchema.parse(await (await fetch(`${server.url}/api/chat/messages/${answer.id}`, { headers })).json());
     expect(one.parts).toEqual(PARTS);
+
+    // Deleted by the session's owner: no text, no parts, live and stored.
+    await server.engine.deleteMessage(answer.id, 'alice');
+    for (const r of [room, bobRoom, carolRoom]) await until(() => answerOf(r)?.isDeleted === true, 'deleted');
+    for (const r of [room, bobRoom, carolRoom]) expect(answerOf(r)).not.toHaveProperty('parts');
+    expect(await server.engine.getMessage(answer.id)).not.toHaveProperty('parts');
   });
 });

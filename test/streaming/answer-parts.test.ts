@@ -96,6 +96,19 @@ describe("an answer's parts", async () => {
     });
   }
 
+  for (const { name, create, skip } of await testStorages('unstorable-parts')) {
+    it.skipIf(skip !== undefined)(`${name}: a tool result with text no database can store (U+0000, a lone surrogate) is kept without it`, async () => {
+      const { engine, sessionId, ended } = await setup({ storage: create(), execute: () => ({ 'k\u0000ey': ['a\u0000b', 'half \ud800 pair'] }) });
+      const end = ended();
+      const { messageId } = await engine.requestStream({ sessionId, prompt: 'Where is A-1042?', userId: 'alice' });
+      const { event, payload } = await end;
+      expect(event).toBe('stream.completed');
+      const output = { key: ['ab', 'half \ufffd pair'] };
+      expect(payload.parts[1]).toMatchObject({ type: 'tool-result', output });
+      expect((await engine.getMessage(messageId)).parts?.[1]).toMatchObject({ type: 'tool-result', output });
+    });
+  }
+
   it("content is the text parts joined; a later step's text is its own part", async () => {
     const { engine, sessionId, ended } = await setup({ provider: 'anthropic' });
     const end = ended();
@@ -133,5 +146,17 @@ describe("an answer's parts", async () => {
     const stopped: MessagePart[] = [SHIPPED[0]!, { type: 'tool-result', toolCallId: CALL_ID, toolName: 'lookupOrder', output: { error: 'Stopped' }, isError: true }];
     expect(payload.parts).toEqual(stopped);
     expect((await engine.getMessage(messageId)).parts).toEqual(stopped);
+  });
+
+  it('an upstream failure after a tool round keeps the parts so far: the call, its result and the text that came', async () => {
+    const failing = sseTranscript('openai-error-mid-stream.sse');
+    const { engine, sessionId, ended } = await setup({ select: (r) => (hasToolResult(r) ? failing : openaiCall) });
+    const end = ended();
+    const { messageId } = await engine.requestStream({ sessionId, prompt: 'Where is A-1042?', userId: 'alice' });
+    const { event, payload } = await end;
+    expect(event).toBe('stream.error');
+    const kept: MessagePart[] = [SHIPPED[0]!, SHIPPED[1]!, { type: 'text', text: 'Let me check' }];
+    expect(payload.answer.parts).toEqual(kept);
+    expect(await engine.getMessage(messageId)).toMatchObject({ content: 'Let me check', parts: kept });
   });
 });

@@ -190,4 +190,28 @@ describe('the context sent upstream', () => {
       { role: 'user', content: 'Still there?' },
     ]);
   });
+
+  it('when older messages were trimmed, history starts at a member message: an answer whose question is gone is left out too', async () => {
+    const { storage, sessionId, ask } = await setup({ context: { maxTokens: 120 } });
+    const at = new Date();
+    const item = (role: 'user' | 'assistant', content: string) => ({
+      id: crypto.randomUUID(), sessionId, userId: role === 'user' ? 'alice' : null, agentId: null, role, content,
+      metadata: null, tokens: null, parentMessageId: null, clientMessageId: null, attachments: [], at,
+    });
+    await storage.insertMessages([
+      item('user', 'a long question '.repeat(100)),
+      item('assistant', 'A short answer.'),
+      item('user', 'Next question?'),
+      item('assistant', 'Next answer.'),
+    ]);
+    const body = await ask('Last one?');
+    expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['You look orders up.', 'Next question?', 'Next answer.', 'Last one?']);
+  });
+
+  it('an authorName that throws fails the request before anything is stored', async () => {
+    const { engine, sessionId } = await setup({ context: { authorName: () => { throw new Error('directory down'); } } });
+    await engine.createMessage({ sessionId, userId: 'bob', content: 'Hi' });
+    await expect(engine.requestStream({ sessionId, prompt: 'x', userId: 'alice' })).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect((await engine.getMessageHistory(sessionId, 'alice', { limit: 10, offset: 0 })).total).toBe(1);
+  });
 });

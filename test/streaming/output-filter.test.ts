@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ModerationPipeline } from '../../src/moderation/pipeline.js';
-import { StreamOutputFilter } from '../../src/streams/output-filter.js';
+import { storableJson, StreamOutputFilter } from '../../src/streams/output-filter.js';
 
 /** The streaming output filter: whole-word results, released as early as possible. */
 
@@ -63,6 +63,26 @@ describe('StreamOutputFilter', () => {
         expect(released.join('') + end).toBe(moderation.clean(whole));
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('storableJson (tool parts)', () => {
+  it('drops U+0000 and makes unpaired surrogates U+FFFD in every string and key, at any depth; keeps everything else', () => {
+    const value = { 'a\u0000b': ['x\u0000', { deep: 'lone \ud800 and \udc00', pair: '😀', tab: '\t\u0001' }], n: 1.5, t: true, z: null };
+    expect(storableJson(value)).toEqual({ ab: ['x', { deep: 'lone \ufffd and \ufffd', pair: '😀', tab: '\t\u0001' }], n: 1.5, t: true, z: null });
+    expect(storableJson('\u0000\u0000')).toBe('');
+    expect(storableJson(7)).toBe(7);
+    expect(storableJson(null)).toBeNull();
+  });
+
+  it('gives back JSON Postgres accepts for any JSON value: no \\u0000, no escaped (unpaired) surrogate', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string({ unit: fc.constantFrom('a', '\u0000', '\ud800', '\udc00', '😀', '\t'), minLength: 1 }), (value, text) => {
+        // JSON.stringify escapes exactly the unpaired surrogates; a well-formed pair is written as is.
+        const out = JSON.stringify(storableJson({ value, text, [text]: text }));
+        expect(out).not.toMatch(/\\u0000|\\ud[89a-f]/i);
+      }),
     );
   });
 });
