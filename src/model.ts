@@ -89,6 +89,18 @@ export interface SessionSummary extends Session {
   unreadCount: number;
 }
 
+/**
+ * How a user is shown: the display name and avatar their `authenticate` result carried last. The
+ * host owns its users; Parley keeps only this copy so no client has to show a bare id.
+ */
+export interface UserProfile {
+  id: string;
+  /** Null when the host never gave one (show the id, or your own fallback). */
+  name: string | null;
+  /** An absolute http(s) URL, or null. */
+  avatarUrl: string | null;
+}
+
 export type PresenceStatus = 'online' | 'offline';
 
 export interface PresenceEntry {

@@ -105,6 +105,14 @@ export interface StreamsTable {
   updated_at: DbDate;
 }
 
+/** A user's display profile (migration `0007_users`). */
+export interface UsersTable {
+  id: string;
+  name: string | null;
+  avatar_url: string | null;
+  updated_at: DbDate;
+}
+
 /** The logical schema; real table names are `prefix + key`. */
 export interface ChatDatabase {
   sessions: SessionsTable;
@@ -113,6 +121,7 @@ export interface ChatDatabase {
   message_reactions: MessageReactionsTable;
   message_attachments: MessageAttachmentsTable;
   streams: StreamsTable;
+  users: UsersTable;
 }
 
 export type TableName = keyof ChatDatabase;
