@@ -55,6 +55,11 @@ export interface Message {
   updatedAt: string;
   attachments: Attachment[];
   reactions: Reaction[];
+  /**
+   * The author's display name as their profile has it now (null: none, or a server message). Set on
+   * every message the engine returns or emits; storage adapters leave it out.
+   */
+  authorName?: string | null;
 }
 
 export interface Session {
@@ -81,6 +86,12 @@ export interface SessionMember {
   joinedAt: string;
 }
 
+/** A member as the engine lists it: the membership with the user's profile (null fields when they have none). */
+export interface NamedMember extends SessionMember {
+  name: string | null;
+  avatarUrl: string | null;
+}
+
 /** A session as listed for one user. */
 export interface SessionSummary extends Session {
   role: MemberRole;
@@ -105,6 +116,8 @@ export type PresenceStatus = 'online' | 'offline';
 
 export interface PresenceEntry {
   userId: string;
+  /** The user's display name (see {@link UserProfile}); null when they have none. */
+  name: string | null;
   status: PresenceStatus;
   lastSeenAt: string | null;
 }
