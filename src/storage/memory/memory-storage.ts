@@ -196,7 +196,7 @@ export class MemoryStorage implements StorageAdapter {
 
   // ---- user profiles ----------------------------------------------------------------------
 
-  async saveUser(profile: UserProfile): Promise<void> {
+  async saveUser(profile: UserProfile, _at: Date): Promise<void> {
     this.users.set(profile.id, { id: profile.id, name: profile.name, avatarUrl: profile.avatarUrl });
   }
 
