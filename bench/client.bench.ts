@@ -16,6 +16,7 @@ import type { Message } from '../src/model.js';
 import { Outbox } from '../client/core/outbox.js';
 import { memoryPersistence } from '../client/core/persistence.js';
 import { SessionStore, type SessionLink } from '../client/core/session-store.js';
+import { UserDirectory } from '../client/core/user-directory.js';
 import type { BenchRow } from './lib.js';
 
 const MESSAGES = 10_000;
@@ -68,6 +69,7 @@ function detachedStore(): SessionStore {
     emit: () => Promise.reject(new Error('detached')),
     get: () => Promise.reject(new Error('detached')),
     outbox,
+    users: new UserDirectory(() => Promise.reject(new Error('detached'))),
     loadCursor: async () => null,
     saveCursor: () => {},
     forget: () => {},

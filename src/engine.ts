@@ -7,12 +7,14 @@ import type {
   Attachment,
   Message,
   MessagePage,
+  NamedMember,
   SearchPage,
   PresenceEntry,
   Reaction,
   Session,
   SessionMember,
   SessionSummary,
+  UserProfile,
 } from './model.js';
 import { ModerationPipeline, type ModerationOptions } from './moderation/pipeline.js';
 import { normalizeText } from './moderation/normalize.js';
@@ -22,6 +24,7 @@ import { RateLimiter, type RateLimitConfig, type RateLimitStoreFactory } from '.
 import {
   buildSchemas,
   DEFAULT_LIMITS,
+  MAX_USER_LOOKUP,
   parseInput,
   type AttachmentInput,
   type CreateMessageInput,
@@ -35,6 +38,7 @@ import {
   type StreamRequestInput,
 } from './schemas.js';
 import { SendOrder } from './send-order.js';
+import { UserDirectory } from './users.js';
 import { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
 import type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
 import { consoleLogger, isLogger, log, type Logger, type LogLevel } from './logger.js';
@@ -90,7 +94,8 @@ export interface ReplayItem {
 
 export interface JoinResult {
   session: Session;
-  members: SessionMember[];
+  /** With their display names. */
+  members: NamedMember[];
   /** The joining user's membership (null in an `'open'` session they are not a member of). */
   member: SessionMember | null;
   replay: ReplayItem[];
@@ -143,6 +148,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
   /** Keeps each user's sends into a session in call order (sends and stream prompts). */
   private readonly sendOrder = new SendOrder();
+  /** Display names: written when they change, read in batches (members, presence, message authors). */
+  private readonly users: UserDirectory;
   private readonly now: () => Date;
   private transport: Transport | null = null;
   private closed = false;
@@ -164,6 +171,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.moderation = new ModerationPipeline(options.moderation, this.limits.maxContentLength);
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching, { keyOf: (message) => message.sessionId });
     this.now = options.now ?? (() => new Date());
+    this.users = new UserDirectory(this.storage, this.now);
     if (options.logger !== undefined && !isLogger(options.logger)) {
       throw new ChatError('VALIDATION', 'ChatEngine: `logger` needs `error` and `warn` methods');
     }
@@ -255,10 +263,11 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return this.run(async () => this.storage.listSessions(this.userIdOf(userId)));
   }
 
-  listMembers(sessionId: string, userId?: string): Promise<SessionMember[]> {
+  /** The members in join order, each with their display name and avatar. */
+  listMembers(sessionId: string, userId?: string): Promise<NamedMember[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      return this.storage.listMembers(sessionId);
+      return this.named(await this.storage.listMembers(sessionId));
     });
   }
 
@@ -293,11 +302,11 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   getPresence(sessionId: string, userId?: string): Promise<PresenceEntry[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      const members = await this.storage.listMembers(sessionId);
+      const members = await this.named(await this.storage.listMembers(sessionId));
       const online = (await this.transport?.getPresence?.(members.map((m) => m.userId))) ?? new Map();
       return members.map((m) => {
         const live = online.get(m.userId);
-        return { userId: m.userId, status: live?.status ?? 'offline', lastSeenAt: live?.lastSeenAt ?? m.lastSeenAt };
+        return { userId: m.userId, name: m.name, status: live?.status ?? 'offline', lastSeenAt: live?.lastSeenAt ?? m.lastSeenAt };
       });
     });
   }
@@ -323,7 +332,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
 
   /**
    * Says that `userId` started or stopped typing (the `typing.updated` event; the transport expires it).
-   * `name` is a display name for the indicator.
+   * `name` is a display name for the indicator; without one the event carries the user's profile name.
    */
   setTyping(sessionId: string, userId: string, typing: boolean, name?: string): Promise<void> {
     return this.run(async () => {
@@ -331,7 +340,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const displayName = name === undefined ? null : parseInput(this.schemas.displayName, name, 'name');
       if (typing) await this.rateLimiter.consume('typing:start', typist);
       await this.access(sessionId, typist, 'typing');
-      this.publish('typing.updated', { sessionId, userId: typist, name: displayName, typing });
+      const shown = displayName ?? (await this.users.lookup([typist])).get(typist)?.name ?? null;
+      this.publish('typing.updated', { sessionId, userId: typist, name: shown, typing });
     });
   }
 
@@ -389,7 +399,8 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       } finally {
         turn.release(); // enqueued, or failed: either way the next send need not wait for this one
       }
-      const { message, created } = await inserted;
+      const { message: stored, created } = await inserted;
+      const message = await this.withAuthor(stored);
       if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
       return message;
     });
@@ -417,18 +428,18 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       // reader in its own statement: one round trip per page instead of two. A thread looks its
       // parent up first.
       const authorize = query.parentMessageId === undefined ? this.readerCheck(userId) : null;
-      if (authorize) return this.storage.getHistory(parseInput(this.schemas.externalId, sessionId, 'sessionId'), { ...page, authorize });
+      if (authorize) return this.withAuthorsOf(await this.storage.getHistory(parseInput(this.schemas.externalId, sessionId, 'sessionId'), { ...page, authorize }));
       await this.access(sessionId, userId, 'session:read');
       if (query.parentMessageId !== undefined) {
         const parent = await this.storage.getMessage(query.parentMessageId);
         if (!parent || parent.sessionId !== sessionId) throw new ChatError('NOT_FOUND', 'Parent message not found in this session');
       }
-      return this.storage.getHistory(sessionId, page);
+      return this.withAuthorsOf(await this.storage.getHistory(sessionId, page));
     });
   }
 
   getMessage(messageId: string, userId?: string): Promise<Message> {
-    return this.run(async () => (await this.messageWithAccess(messageId, userId, 'session:read')).message);
+    return this.run(async () => this.withAuthor((await this.messageWithAccess(messageId, userId, 'session:read')).message));
   }
 
   /** Replaces the text of a message; only its author may (or a trusted call). */
@@ -449,6 +460,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         { bumpSeq: true },
       );
       if (!updated) throw new ChatError('NOT_FOUND', 'Message not found');
+      await this.withAuthor(updated);
       this.publish('message.edited', { sessionId: updated.sessionId, seq: updated.changeSeq, message: updated });
       return updated;
     });
@@ -462,7 +474,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return this.run(async () => {
       if (userId !== undefined) await this.rateLimiter.consume('message:delete', this.userIdOf(userId));
       const { message } = await this.messageWithAccess(messageId, userId, 'message:delete');
-      if (message.isDeleted) return message;
+      if (message.isDeleted) return this.withAuthor(message);
       const at = this.now();
       const deleted = await this.storage.updateMessage(
         message.id,
@@ -470,6 +482,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         { bumpSeq: true },
       );
       if (!deleted) throw new ChatError('NOT_FOUND', 'Message not found');
+      await this.withAuthor(deleted);
       this.publish('message.deleted', {
         sessionId: deleted.sessionId,
         seq: deleted.changeSeq,
@@ -494,9 +507,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const counted = { ...page, maxCount: this.limits.maxSearchCount };
       // With a declared storage check the search checks its reader in its own count statement.
       const authorize = this.readerCheck(userId);
-      if (authorize) return this.storage.searchMessages(parseInput(this.schemas.externalId, sessionId, 'sessionId'), terms, { ...counted, authorize });
+      if (authorize) return this.withAuthorsOf(await this.storage.searchMessages(parseInput(this.schemas.externalId, sessionId, 'sessionId'), terms, { ...counted, authorize }));
       await this.access(sessionId, userId, 'session:read');
-      return this.storage.searchMessages(sessionId, terms, counted);
+      return this.withAuthorsOf(await this.storage.searchMessages(sessionId, terms, counted));
     });
   }
 
@@ -509,7 +522,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         offset: 0,
         parentMessageId: message.id,
       });
-      return page.messages;
+      return this.withAuthors(page.messages);
     });
   }
 
@@ -773,12 +786,12 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const explicit = options.lastSeq === undefined ? undefined : parseInput(this.schemas.seqCursor, options.lastSeq, 'lastSeq');
       await this.rateLimiter.consume('session:join', user, sessionId);
       const { session, member } = await this.access(sessionId, user, 'session:join');
-      const members = await this.storage.listMembers(session.id);
+      const members = await this.named(await this.storage.listMembers(session.id));
       const cursor = Math.min(explicit ?? member?.lastDeliveredSeq ?? 0, session.lastSeq);
       if (cursor === 0 && explicit === undefined) {
         return { session, members, member, replay: [], seq: session.lastSeq, gap: session.lastSeq > 0 };
       }
-      const changes = await this.storage.getChangesSince(session.id, cursor, REPLAY_LIMIT + 1);
+      const changes = await this.withAuthors(await this.storage.getChangesSince(session.id, cursor, REPLAY_LIMIT + 1));
       const gap = changes.length > REPLAY_LIMIT;
       const replay: ReplayItem[] = changes.slice(0, REPLAY_LIMIT).map((message) => ({
         type: message.seq > cursor ? 'created' : message.isDeleted ? 'deleted' : 'changed',
@@ -803,6 +816,44 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         this.userIdOf(userId),
         cursor,
       );
+    });
+  }
+
+  // ---- user profiles -------------------------------------------------------------------------
+
+  /**
+   * Keeps the profile an authentication returned (`name`, `avatarUrl`), so members, presence,
+   * typing and messages carry the name. Bindings call it for every authenticated connection and
+   * request; it writes only when the profile differs from the one this process saw last. An
+   * identity with neither field leaves the stored profile alone; otherwise both fields are replaced
+   * (a missing one is cleared).
+   * ```ts
+   * await engine.rememberUser({ userId: 'alice', name: 'Alice Martin', avatarUrl: 'https://cdn.example.com/a.png' });
+   * ```
+   */
+  rememberUser(user: { userId: string; name?: string | undefined; avatarUrl?: string | undefined }): Promise<void> {
+    return this.run(async () => {
+      const data = parseInput(this.schemas.profile, user, 'user');
+      if (data.name === undefined && data.avatarUrl === undefined) return;
+      await this.users.remember({ id: data.userId, name: data.name ?? null, avatarUrl: data.avatarUrl ?? null });
+    });
+  }
+
+  /**
+   * The profiles of up to {@link MAX_USER_LOOKUP} users, in the order asked; ids without a stored
+   * profile are left out (the host never gave them a name). Any user may read any profile.
+   * ```ts
+   * const [alice] = await engine.getUsers(['alice']); // { id: 'alice', name: 'Alice Martin', avatarUrl: null }
+   * ```
+   */
+  getUsers(ids: readonly string[]): Promise<UserProfile[]> {
+    return this.run(async () => {
+      const wanted = [...new Set(parseInput(this.schemas.userIds, ids, 'ids'))];
+      const found = await this.users.lookup(wanted);
+      return wanted.flatMap((id) => {
+        const profile = found.get(id);
+        return profile ? [{ ...profile }] : [];
+      });
     });
   }
 
@@ -859,6 +910,32 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     const allowed = await this.authorizeFn({ userId: user, sessionId: id, action, role: access.member?.role ?? null, ...extra });
     if (!allowed) throw new ChatError('FORBIDDEN', `Not allowed to ${action.replace(':', ' ')} in this session`);
     return access;
+  }
+
+  /** Members with their profiles: one storage read for the names not cached. */
+  private async named(members: SessionMember[]): Promise<NamedMember[]> {
+    const profiles = await this.users.lookup(members.map((m) => m.userId));
+    return members.map((m) => {
+      const profile = profiles.get(m.userId);
+      return { ...m, name: profile?.name ?? null, avatarUrl: profile?.avatarUrl ?? null };
+    });
+  }
+
+  /** Sets `authorName` on each message: one storage read per page for the names not cached, never one per message. */
+  private async withAuthors<M extends Message>(messages: M[]): Promise<M[]> {
+    const authors = messages.flatMap((m) => (m.userId === null ? [] : [m.userId]));
+    const profiles = authors.length === 0 ? new Map<string, UserProfile | null>() : await this.users.lookup(authors);
+    for (const m of messages) m.authorName = m.userId === null ? null : (profiles.get(m.userId)?.name ?? null);
+    return messages;
+  }
+
+  private async withAuthor(message: Message): Promise<Message> {
+    return (await this.withAuthors([message]))[0]!;
+  }
+
+  private async withAuthorsOf<P extends { messages: Message[] }>(page: P): Promise<P> {
+    await this.withAuthors(page.messages);
+    return page;
   }
 
   /** What the policy lets storage check on its behalf for `action` (see `AuthorizeFn.storageCheck`). */

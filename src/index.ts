@@ -37,6 +37,7 @@ export { consoleLogger, type Logger } from './logger.js';
 export {
   schemas,
   DEFAULT_LIMITS,
+  MAX_USER_LOOKUP,
   type AttachmentInput,
   type CreateMessageInput,
   type CreateSessionInput,

@@ -90,6 +90,11 @@ export interface Message {
    * answer before its first part, a deleted answer, and answers stored before parts were kept.
    */
   parts?: MessagePart[];
+  /**
+   * The author's display name as their profile has it now (null: none, or a server message). Set on
+   * every message the engine returns or emits; storage adapters leave it out.
+   */
+  authorName?: string | null;
 }
 
 export interface Session {
@@ -116,6 +121,12 @@ export interface SessionMember {
   joinedAt: string;
 }
 
+/** A member as the engine lists it: the membership with the user's profile (null fields when they have none). */
+export interface NamedMember extends SessionMember {
+  name: string | null;
+  avatarUrl: string | null;
+}
+
 /** A session as listed for one user. */
 export interface SessionSummary extends Session {
   role: MemberRole;
@@ -124,10 +135,24 @@ export interface SessionSummary extends Session {
   unreadCount: number;
 }
 
+/**
+ * How a user is shown: the display name and avatar their `authenticate` result carried last. The
+ * host owns its users; Parley keeps only this copy so no client has to show a bare id.
+ */
+export interface UserProfile {
+  id: string;
+  /** Null when the host never gave one (show the id, or your own fallback). */
+  name: string | null;
+  /** An absolute http(s) URL, or null. */
+  avatarUrl: string | null;
+}
+
 export type PresenceStatus = 'online' | 'offline';
 
 export interface PresenceEntry {
   userId: string;
+  /** The user's display name (see {@link UserProfile}); null when they have none. */
+  name: string | null;
   status: PresenceStatus;
   lastSeenAt: string | null;
 }

@@ -124,6 +124,9 @@ export const streamConfigSchema = z.strictObject({
   model: z.string().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'must be a model name').optional(),
 });
 
+/** Most ids one `getUsers` call may ask for. */
+export const MAX_USER_LOOKUP = 100;
+
 /** All engine input schemas for one set of limits. */
 export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
   const content = contentSchema(limits.maxContentLength);
@@ -179,6 +182,13 @@ export function buildSchemas(limits: Limits = DEFAULT_LIMITS) {
       agentId: externalIdSchema.optional(),
       config: streamConfigSchema.optional(),
     }),
+    /** What an authentication says about the user (extra fields such as `expiresAt` are ignored). */
+    profile: z.object({
+      userId: externalIdSchema,
+      name: displayNameSchema.optional(),
+      avatarUrl: fileUrlSchema.optional(),
+    }),
+    userIds: z.array(externalIdSchema).min(1).max(MAX_USER_LOOKUP, `at most ${MAX_USER_LOOKUP} ids`),
     attachment,
     content,
     emoji: emojiSchema,

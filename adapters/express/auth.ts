@@ -33,7 +33,11 @@ export function requestAuthenticator(
     }
     const userId = (user as { userId?: unknown } | null | undefined)?.userId;
     if (!externalIdSchema.safeParse(userId).success) throw new ChatError('UNAUTHORIZED', 'Not authenticated');
-    const name = (user as { name?: unknown }).name;
-    return typeof name === 'string' ? { userId: userId as string, name } : { userId: userId as string };
+    const { name, avatarUrl } = user as { name?: unknown; avatarUrl?: unknown };
+    return {
+      userId: userId as string,
+      ...(typeof name === 'string' && { name }),
+      ...(typeof avatarUrl === 'string' && { avatarUrl }),
+    };
   };
 }

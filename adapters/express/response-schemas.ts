@@ -6,12 +6,14 @@ import type {
   Message,
   MessagePage,
   MessagePart,
+  NamedMember,
   PresenceEntry,
   Reaction,
   SearchPage,
   Session,
   SessionMember,
   SessionSummary,
+  UserProfile,
 } from '../../src/model.js';
 import type { StreamMetrics, StreamStatusView } from '../../src/streams/active-stream.js';
 
@@ -84,6 +86,7 @@ export const messageSchema = z.strictObject({
     .array(messagePartSchema)
     .optional()
     .describe("An agent's answer as it happened: text, tool calls and tool results in order (`content` is the text parts joined). Absent when the message has none: members' messages, deleted or older answers"),
+  authorName: z.string().nullable().optional().describe("The author's display name now (null: none, or a server message)"),
 });
 
 const sessionShape = {
@@ -115,8 +118,16 @@ export const sessionMemberSchema = z.strictObject({
   joinedAt: isoDate,
 });
 
+const displayName = z.string().nullable().describe('The display name the user authenticated with last; null when they have none');
+const avatarUrl = z.string().nullable().describe('An absolute http(s) URL, or null');
+
+export const namedMemberSchema = sessionMemberSchema.extend({ name: displayName, avatarUrl });
+
+export const userProfileSchema = z.strictObject({ id: z.string(), name: displayName, avatarUrl });
+
 export const presenceEntrySchema = z.strictObject({
   userId: z.string(),
+  name: displayName,
   status: z.enum(['online', 'offline']),
   lastSeenAt: isoDate.nullable(),
 });
@@ -133,7 +144,8 @@ export const searchPageSchema = messagePageSchema.extend({
 
 export const messageListSchema = z.strictObject({ messages: z.array(messageSchema) });
 export const sessionListSchema = z.strictObject({ sessions: z.array(sessionSummarySchema) });
-export const memberListSchema = z.strictObject({ members: z.array(sessionMemberSchema) });
+export const memberListSchema = z.strictObject({ members: z.array(namedMemberSchema) });
+export const userListSchema = z.strictObject({ users: z.array(userProfileSchema).describe('In the order asked; ids without a profile are left out') });
 export const presenceListSchema = z.strictObject({ presence: z.array(presenceEntrySchema) });
 export const reactionListSchema = z.strictObject({ reactions: z.array(reactionSchema) });
 export const attachmentListSchema = z.strictObject({ attachments: z.array(attachmentSchema) });
@@ -211,7 +223,10 @@ export const responseSchemas = {
   SessionSummary: sessionSummarySchema,
   SessionList: sessionListSchema,
   SessionMember: sessionMemberSchema,
+  NamedMember: namedMemberSchema,
   MemberList: memberListSchema,
+  UserProfile: userProfileSchema,
+  UserList: userListSchema,
   PresenceEntry: presenceEntrySchema,
   PresenceList: presenceListSchema,
   Removed: removedSchema,
@@ -241,7 +256,10 @@ interface ResponseTypes {
   SessionSummary: SessionSummary;
   SessionList: { sessions: SessionSummary[] };
   SessionMember: SessionMember;
-  MemberList: { members: SessionMember[] };
+  NamedMember: NamedMember;
+  MemberList: { members: NamedMember[] };
+  UserProfile: UserProfile;
+  UserList: { users: UserProfile[] };
   PresenceEntry: PresenceEntry;
   PresenceList: { presence: PresenceEntry[] };
   Removed: Awaited<ReturnType<ChatEngine['removeMember']>>;
@@ -274,7 +292,10 @@ const responseSchemasMatchTheModel: { [K in keyof typeof responseSchemas]: Same<
   SessionSummary: true,
   SessionList: true,
   SessionMember: true,
+  NamedMember: true,
   MemberList: true,
+  UserProfile: true,
+  UserList: true,
   PresenceEntry: true,
   PresenceList: true,
   Removed: true,

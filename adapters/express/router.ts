@@ -4,6 +4,7 @@ import type { Authenticate, AuthenticatedUser } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
 import { ChatError, isChatError } from '../../src/errors.js';
 import { parseInput } from '../../src/schemas.js';
+import { log } from '../../src/logger.js';
 import { requestAuthenticator, type AuthenticateRequest } from './auth.js';
 import { bodyOf, jsonBody } from './body.js';
 import { chatErrorHandler, errorBody, sendError, type RouterLogger } from './errors.js';
@@ -129,8 +130,11 @@ export function createChatRouter(engine: ChatEngine, options: ChatRouterOptions)
     res.setHeader('Cache-Control', 'no-store');
     identify(req)
       .then(
-        (user) => {
+        async (user) => {
           users.set(req, user);
+          // Writes only when the name or avatar changed; a profile that cannot be kept (a name the
+          // engine refuses, storage trouble) must not cost the caller the request.
+          await engine.rememberUser(user).catch((error: unknown) => log(logger, 'warn', { err: error, userId: user.userId }, '[parley-chat/express] user profile not saved'));
           next();
         },
         (error: unknown) => {

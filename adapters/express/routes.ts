@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuthenticatedUser } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
-import type { EngineSchemas } from '../../src/schemas.js';
+import { MAX_USER_LOOKUP, type EngineSchemas } from '../../src/schemas.js';
 import { responseSchemas } from './response-schemas.js';
 
 /**
@@ -361,6 +361,23 @@ export function buildRoutes(s: EngineSchemas): ChatRoute[] {
       params: streamParams,
       response: 'StreamMetrics',
       handle: ({ engine, user, params }) => engine.getStreamMetrics(params.streamId, user.userId),
+    }),
+    // ---- users ----------------------------------------------------------------------------------
+    route({
+      operationId: 'getUsers',
+      method: 'get',
+      path: '/users',
+      summary: 'Display names and avatars of up to 100 users, in the order asked; ids without a profile are left out',
+      tag: 'Users',
+      query: z.strictObject({
+        ids: z
+          .string()
+          .describe(`Comma-separated user ids, at most ${MAX_USER_LOOKUP}`)
+          .transform((ids) => ids.split(','))
+          .pipe(s.userIds),
+      }),
+      response: 'UserList',
+      handle: async ({ engine, query }) => ({ users: await engine.getUsers(query.ids) }),
     }),
   ];
 }

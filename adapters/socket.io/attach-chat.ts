@@ -255,6 +255,9 @@ export function attachChat(io: Pick<Server, 'of'>, engine: ChatEngine, options: 
       'connect',
       state.serial(async () => {
         await inUserRoom;
+        // Before the announcement, so it carries the name. A profile that cannot be kept (a name
+        // the engine refuses, storage trouble) must not cost the user the connection.
+        await engine.rememberUser(user).catch((error: unknown) => log(engine.logger, 'warn', { err: error, userId }, '[parley-chat/socket.io] user profile not saved'));
         if (await presence.isFirstConnection(socket)) await presence.announce(userId, 'online');
       }),
       { userId },

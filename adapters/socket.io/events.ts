@@ -33,7 +33,7 @@
  * line in these maps, and its handler in `handlers.ts`.
  */
 import type { ChatErrorBody } from '../../src/errors.js';
-import type { Attachment, MemberRole, Message, MessagePart, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
+import type { Attachment, MemberRole, Message, MessagePart, NamedMember, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
 import type {
   AuthRefreshPayload,
   MessageDeletePayload,
@@ -164,6 +164,8 @@ export interface TypingEvent {
 
 export interface PresenceUpdateEvent {
   userId: string;
+  /** The user's display name, when they have one. */
+  name?: string;
   status: PresenceStatus;
   lastSeenAt: string | null;
 }
@@ -242,7 +244,8 @@ export type StreamSnapshotEvent = StreamSnapshot;
 
 export interface SessionJoinAck {
   session: Session;
-  members: SessionMember[];
+  /** With their display names. */
+  members: NamedMember[];
   presence: PresenceEntry[];
 }
 

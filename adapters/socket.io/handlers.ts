@@ -82,6 +82,7 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
     if (!state.socket.connected) throw new ChatError('UNAVAILABLE', 'The socket disconnected');
     if (user.name !== undefined) state.socket.data.name = user.name;
     ctx.expiry.set(state, user.expiresAt);
+    await ctx.engine.rememberUser(user);
     return { userId: user.userId, expiresAt: Number.isFinite(user.expiresAt) ? new Date(user.expiresAt).toISOString() : null };
   },
 };

@@ -18,6 +18,7 @@ export function connectError(error: unknown): ConnectError {
 export interface VerifiedUser {
   userId: string;
   name?: string;
+  avatarUrl?: string;
   expiresAt: number;
 }
 
@@ -69,7 +70,13 @@ export async function verifyToken(authenticate: Authenticate, token: string): Pr
   const expiresAt = expiryOf(user.expiresAt);
   if (expiresAt <= Date.now()) throw new ChatError('UNAUTHORIZED', 'Token expired');
   const name = typeof user.name === 'string' && user.name.length > 0 ? user.name.slice(0, 100) : undefined;
-  return name === undefined ? { userId: userId.data, expiresAt } : { userId: userId.data, name, expiresAt };
+  const avatarUrl = typeof user.avatarUrl === 'string' ? user.avatarUrl : undefined;
+  return {
+    userId: userId.data,
+    ...(name !== undefined && { name }),
+    ...(avatarUrl !== undefined && { avatarUrl }),
+    expiresAt,
+  };
 }
 
 /** Beyond this a `Date` cannot be written (8.64e15 ms): taken for "never". */

@@ -74,8 +74,19 @@ export class PresenceTracker {
     } finally {
       // Even if the memberships cannot be read, the sessions the socket was in hear about it.
       if (ids.size > 0) {
-        this.nsp.to([...ids].map(sessionRoom)).emit('presence:update', { userId, status, lastSeenAt: new Date().toISOString() });
+        const name = await this.nameOf(userId);
+        const event = { userId, ...(name !== null && { name }), status, lastSeenAt: new Date().toISOString() };
+        this.nsp.to([...ids].map(sessionRoom)).emit('presence:update', event);
       }
+    }
+  }
+
+  /** The user's profile name; trouble reading it must not stop the announcement. */
+  private async nameOf(userId: string): Promise<string | null> {
+    try {
+      return (await this.engine.getUsers([userId]))[0]?.name ?? null;
+    } catch {
+      return null;
     }
   }
 

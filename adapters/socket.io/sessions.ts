@@ -1,6 +1,6 @@
 import type { JoinResult } from '../../src/engine.js';
 import { ChatError, isChatError } from '../../src/errors.js';
-import type { PresenceEntry, SessionMember } from '../../src/model.js';
+import type { PresenceEntry, NamedMember } from '../../src/model.js';
 import type { BindingContext } from './context.js';
 import type { SocketState } from './sockets.js';
 import { background } from './context.js';
@@ -178,7 +178,7 @@ async function forget(state: SocketState, sessionId: string): Promise<void> {
 }
 
 /** Members with their online status, for the join ack; presence trouble must not fail the join. */
-async function presenceOf(ctx: BindingContext, members: readonly SessionMember[]): Promise<PresenceEntry[]> {
+async function presenceOf(ctx: BindingContext, members: readonly NamedMember[]): Promise<PresenceEntry[]> {
   let online = new Map<string, { lastSeenAt: string | null }>();
   try {
     online = await ctx.presence.getPresence(members.map((m) => m.userId));
@@ -188,6 +188,6 @@ async function presenceOf(ctx: BindingContext, members: readonly SessionMember[]
   }
   return members.map((m) => {
     const live = online.get(m.userId);
-    return { userId: m.userId, status: live ? ('online' as const) : ('offline' as const), lastSeenAt: live?.lastSeenAt ?? m.lastSeenAt };
+    return { userId: m.userId, name: m.name, status: live ? ('online' as const) : ('offline' as const), lastSeenAt: live?.lastSeenAt ?? m.lastSeenAt };
   });
 }

@@ -1,11 +1,12 @@
 import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { ChatError } from '../../src/errors.js';
-import type { Message, SessionSummary } from '../../src/model.js';
+import type { Message, SessionSummary, UserProfile } from '../../src/model.js';
 import type { AckDataOf, AckResponse, ClientEventName, ClientToServerEvents } from '../../adapters/socket.io/events.js';
 import { ExternalStore } from './external-store.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import { resolvePersistence, type ChatPersistence, type PersistenceOption } from './persistence.js';
 import { restGet } from './rest.js';
+import { UserDirectory } from './user-directory.js';
 import { SessionStore, type ChatSession, type SessionLink } from './session-store.js';
 import { jwtExpiry, MIN_RENEW_MS, RENEW_AT, type TokenSource } from './token.js';
 import type { ChatSocket, ClientSnapshot, ConnectionStatus } from './types.js';
@@ -79,6 +80,10 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
   private readonly cursorsToSave = new Map<string, number>();
   private cursorFlushQueued = false;
   private readonly link: SessionLink;
+  private readonly users = new UserDirectory(async (ids) => {
+    const { users } = await this.get<{ users: UserProfile[] }>(`/users?ids=${ids.map(encodeURIComponent).join(',')}`);
+    return users;
+  });
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -100,6 +105,7 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
       emit: (event, payload) => this.emit(event, payload),
       get: (path) => this.get(path),
       outbox: this.outbox,
+      users: this.users,
       loadCursor: async (sessionId) => {
         const raw = this.userId === null ? null : await this.persistence.getItem(this.cursorKey(this.userId, sessionId));
         const seq = raw === null ? NaN : Number(raw);
@@ -118,6 +124,9 @@ class Client extends ExternalStore<ClientSnapshot> implements ChatClient {
         );
       },
     }) as ChatSocket;
+    this.users.subscribe(() => {
+      for (const store of this.stores.values()) store.namesChanged();
+    });
     this.listen();
     void this.outbox.load().then(() => this.outbox.kick());
   }

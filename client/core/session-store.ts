@@ -28,6 +28,7 @@ import type { Outbox, OutboxEntry } from './outbox.js';
 import { pendingMessage } from './pending-message.js';
 import { StreamAssembly } from './stream-assembly.js';
 import type { AttachmentInput, ChatMessage, MemberView, SessionSnapshot, TypingUser } from './types.js';
+import type { UserDirectory } from './user-directory.js';
 
 /** What a session store needs from its client. */
 export interface SessionLink {
@@ -39,6 +40,8 @@ export interface SessionLink {
   /** A REST GET under the client's `restPath`. */
   get<T>(path: string): Promise<T>;
   readonly outbox: Outbox;
+  /** Display names, shared by the client's sessions. */
+  readonly users: UserDirectory;
   loadCursor(sessionId: string): Promise<number | null>;
   saveCursor(sessionId: string, seq: number): void;
   /** The store left its session: the client stops routing events to it. */
@@ -109,7 +112,6 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   private readonly stored = new Set<string>();
   private readonly pendingViews = new WeakMap<OutboxEntry, ChatMessage>();
   private readonly members = new Map<string, SessionMember>();
-  private readonly names = new Map<string, string>();
   private readonly presence = new Map<string, PresenceEntry>();
   private readonly typists = new Map<string, { user: TypingUser; timer: ReturnType<typeof setTimeout> }>();
   private state: SessionSnapshot['state'] = 'joining';
@@ -150,9 +152,13 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
       const lastSeq = this.cursor > 0 ? this.cursor : undefined;
       const ack = await this.link.emit('session:join', { sessionId: this.sessionId, ...(lastSeq !== undefined && { lastSeq }) });
       this.members.clear(); // the join's list is current: someone removed while away is gone
-      for (const member of ack.members) this.members.set(member.userId, member);
+      for (const member of ack.members) {
+        this.link.users.learn(member.userId, member.name, member.avatarUrl);
+        this.members.set(member.userId, member);
+      }
       this.presence.clear();
       for (const entry of ack.presence) this.presence.set(entry.userId, entry);
+      this.link.users.want(this.members.keys());
       this.error = null;
       this.changed();
     } catch (e) {
@@ -238,6 +244,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   }
 
   private applyMessage(message: Message): boolean {
+    if (message.userId !== null) this.link.users.learn(message.userId, message.authorName);
     const chat = adopt(message);
     const stream = chat.status === 'streaming' ? this.streams.forMessage(chat.id) : undefined;
     if (stream && stream.content.length > chat.content.length) chat.content = stream.content;
@@ -283,12 +290,13 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
   onTyping(event: TypingEvent, typing: boolean): void {
     const held = this.typists.get(event.userId);
     if (held) clearTimeout(held.timer);
-    if (event.name) this.names.set(event.userId, event.name);
+    this.link.users.learn(event.userId, event.name);
     if (!typing) {
       if (held && this.typists.delete(event.userId)) this.changed();
       return;
     }
     const user: TypingUser = event.name ? { userId: event.userId, name: event.name } : { userId: event.userId };
+    if (!event.name) this.link.users.want([event.userId]);
     const timer = setTimeout(() => this.onTyping(event, false), TYPING_TTL_MS);
     this.typists.set(event.userId, { user, timer });
     if (!held) this.changed();
@@ -296,13 +304,17 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
 
   onPresence(event: PresenceUpdateEvent): void {
     if (!this.members.has(event.userId) && !this.presence.has(event.userId)) return;
-    this.presence.set(event.userId, { userId: event.userId, status: event.status, lastSeenAt: event.lastSeenAt });
+    this.link.users.learn(event.userId, event.name);
+    this.presence.set(event.userId, { userId: event.userId, name: event.name ?? null, status: event.status, lastSeenAt: event.lastSeenAt });
     this.changed();
   }
 
   onUserJoined(event: UserJoinedEvent): void {
-    if (!event.name || this.names.get(event.userId) === event.name) return;
-    this.names.set(event.userId, event.name);
+    this.link.users.learn(event.userId, event.name); // the directory tells the client when a name is new
+  }
+
+  /** The directory learnt or fetched names: the snapshot shows them. */
+  namesChanged(): void {
     this.changed();
   }
 
@@ -315,6 +327,7 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
     if (this.members.has(event.userId)) return;
     const now = new Date().toISOString();
     this.members.set(event.userId, { sessionId: this.sessionId, userId: event.userId, role: event.role, lastReadSeq: 0, lastDeliveredSeq: 0, lastSeenAt: null, joinedAt: now });
+    this.link.users.want([event.userId]);
     this.changed();
   }
 
@@ -479,14 +492,24 @@ export class SessionStore extends ExternalStore<SessionSnapshot> implements Chat
     for (const entry of this.link.outbox.forSession(this.sessionId)) {
       if (!this.stored.has(entry.clientMessageId)) messages.push(this.pendingView(entry));
     }
-    const members: MemberView[] = [...this.members.values()].map((m) => ({ ...m, name: this.names.get(m.userId) ?? m.userId }));
+    const { users } = this.link;
+    const members: MemberView[] = [...this.members.values()].map((m) => ({
+      ...m,
+      name: users.name(m.userId) ?? m.userId,
+      avatarUrl: users.avatarUrl(m.userId),
+    }));
+    const typing = [...this.typists.values()].map(({ user }) => {
+      const name = user.name ?? users.name(user.userId);
+      return name === null || name === undefined ? user : { ...user, name };
+    });
+    const presence = [...this.presence.values()].map((p) => ({ ...p, name: users.name(p.userId) ?? p.name ?? null }));
     return Object.freeze({
       sessionId: this.sessionId,
       state: this.state,
       error: this.error,
       messages: Object.freeze(messages),
-      typing: Object.freeze([...this.typists.values()].map((t) => t.user)),
-      presence: Object.freeze([...this.presence.values()]),
+      typing: Object.freeze(typing),
+      presence: Object.freeze(presence),
       members: Object.freeze(members),
       streams: Object.freeze(this.streams.views()),
       gap: this.gap,

@@ -53,6 +53,7 @@ export interface TypingUser {
 /** A member of the session, with the display name the server knows for them (else the id). */
 export interface MemberView extends SessionMember {
   name: string;
+  avatarUrl: string | null;
 }
 
 export interface SessionSnapshot {

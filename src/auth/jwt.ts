@@ -1,11 +1,14 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ChatError, UNAVAILABLE_RETRY_AFTER_MS } from '../errors.js';
-import { externalIdSchema } from '../schemas.js';
+import { externalIdSchema, fileUrlSchema } from '../schemas.js';
 
 /** Who a verified token says the caller is. Identity comes only from here, never from a payload. */
 export interface AuthenticatedUser {
   userId: string;
+  /** Display name (at most 100 characters); stored as the user's profile so nobody sees a bare id. */
   name?: string;
+  /** An absolute http(s) URL of the user's picture; stored with the name. */
+  avatarUrl?: string;
   /**
    * When this identity stops being valid: a `Date` or ms since the epoch (`Date.getTime()`, not a
    * JWT's seconds). A live socket is refused every event from then on, so a token cannot outlive
@@ -31,8 +34,10 @@ export interface JwtAuthenticatorOptions {
    * it, so a live socket expires at the same instant a new handshake with the token is refused.
    */
   clockToleranceSec?: number;
-  /** Claim holding the display name (default `name`). */
+  /** Claim holding the display name (default `name`, the OpenID Connect standard claim). */
   nameClaim?: string;
+  /** Claim holding the avatar URL (default `picture`, the OpenID Connect standard claim); ignored unless an http(s) URL. */
+  avatarClaim?: string;
 }
 
 /**
@@ -69,6 +74,7 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
   }
   const algorithms = options.algorithms ?? (secret !== undefined ? ['HS256'] : ['RS256']);
   const nameClaim = options.nameClaim ?? 'name';
+  const avatarClaim = options.avatarClaim ?? 'picture';
   const clockToleranceSec = options.clockToleranceSec ?? 5;
 
   return async (token: string) => {
@@ -102,11 +108,15 @@ export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticate
     const userId = externalIdSchema.safeParse(payload.sub);
     if (!userId.success) throw new ChatError('UNAUTHORIZED', 'Token subject is not a valid user id');
     const name = payload[nameClaim];
+    const avatar = fileUrlSchema.safeParse(payload[avatarClaim]);
     // `exp` is required above, so it is a number here; jose accepts the token until exp + tolerance.
     const expiresAt = ((payload.exp as number) + clockToleranceSec) * 1000;
-    return typeof name === 'string' && name.length > 0
-      ? { userId: userId.data, name: name.slice(0, 100), expiresAt }
-      : { userId: userId.data, expiresAt };
+    return {
+      userId: userId.data,
+      ...(typeof name === 'string' && name.length > 0 && { name: name.slice(0, 100) }),
+      ...(avatar.success && { avatarUrl: avatar.data }),
+      expiresAt,
+    };
   };
 }
 

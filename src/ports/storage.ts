@@ -14,6 +14,7 @@ import type {
   SessionSummary,
   StreamRecord,
   StreamStatus,
+  UserProfile,
 } from '../model.js';
 
 /**
@@ -71,6 +72,16 @@ export interface StorageAdapter {
   setReadCursor(sessionId: string, userId: string, seq: number, at: Date): Promise<SessionMember | null>;
   /** Moves the member's delivery cursor forward to `seq`; never back. No-op for a non-member. */
   setDeliveredCursor(sessionId: string, userId: string, seq: number): Promise<void>;
+
+  // ---- user profiles ----------------------------------------------------------------------
+
+  /**
+   * Stores the user's profile: inserts it, or replaces the stored name and avatar (null clears
+   * them). The engine calls it only when a profile changed, not on every request.
+   */
+  saveUser(profile: UserProfile, at: Date): Promise<void>;
+  /** The stored profiles of `ids` (at most a few hundred), in any order; unknown ids are left out. */
+  getUsers(ids: readonly string[]): Promise<UserProfile[]>;
 
   // ---- messages ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ import { isChatError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Message, MessagePage, MessagePart, Reaction, Session, SessionMember, StreamRecord } from '../model.js';
 import type { NewAttachment, NewMessage, NewSession, NewStream, StorageAdapter } from '../ports/storage.js';
+import { defineUserProfileCases } from './user-profile-cases.js';
 
 export interface DescribeStorageAdapterOptions<A extends StorageAdapter = StorageAdapter> {
   /** Shown in the suite title, e.g. `'sqlite'`. */
@@ -178,6 +179,8 @@ function defineCases<A extends StorageAdapter>(options: DescribeStorageAdapterOp
       expect(await db().getMessage(message.id)).toEqual(message);
     });
   });
+
+  defineUserProfileCases(db, clock);
 
   // ---- sessions and members ---------------------------------------------------------------
 

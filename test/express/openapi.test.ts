@@ -70,6 +70,7 @@ describe('GET /openapi.json', () => {
         'POST /streams/{streamId}/stop',
         'GET /streams/{streamId}/status',
         'GET /streams/{streamId}/metrics',
+        'GET /users',
         'GET /openapi.json',
       ].sort(),
     );
@@ -154,7 +155,7 @@ describe('GET /openapi.json', () => {
       else expect(reply.status, label).toBeLessThan(300);
       seen.push(op.operationId);
     }
-    expect(seen).toHaveLength(25);
+    expect(seen).toHaveLength(26);
   });
 
   it('can be generated without a server, and follows the engine\'s limits', async () => {

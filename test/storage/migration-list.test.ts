@@ -10,7 +10,7 @@ import { sqliteDialect } from '../../adapters/storage/sqlite/dialect.js';
  * earlier version recorded these names, so every dialect must list exactly them (the Migrator
  * refuses a database whose recorded history it does not know), plus the ones added since.
  */
-const SHIPPED = ['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts'];
+const SHIPPED = ['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts'];
 const names = tableNames('chat_');
 
 describe('the migration list', () => {
@@ -23,9 +23,9 @@ describe('the migration list', () => {
   it("a dialect's own step fills a reserved name; a new name is added; a shared migration cannot be replaced", () => {
     const up = async () => {};
     const withOwn = (own: Record<string, { up: typeof up }>): SqlDialect => ({ ...sqliteDialect, migrations: () => own });
-    const merged = chatMigrations(withOwn({ '0004_search_index_tuning': { up }, '0007_third_database_step': { up } }), names);
+    const merged = chatMigrations(withOwn({ '0004_search_index_tuning': { up }, '0099_third_database_step': { up } }), names);
     expect(merged['0004_search_index_tuning']!.up).toBe(up);
-    expect(Object.keys(merged)).toContain('0007_third_database_step');
+    expect(Object.keys(merged)).toContain('0099_third_database_step');
     expect(() => chatMigrations(withOwn({ '0002_streams': { up } }), names)).toThrow(/replace a shared one/);
   });
 });

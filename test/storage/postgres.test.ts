@@ -61,14 +61,15 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
         [schema],
       );
       await pool.end();
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts']);
       expect(index[0].reloptions).toEqual(['gin_pending_list_limit=64']);
 
       // A database migrated before 0004 (the index at its defaults) gets the setting on its next init().
       const pool2 = admin();
       await pool2.query(`alter index "${schema}".chat_messages_search_idx reset (gin_pending_list_limit)`);
+      await pool2.query(`drop table "${schema}".chat_users`);
       await pool2.query(`alter table "${schema}".chat_messages drop column parts`);
-      await pool2.query(`delete from "${schema}".chat_migrations where name in ('0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts')`);
+      await pool2.query(`delete from "${schema}".chat_migrations where name in ('0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts')`);
       await instances[1]!.init();
       const upgraded = await pool2.query(
         `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'chat_messages_search_idx'`,
@@ -97,8 +98,9 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
         alter table ${m} add column search_vector tsvector generated always as (case when is_deleted then ''::tsvector
           else to_tsvector('simple'::regconfig, translate(content, E'!"#$%&\\'()*+,-./:;<=>?@[\\\\]^_\`{|}~', '                                ')) end) stored;
         create index chat_messages_search_idx on ${m} using gin (search_vector);
+        drop table "${schema}".chat_users;
         alter table ${m} drop column parts;
-        delete from "${schema}".chat_migrations where name in ('0006_search_vector_trigger', '0008_message_parts');`);
+        delete from "${schema}".chat_migrations where name in ('0006_search_vector_trigger', '0007_users', '0008_message_parts');`);
       const session = await newSession(storage);
       const [before] = await storage.insertMessages([draft(session.id, { content: 'stored before: e-mail bob@example.com, path a/b.c' })]);
       const vectorBefore = (await pool.query(`select search_vector::text as v from ${m} where id = $1`, [before!.message.id])).rows[0].v;
@@ -172,7 +174,7 @@ describe.skipIf(skip !== undefined)(`PostgresStorage${skip ? ` (skipped: ${skip}
       expect(new Set(rows.map((r) => r.table_schema))).toEqual(new Set([schema]));
       const names = rows.map((r) => r.table_name).sort();
       expect(names).toEqual(
-        ['messages', 'message_attachments', 'message_reactions', 'migrations', 'migrations_lock', 'session_members', 'sessions', 'streams']
+        ['messages', 'message_attachments', 'message_reactions', 'migrations', 'migrations_lock', 'session_members', 'sessions', 'streams', 'users']
           .flatMap((t) => [`${p1}${t}`, `${p2}${t}`])
           .sort(),
       );

@@ -58,7 +58,7 @@ describe('SqliteStorage', () => {
     await Promise.all(instances.map((s) => s.init()));
     await Promise.all(instances.map((s) => s.init()));
     const raw = new Database(file, { readonly: true });
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts']);
     raw.close();
     // Every instance writes to the same session concurrently: one gapless numbering.
     const session = await newSession(instances[0]!);
@@ -77,7 +77,8 @@ describe('SqliteStorage', () => {
     const raw = new Database(file);
     raw.exec(`drop table chat_messages_fts;
       create virtual table chat_messages_fts using fts5(content, content='chat_messages', content_rowid='ord', tokenize="unicode61 remove_diacritics 0");
-      delete from chat_migrations where name in ('0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger');`);
+      drop table chat_users;
+      delete from chat_migrations where name in ('0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users');`);
     expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(1);
     const session = await newSession(old);
     await old.insertMessages([draft(session.id, { content: 'written before the upgrade' }), draft(session.id, { content: 'another before' })]);
@@ -86,7 +87,7 @@ describe('SqliteStorage', () => {
 
     const upgraded = new SqliteStorage({ filename: file });
     await upgraded.init();
-    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts']);
+    expect(raw.prepare('select name from chat_migrations').pluck().all()).toEqual(['0001_initial', '0002_streams', '0003_search_upgrade', '0004_search_index_tuning', '0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts']);
     expect(raw.prepare("select count(*) from sqlite_master where name = 'chat_messages_fts_docsize'").pluck().get()).toBe(0);
     raw.close();
     expect((await upgraded.searchMessages(session.id, ['before'], { limit: 10, offset: 0, maxCount: 1000 })).total).toBe(2);
@@ -118,8 +119,9 @@ describe('SqliteStorage', () => {
 
     // A file migrated before 0005: FTS5's own schedule, until the next init() turns it off.
     raw.exec(`insert into chat_messages_fts (chat_messages_fts, rank) values ('automerge', 4);
+      drop table chat_users;
       alter table chat_messages drop column parts;
-      delete from chat_migrations where name in ('0005_search_merge_schedule', '0006_search_vector_trigger', '0008_message_parts');`);
+      delete from chat_migrations where name in ('0005_search_merge_schedule', '0006_search_vector_trigger', '0007_users', '0008_message_parts');`);
     expect(automerge()).toBe(4);
     const reopened = new SqliteStorage({ filename: file });
     await reopened.init();

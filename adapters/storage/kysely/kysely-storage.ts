@@ -33,10 +33,11 @@
  *   updateMessage): stream row, [session seq when `bumpSeq`], message, its reactions and
  *   attachments — 3 statements for a flush, 4 for the final commit, in one transaction.
  * - `getStream`, `listStreams`, `listStaleStreams`: 1 query each, on an index.
+ * - `saveUser`, `getUsers`: 1 statement each (kysely/users.ts).
  */
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { ChatError, isChatError } from '../../../src/errors.js';
-import type { Attachment, MemberRole, Message, MessagePage, SearchPage, Reaction, Session, SessionMember, SessionSummary, StreamRecord, StreamStatus } from '../../../src/model.js';
+import type { Attachment, MemberRole, Message, MessagePage, SearchPage, Reaction, Session, SessionMember, SessionSummary, StreamRecord, StreamStatus, UserProfile } from '../../../src/model.js';
 import { assertSessionAccess } from '../../../src/ports/storage.js';
 import type {
   HistoryQuery,
@@ -61,6 +62,7 @@ import { INSERT_CHUNK, insertAttachments, insertInTransaction, type TransactionI
 import { createMigrator } from './migrations.js';
 import { readStatements } from './read-statements.js';
 import { json, reactionsFrom, RowMapper } from './rows.js';
+import { getUsers, saveUser } from './users.js';
 import { bind, type ExtrasColumns, type HotStatementSet, type Statement, type StatementRunner, type Values } from './statements.js';
 import {
   ATTACHMENT_COLUMNS,
@@ -366,6 +368,16 @@ export class KyselyStorage implements StorageAdapter {
         .where('last_delivered_seq', '<', seq)
         .execute();
     });
+  }
+
+  // ---- user profiles -------------------------------------------------------------------------
+
+  async saveUser(profile: UserProfile, at: Date): Promise<void> {
+    await this.#run(() => saveUser(this.db, this.dialect, this.names, profile, at));
+  }
+
+  async getUsers(ids: readonly string[]): Promise<UserProfile[]> {
+    return this.#run(() => getUsers(this.db, this.names, ids));
   }
 
   // ---- messages ------------------------------------------------------------------------------

@@ -9,12 +9,14 @@
  * - `message_reactions`   id unique, (message_id, user_id, emoji) unique, created_at, ord
  * - `message_attachments` id unique, message_id, file fields, metadata, created_at, ord
  * - `streams`             id PK, session_id, message_id, prompt_message_id, status, metrics, node_id, … (0002)
+ * - `users`               id PK, name, avatar_url, updated_at (0007, kysely/users.ts)
  * - `messages.parts`      an answer's parts, JSON (0008)
  * plus the dialect's full-text index, and `migrations` / `migrations_lock` for the Migrator.
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlDialect } from './dialect.js';
 import type { TableNames } from './schema.js';
+import { usersMigration } from './users.js';
 
 function initialMigration(d: SqlDialect, t: TableNames): Migration {
   const { text, integer, bigint, timestamp, json, boolean } = d.types;
@@ -198,6 +200,7 @@ export function chatMigrations(dialect: SqlDialect, names: TableNames): Record<s
     '0001_initial': initialMigration(dialect, names),
     '0002_streams': streamsMigration(dialect, names),
     ...Object.fromEntries(RESERVED_DIALECT_STEPS.map((name) => [name, NO_OP])),
+    '0007_users': usersMigration(dialect, names),
     '0008_message_parts': messagePartsMigration(dialect, names),
   };
   const own = dialect.migrations(names);

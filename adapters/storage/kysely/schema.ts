@@ -107,6 +107,14 @@ export interface StreamsTable {
   updated_at: DbDate;
 }
 
+/** A user's display profile (migration `0007_users`). */
+export interface UsersTable {
+  id: string;
+  name: string | null;
+  avatar_url: string | null;
+  updated_at: DbDate;
+}
+
 /** The logical schema; real table names are `prefix + key`. */
 export interface ChatDatabase {
   sessions: SessionsTable;
@@ -115,6 +123,7 @@ export interface ChatDatabase {
   message_reactions: MessageReactionsTable;
   message_attachments: MessageAttachmentsTable;
   streams: StreamsTable;
+  users: UsersTable;
 }
 
 export type TableName = keyof ChatDatabase;

@@ -13,6 +13,7 @@ import type {
   SessionSummary,
   StreamRecord,
   StreamStatus,
+  UserProfile,
 } from '../../model.js';
 import { assertSessionAccess } from '../../ports/storage.js';
 import type {
@@ -94,6 +95,7 @@ export class MemoryStorage implements StorageAdapter {
   private readonly streams = new Map<string, StreamRecord>();
   /** Ids of the streams still pending or streaming, so listStaleStreams does not scan finished ones. */
   private readonly runningStreams = new Set<string>();
+  private readonly users = new Map<string, UserProfile>();
 
   async init(): Promise<void> {}
 
@@ -191,6 +193,21 @@ export class MemoryStorage implements StorageAdapter {
   async setDeliveredCursor(sessionId: string, userId: string, seq: number): Promise<void> {
     const member = this.sessions.get(sessionId)?.members.get(userId);
     if (member && seq > member.lastDeliveredSeq) member.lastDeliveredSeq = seq;
+  }
+
+  // ---- user profiles ----------------------------------------------------------------------
+
+  async saveUser(profile: UserProfile, _at: Date): Promise<void> {
+    this.users.set(profile.id, { id: profile.id, name: profile.name, avatarUrl: profile.avatarUrl });
+  }
+
+  async getUsers(ids: readonly string[]): Promise<UserProfile[]> {
+    const found: UserProfile[] = [];
+    for (const id of new Set(ids)) {
+      const user = this.users.get(id);
+      if (user) found.push({ ...user });
+    }
+    return found;
   }
 
   // ---- messages ---------------------------------------------------------------------------
