@@ -25,6 +25,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/validation/http-url.ts', tests: ['test/engine/validation.test.ts'] },
   { file: 'src/auth/jwt.ts', tests: ['test/engine/jwt.test.ts', 'test/engine/jwt-behaviour.test.ts'] },
   { file: 'src/config.ts', tests: ['test/engine/config.test.ts', 'test/engine/start-up-config.test.ts', 'test/engine/config-env.test.ts'] },
+  { file: 'src/streams/model-context.ts', tests: ['test/streaming/model-messages.test.ts', 'test/streaming/model-context.test.ts'] },
   { file: 'src/streams/stream-slots.ts', tests: ['test/streaming/engine-streams.test.ts', 'test/streaming/stream-coordinator.test.ts', 'test/streaming/stream-slots.test.ts'] },
   { file: 'adapters/express/errors.ts', tests: ['test/express/errors.test.ts', 'test/express/error-handler.test.ts', 'test/express/retry-after.test.ts', 'test/express/path-decoding.test.ts'] },
   { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts'] },
