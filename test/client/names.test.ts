@@ -2,18 +2,20 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientFor, closeClients, TestServer, tokenFor, until } from './harness.js';
 
 let server: TestServer;
+/** The `ids` of every `GET /users` the clients made, to prove they ask once per batch. */
 let userLookups: string[];
+const realFetch = globalThis.fetch;
 beforeEach(async () => {
   server = await new TestServer().start();
-  // Counts the profile reads the REST route makes, to prove the client asks once per batch.
   userLookups = [];
-  const getUsers = server.engine.getUsers.bind(server.engine);
-  server.engine.getUsers = (ids) => {
-    userLookups.push([...ids].join(','));
-    return getUsers(ids);
+  globalThis.fetch = (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.pathname.endsWith('/users')) userLookups.push(url.searchParams.get('ids') ?? '');
+    return realFetch(input, init);
   };
 });
 afterEach(async () => {
+  globalThis.fetch = realFetch;
   closeClients();
   await server.dispose();
 });
