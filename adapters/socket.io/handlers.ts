@@ -61,6 +61,8 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
     return { expiresInMs: ctx.typingTimeoutMs };
   },
 
+  'users:get': async (ctx, _state, { ids }) => ({ users: await ctx.engine.getUsers(ids) }),
+
   'typing:stop': async (ctx, state, { sessionId }) => {
     await ctx.engine.consumeRateLimit('typing:stop', state.userId);
     // Stop through this node's timer if it has one, else straight through the engine (the start

@@ -24,4 +24,18 @@ describe('socket.io binding: display names', () => {
     await bob.call('typing:start', { sessionId });
     expect(await alice.received.waitFor('typing:start')).toEqual([{ sessionId, userId: 'bob', name: 'Bob from the directory' }]);
   });
+
+  it('users:get answers profiles in the order asked, leaving out ids without one; a bad list is VALIDATION', async () => {
+    const f = await startChat();
+    await f.engine.rememberUser({ userId: 'bob', name: 'Bob', avatarUrl: 'https://cdn.example.com/bob.png' });
+    const alice = await f.connect('alice', { name: 'Alice' });
+    await expect.poll(async () => (await f.engine.getUsers(['alice'])).length).toBe(1);
+    expect(await alice.call('users:get', { ids: ['bob', 'nobody', 'alice'] })).toEqual({
+      ok: true,
+      data: { users: [{ id: 'bob', name: 'Bob', avatarUrl: 'https://cdn.example.com/bob.png' }, { id: 'alice', name: 'Alice', avatarUrl: null }] },
+    });
+    for (const ids of [[], ['bad id'], Array.from({ length: 101 }, (_, i) => `u${i}`)]) {
+      expect(await alice.call('users:get', { ids })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    }
+  });
 });
