@@ -69,12 +69,12 @@ describe('display names in the client', () => {
     // dave is added: the member event has no name, so the client looks him up — once.
     await server.engine.addMember(sessionId, 'dave', 'alice');
     await until(() => room.getSnapshot().members.find((m) => m.userId === 'dave')?.name === 'Dave', "dave's name fetched");
-    expect(userLookups).toEqual(['alice', 'dave']); // alice asked once for herself (no profile), then dave
+    expect(userLookups).toEqual(['dave']); // the member list said alice has no name: nothing to ask
     await server.engine.addMember(sessionId, 'erin', 'alice');
     await until(() => room.getSnapshot().members.some((m) => m.userId === 'erin'), 'erin added');
-    await until(() => userLookups.length === 3, 'erin looked up');
+    await until(() => userLookups.length === 2, 'erin looked up');
     await new Promise((r) => setTimeout(r, 100));
-    expect(userLookups).toEqual(['alice', 'dave', 'erin']); // never asked again for alice
+    expect(userLookups).toEqual(['dave', 'erin']); // each id asked for once
     expect(room.getSnapshot().members.find((m) => m.userId === 'erin')?.name).toBe('erin');
   });
 });
