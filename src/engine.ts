@@ -340,7 +340,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const displayName = name === undefined ? null : parseInput(this.schemas.displayName, name, 'name');
       if (typing) await this.rateLimiter.consume('typing:start', typist);
       await this.access(sessionId, typist, 'typing');
-      const shown = displayName ?? (await this.users.lookup([typist])).get(typist)?.name ?? null;
+      const shown = displayName ?? (await this.profiles([typist])).get(typist)?.name ?? null;
       this.publish('typing.updated', { sessionId, userId: typist, name: shown, typing });
     });
   }
@@ -912,9 +912,23 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return access;
   }
 
+  /**
+   * Profiles for display: a read that fails leaves the names out (reported) rather than failing a
+   * call whose change may already be committed and must still be announced.
+   */
+  private async profiles(ids: readonly string[]): Promise<Map<string, UserProfile | null>> {
+    if (ids.length === 0) return new Map();
+    try {
+      return await this.users.lookup(ids);
+    } catch (error) {
+      this.report(error, 'user profiles could not be read', 'warn');
+      return new Map();
+    }
+  }
+
   /** Members with their profiles: one storage read for the names not cached. */
   private async named(members: SessionMember[]): Promise<NamedMember[]> {
-    const profiles = await this.users.lookup(members.map((m) => m.userId));
+    const profiles = await this.profiles(members.map((m) => m.userId));
     return members.map((m) => {
       const profile = profiles.get(m.userId);
       return { ...m, name: profile?.name ?? null, avatarUrl: profile?.avatarUrl ?? null };
@@ -924,7 +938,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   /** Sets `authorName` on each message: one storage read per page for the names not cached, never one per message. */
   private async withAuthors<M extends Message>(messages: M[]): Promise<M[]> {
     const authors = messages.flatMap((m) => (m.userId === null ? [] : [m.userId]));
-    const profiles = authors.length === 0 ? new Map<string, UserProfile | null>() : await this.users.lookup(authors);
+    const profiles = await this.profiles(authors);
     for (const m of messages) m.authorName = m.userId === null ? null : (profiles.get(m.userId)?.name ?? null);
     return messages;
   }

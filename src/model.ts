@@ -151,7 +151,7 @@ export type PresenceStatus = 'online' | 'offline';
 
 export interface PresenceEntry {
   userId: string;
-  /** The user's display name (see {@link UserProfile}); null when they have none. */
+  /** The user's display name (their `UserProfile`); null when they have none. */
   name: string | null;
   status: PresenceStatus;
   lastSeenAt: string | null;

@@ -43,10 +43,13 @@ export const DEFAULT_LIMITS: Limits = {
   maxSearchCount: 1_000,
 };
 
+/** One host id as a regular expression source, for patterns that hold several (a list of ids). */
+export const EXTERNAL_ID = '[A-Za-z0-9_.:@|-]{1,128}';
+
 /** Host ids (users, sessions): opaque strings the host chooses. */
 export const externalIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.:@|-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ | -');
+  .regex(new RegExp(`^${EXTERNAL_ID}$`), 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ | -');
 
 /** Ids Parley generates (messages, reactions, attachments, streams): UUIDs. */
 export const uuidSchema = z

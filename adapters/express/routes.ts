@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuthenticatedUser } from '../../src/auth/jwt.js';
 import type { ChatEngine } from '../../src/engine.js';
-import { MAX_USER_LOOKUP, type EngineSchemas } from '../../src/schemas.js';
+import { EXTERNAL_ID, MAX_USER_LOOKUP, type EngineSchemas } from '../../src/schemas.js';
 import { responseSchemas } from './response-schemas.js';
 
 /**
@@ -40,6 +40,8 @@ export interface ChatRoute {
   errors: readonly number[];
   handle: (input: RouteInput<unknown, unknown, unknown>) => Promise<unknown>;
 }
+
+const USER_ID_LIST = new RegExp(`^${EXTERNAL_ID}(?:,${EXTERNAL_ID}){0,${MAX_USER_LOOKUP - 1}}$`);
 
 const NO_PARAMS = z.strictObject({});
 const NO_QUERY = z.strictObject({});
@@ -372,6 +374,8 @@ export function buildRoutes(s: EngineSchemas): ChatRoute[] {
       query: z.strictObject({
         ids: z
           .string()
+          // The whole rule as one pattern, so the document is as strict as the validation.
+          .regex(USER_ID_LIST, `must be 1-${MAX_USER_LOOKUP} user ids separated by commas`)
           .describe(`Comma-separated user ids, at most ${MAX_USER_LOOKUP}`)
           .transform((ids) => ids.split(','))
           .pipe(s.userIds),

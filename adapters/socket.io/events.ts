@@ -33,7 +33,7 @@
  * line in these maps, and its handler in `handlers.ts`.
  */
 import type { ChatErrorBody } from '../../src/errors.js';
-import type { Attachment, MemberRole, Message, MessagePart, NamedMember, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember } from '../../src/model.js';
+import type { Attachment, MemberRole, Message, MessagePart, NamedMember, PresenceEntry, PresenceStatus, Reaction, Session, SessionMember, UserProfile } from '../../src/model.js';
 import type {
   AuthRefreshPayload,
   MessageDeletePayload,
@@ -47,6 +47,7 @@ import type {
   StreamStopPayload,
   TypingStartPayload,
   TypingStopPayload,
+  UsersGetPayload,
 } from './payloads.js';
 import type { StreamSnapshot, StreamStart } from '../../src/engine.js';
 import type { StreamChunk, StreamMetrics, StreamPart, StreamStatusView, ToolCallMetric } from '../../src/streams/active-stream.js';
@@ -65,6 +66,7 @@ export type {
   StreamStopPayload,
   TypingStartPayload,
   TypingStopPayload,
+  UsersGetPayload,
 };
 
 /** Every ack: `{ ok: true, data }` or `{ ok: false, error: { code, message, details?, retryAfterMs? } }`. */
@@ -242,6 +244,10 @@ export type StreamSnapshotEvent = StreamSnapshot;
 
 // ---- ack data ---------------------------------------------------------------------------------
 
+export interface UsersGetAck {
+  users: UserProfile[];
+}
+
 export interface SessionJoinAck {
   session: Session;
   /** With their display names. */
@@ -325,6 +331,8 @@ export interface ClientToServerEvents {
    * it as the client's `auth` so that a reconnect presents it.
    */
   'auth:refresh': (payload: AuthRefreshPayload, ack: AckCallback<AuthRefreshAck>) => void;
+  /** Display names and avatars of up to 100 users, in the order asked; ids without a profile are left out. */
+  'users:get': (payload: UsersGetPayload, ack: AckCallback<UsersGetAck>) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;

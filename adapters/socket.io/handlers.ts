@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ChatError, isServerFault, toChatError } from '../../src/errors.js';
+import { log } from '../../src/logger.js';
 import { parseInput } from '../../src/schemas.js';
 import type { BindingContext } from './context.js';
 import type { ChatSocket, SocketState } from './sockets.js';
@@ -60,6 +61,8 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
     return { expiresInMs: ctx.typingTimeoutMs };
   },
 
+  'users:get': async (ctx, _state, { ids }) => ({ users: await ctx.engine.getUsers(ids) }),
+
   'typing:stop': async (ctx, state, { sessionId }) => {
     await ctx.engine.consumeRateLimit('typing:stop', state.userId);
     // Stop through this node's timer if it has one, else straight through the engine (the start
@@ -82,7 +85,8 @@ export const handlers: { [E in ClientEventName]: Handler<E> } = {
     if (!state.socket.connected) throw new ChatError('UNAVAILABLE', 'The socket disconnected');
     if (user.name !== undefined) state.socket.data.name = user.name;
     ctx.expiry.set(state, user.expiresAt);
-    await ctx.engine.rememberUser(user);
+    // A new token may carry a new name; keeping it is not worth refusing the refresh.
+    await ctx.engine.rememberUser(user).catch((error: unknown) => log(ctx.engine.logger, 'warn', { err: error, userId: user.userId }, '[parley-chat/socket.io] user profile not saved'));
     return { userId: user.userId, expiresAt: Number.isFinite(user.expiresAt) ? new Date(user.expiresAt).toISOString() : null };
   },
 };

@@ -25,6 +25,7 @@ export function buildPayloadSchemas(s: EngineSchemas = defaultSchemas) {
     'stream:stop': z.strictObject({ streamId: s.uuid }),
     // Bounded like the handshake's token (jwtAuthenticator refuses longer ones too); verified by `authenticate`.
     'auth:refresh': z.strictObject({ token: z.string().min(1).max(8192) }),
+    'users:get': z.strictObject({ ids: s.userIds }),
   } as const;
 }
 
@@ -45,6 +46,7 @@ export type TypingStopPayload = z.input<PayloadSchemas['typing:stop']>;
 export type StreamRequestPayload = z.input<PayloadSchemas['stream:request']>;
 export type StreamStopPayload = z.input<PayloadSchemas['stream:stop']>;
 export type AuthRefreshPayload = z.input<PayloadSchemas['auth:refresh']>;
+export type UsersGetPayload = z.input<PayloadSchemas['users:get']>;
 
 /**
  * Refuses a payload whose strings and buffers add up to more than `maxBytes` (UTF-8). It walks the

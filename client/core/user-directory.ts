@@ -30,9 +30,16 @@ export class UserDirectory {
     return this.profiles.get(userId)?.avatarUrl ?? null;
   }
 
-  /** A name the server sent along with an event or a list. */
+  /**
+   * A name the server sent along with an event or a list. Null means the server said the user has
+   * none (nothing to fetch); undefined, that it did not say.
+   */
   learn(userId: string, name: string | null | undefined, avatarUrl?: string | null): void {
-    if (typeof name !== 'string' || name === '') return;
+    if (name === undefined) return;
+    if (name === null || name === '') {
+      if (!this.profiles.has(userId)) this.profiles.set(userId, null);
+      return;
+    }
     const known = this.profiles.get(userId);
     if (known?.name === name && (avatarUrl === undefined || known.avatarUrl === avatarUrl)) return;
     this.profiles.set(userId, { name, avatarUrl: avatarUrl === undefined ? (known?.avatarUrl ?? null) : avatarUrl });

@@ -17,8 +17,8 @@ const SECRET = 'client-test-secret-long-enough-for-hs256';
 const key = new TextEncoder().encode(SECRET);
 
 /** An HS256 token for `userId`, valid for an hour unless told otherwise. */
-export function tokenFor(userId: string, expiresInSec = 3600): Promise<string> {
-  return new SignJWT({ sub: userId, exp: Math.floor(Date.now() / 1000) + expiresInSec }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+export function tokenFor(userId: string, expiresInSec = 3600, claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({ sub: userId, exp: Math.floor(Date.now() / 1000) + expiresInSec, ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(key);
 }
 
 export interface ServerOptions {

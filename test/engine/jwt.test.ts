@@ -19,6 +19,21 @@ describe('jwtAuthenticator (HS256 secret)', () => {
     await expect(authenticate(await sign(good))).resolves.toEqual({ userId: 'alice', name: 'Alice', expiresAt: (good.exp + 5) * 1000 });
   });
 
+  it('maps the standard picture claim to avatarUrl (an http(s) URL only); avatarClaim and nameClaim pick others', async () => {
+    const picture = 'https://cdn.example.com/alice.png';
+    await expect(authenticate(await sign({ ...good, picture }))).resolves.toEqual({ userId: 'alice', name: 'Alice', avatarUrl: picture, expiresAt: (good.exp + 5) * 1000 });
+    for (const bad of ['javascript:alert(1)', '/relative.png', 42, '']) {
+      expect(await authenticate(await sign({ ...good, picture: bad }))).not.toHaveProperty('avatarUrl');
+    }
+    const custom = jwtAuthenticator({ secret: SECRET, nameClaim: 'nickname', avatarClaim: 'avatar' });
+    await expect(custom(await sign({ sub: 'alice', exp: good.exp, nickname: 'Al', avatar: picture, name: 'ignored', picture: 'https://x.example/p.png' }))).resolves.toEqual({
+      userId: 'alice',
+      name: 'Al',
+      avatarUrl: picture,
+      expiresAt: (good.exp + 5) * 1000,
+    });
+  });
+
   it('expiresAt is the instant from which the authenticator itself refuses the token', async () => {
     const strict = jwtAuthenticator({ secret: SECRET, clockToleranceSec: 0 });
     const lenient = jwtAuthenticator({ secret: SECRET, clockToleranceSec: 120 });

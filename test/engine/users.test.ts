@@ -133,6 +133,22 @@ describe('user profiles in the engine', () => {
     expect(events).toEqual(['Bob', 'Bobby', null]);
   });
 
+  it('a profile read that fails leaves the names out but never fails a committed send or its event', async () => {
+    const storage = new CountingStorage();
+    const engine = await memoryEngine({ storage, logger: { error: () => {}, warn: () => {} } });
+    const session = await engine.createSession({ createdBy: 'alice' });
+    const warnings: unknown[] = [];
+    engine.on('error', ({ error }) => warnings.push(error));
+    storage.getUsers = () => Promise.reject(new Error('connection lost'));
+    const events: Message[] = [];
+    engine.on('message.created', ({ message }) => events.push(message));
+    const sent = await engine.createMessage({ sessionId: session.id, userId: 'alice', content: 'still sent' });
+    expect(sent.authorName).toBeNull();
+    expect(events.map((m) => m.id)).toEqual([sent.id]);
+    expect((await engine.listMembers(session.id, 'alice'))[0]!.name).toBeNull();
+    expect(warnings.length).toBeGreaterThan(0);
+  });
+
   it("another node's rename shows once the cached profile is a minute old", async () => {
     let now = Date.UTC(2026, 0, 1);
     const storage = new CountingStorage();

@@ -27,10 +27,12 @@ describe('socket.io binding: client events', () => {
     const ack = await alice.call('session:join', { sessionId });
     expect(ack).toMatchObject({ ok: true, data: { session: { id: sessionId, title: 'Room' } } });
     expect(ack.data.members.map((m: { userId: string }) => m.userId)).toEqual(['alice', 'bob', 'carol']);
+    // Names from the profiles the tokens carried (bob's and carol's have none).
+    expect(ack.data.members.map((m: { name: string | null }) => m.name)).toEqual(['Alice', null, null]);
     expect(ack.data.presence).toEqual([
-      { userId: 'alice', status: 'online', lastSeenAt: expect.any(String) },
-      { userId: 'bob', status: 'online', lastSeenAt: expect.any(String) },
-      { userId: 'carol', status: 'offline', lastSeenAt: null },
+      { userId: 'alice', name: 'Alice', status: 'online', lastSeenAt: expect.any(String) },
+      { userId: 'bob', name: null, status: 'online', lastSeenAt: expect.any(String) },
+      { userId: 'carol', name: null, status: 'offline', lastSeenAt: null },
     ]);
     expect(alice.received.of('session:synced')).toEqual([{ sessionId, seq: 0, gap: false }]);
     const [joinedEvent] = await bob.received.waitFor('user:joined', 1, (e) => e.userId === 'alice');
@@ -161,7 +163,8 @@ describe('socket.io binding: client events', () => {
     await bob.call('typing:start', { sessionId, userName: 'Bobby' });
     expect(await alice.received.waitFor('typing:start')).toEqual([{ sessionId, userId: 'bob', name: 'Bobby' }]);
     expect(await alice.call('typing:stop', { sessionId })).toEqual({ ok: true, data: null });
-    expect(await bob.received.waitFor('typing:stop')).toEqual([{ sessionId, userId: 'alice' }]);
+    // The stop names the typist from their stored profile.
+    expect(await bob.received.waitFor('typing:stop')).toEqual([{ sessionId, userId: 'alice', name: 'Alice' }]);
     await sleep(30);
     expect(alice.received.of('typing:start').filter((e) => e.userId === 'alice')).toEqual([]);
     expect(alice2.received.of('typing:start').filter((e) => e.userId === 'alice')).toEqual([]);

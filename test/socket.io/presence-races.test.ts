@@ -110,8 +110,8 @@ describe('socket.io binding: presence when the adapter cannot answer', () => {
     const ack = await alice.call('session:join', { sessionId });
     expect(ack.ok, JSON.stringify(ack)).toBe(true);
     expect(ack.data.presence).toEqual([
-      { userId: 'carol', status: 'offline', lastSeenAt: null },
-      { userId: 'alice', status: 'offline', lastSeenAt: null },
+      { userId: 'carol', name: null, status: 'offline', lastSeenAt: null },
+      { userId: 'alice', name: null, status: 'offline', lastSeenAt: null },
     ]);
     expect(f.reported.some((e) => (e as { code?: string }).code === 'UNAVAILABLE')).toBe(true);
   });

@@ -32,6 +32,19 @@ describe('socket.io binding: presence', () => {
     expect(await statusOf(f, sessionId, 'alice')).toBe('offline');
   });
 
+  it("presence:update carries the name the user's token gave, online and offline; the profile is stored once", async () => {
+    const f = await startChat();
+    const { sessionId, carol } = await observed(f);
+    const alice = await f.connect('alice', { name: 'Alice Martin' });
+    const [online] = await carol.received.waitFor('presence:update', 1, (p) => p.userId === 'alice');
+    expect(online).toEqual({ userId: 'alice', name: 'Alice Martin', status: 'online', lastSeenAt: expect.any(String) });
+    await alice.close();
+    const updates = await carol.received.waitFor('presence:update', 2, (p) => p.userId === 'alice');
+    expect(updates[1]).toMatchObject({ userId: 'alice', name: 'Alice Martin', status: 'offline' });
+    expect(await f.engine.getUsers(['alice'])).toEqual([{ id: 'alice', name: 'Alice Martin', avatarUrl: null }]);
+    expect((await f.engine.getPresence(sessionId, 'carol')).find((p) => p.userId === 'alice')?.name).toBe('Alice Martin');
+  });
+
   it('tabs opening at the same moment announce online at least once; a reconnecting tab keeps the user online', async () => {
     const f = await startChat();
     const { carol } = await observed(f);
