@@ -186,6 +186,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       publish: (event, payload) => this.publish(event, payload),
       report: (error, context, level) => this.report(error, context, level),
       transport: () => this.transport,
+      displayNames: async (userIds) => new Map([...(await this.profiles(userIds))].map(([id, profile]) => [id, profile?.name ?? null])),
     });
   }
 

@@ -16,7 +16,8 @@ export interface AgentContext {
   maxTokens?: number;
   /**
    * The name a member's messages carry upstream when several members wrote in the session
-   * (default: the user id). Keep it short: it is sent with every message.
+   * (default: the display name of the member's profile, else the user id). Keep it short: it is
+   * sent with every message.
    */
   authorName?: (userId: string) => string | Promise<string>;
 }
@@ -25,7 +26,8 @@ export interface ContextInput {
   systemPrompt: string | undefined;
   /** The session's recent top-level messages, oldest first. */
   history: readonly Message[];
-  prompt: { content: string; userId: string };
+  /** `authorName`: the asker's display name (null or absent: none). */
+  prompt: { content: string; userId: string; authorName?: string | null };
   tools: readonly LlmTool[];
   context: AgentContext | undefined;
 }
@@ -39,7 +41,7 @@ export async function modelMessages(input: ContextInput): Promise<LlmMessage[]> 
   const kept = history.filter((m) => !m.isDeleted && (m.content !== '' || (m.parts?.length ?? 0) > 0));
   // Members' messages carry their sender; answers and system notes have none.
   const authors = new Set([prompt.userId, ...kept.flatMap((m) => (m.userId === null ? [] : [m.userId]))]);
-  const nameOf = authors.size > 1 ? await authorNames(authors, context?.authorName) : null;
+  const nameOf = authors.size > 1 ? await authorNames(authors, context?.authorName, profileNames(kept, prompt)) : null;
 
   const system: LlmMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : [];
   const last: LlmMessage = { role: 'user', content: prompt.content, ...(nameOf && { name: nameOf(prompt.userId) }) };
@@ -107,8 +109,16 @@ function tokenCounter(): Promise<TokenCounter> {
   return counter;
 }
 
-async function authorNames(userIds: Set<string>, authorName: AgentContext['authorName']): Promise<(userId: string) => string> {
-  if (!authorName) return (userId) => userId;
+/** The display names the messages carry (`authorName`, filled by the engine from profiles). */
+function profileNames(history: readonly Message[], prompt: ContextInput['prompt']): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const m of history) if (m.userId !== null && m.authorName) names.set(m.userId, m.authorName);
+  if (prompt.authorName) names.set(prompt.userId, prompt.authorName);
+  return names;
+}
+
+async function authorNames(userIds: Set<string>, authorName: AgentContext['authorName'], profiles: Map<string, string>): Promise<(userId: string) => string> {
+  if (!authorName) return (userId) => profiles.get(userId) ?? userId;
   const names = new Map<string, string>();
   for (const userId of userIds) names.set(userId, (await authorName(userId)) || userId);
   return (userId) => names.get(userId) ?? userId;

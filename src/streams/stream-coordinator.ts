@@ -74,6 +74,8 @@ export interface StreamCoordinatorHost {
   report(error: unknown, context: string, level?: LogLevel): void;
   /** How stops reach other nodes; null without a transport. */
   transport(): Transport | null;
+  /** Display names by user id (null: none), from the profiles: one read for the ones not cached. */
+  displayNames(userIds: string[]): Promise<Map<string, string | null>>;
 }
 
 interface StreamPlan extends Omit<StreamRequest, 'agentId'> {
@@ -302,8 +304,11 @@ export class StreamCoordinator {
       this.options.contextMessages > 0
         ? await storage.getHistory(sessionId, { limit: this.options.contextMessages, offset: 0, parentMessageId: null })
         : { messages: [] };
+    const names = await this.host.displayNames([userId, ...context.messages.flatMap((m) => (m.userId === null ? [] : [m.userId]))]);
+    for (const m of context.messages) m.authorName = m.userId === null ? null : (names.get(m.userId) ?? null);
+    const authorName = names.get(userId) ?? null;
     // Before anything is stored: a host's `authorName` that throws fails the request, not the answer.
-    const messages = await modelMessages({ systemPrompt: agent.systemPrompt, history: context.messages, prompt: { content: prompt, userId }, tools: plan.tools, context: agent.context });
+    const messages = await modelMessages({ systemPrompt: agent.systemPrompt, history: context.messages, prompt: { content: prompt, userId, authorName }, tools: plan.tools, context: agent.context });
     const at = this.host.now();
     const streamId = newId();
     const promptMessageId = newId();
@@ -319,6 +324,7 @@ export class StreamCoordinator {
       ],
     });
     for (const { message, created } of stored) {
+      message.authorName = message.userId === null ? null : authorName;
       if (created) this.host.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
     }
     const temperature = plan.config?.temperature ?? agent.temperature;

@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import { ChatEngine, defineTool, MemoryStorage, type AgentConfig } from 'parley-chat';
+import { ChatEngine, defineTool, MemoryStorage, type AgentConfig, type Message } from 'parley-chat';
 import { AnthropicProvider } from 'parley-chat/anthropic';
 import { OpenAICompatibleProvider } from 'parley-chat/openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +128,25 @@ describe('the context sent upstream', () => {
     const body = await anthropic.ask('Who spoke?');
     expect(body.messages).toEqual([
       { role: 'user', content: [{ type: 'text', text: '[bob]: Me too' }, { type: 'text', text: '[alice]: Who spoke?' }] },
+    ]);
+  });
+
+  it('without an authorName, the names are the members\' display names where their profile has one, else their ids', async () => {
+    const { engine, sessionId, ask } = await setup({}, 'anthropic');
+    await engine.rememberUser({ userId: 'alice', name: 'Alice Martin' });
+    await engine.createMessage({ sessionId, userId: 'bob', content: 'Me too' }); // bob has no profile
+    const created = new Promise<Message>((resolve) => engine.on('message.created', ({ message }) => message.role === 'user' && resolve(message)));
+    const body = await ask('Who spoke?');
+    expect(body.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: '[bob]: Me too' }, { type: 'text', text: '[Alice Martin]: Who spoke?' }] },
+    ]);
+    // The prompt is a message like any other: members see who asked.
+    expect((await created).authorName).toBe('Alice Martin');
+    const page = await engine.getMessageHistory(sessionId, undefined, { limit: 10 });
+    expect(page.messages.map((m) => [m.role, m.authorName])).toEqual([
+      ['user', null],
+      ['user', 'Alice Martin'],
+      ['assistant', null],
     ]);
   });
 
