@@ -100,6 +100,7 @@ function renderRoom() {
   for (const member of snap.members) rememberName(member.userId, member.name);
   for (const t of snap.typing) rememberName(t.userId, t.name);
   for (const p of snap.presence) rememberName(p.userId, p.name);
+  for (const m of snap.messages) if (m.authorName) rememberName(m.userId, m.authorName);
   renderHead();
   renderTimeline(snap);
   renderMembers(snap);
