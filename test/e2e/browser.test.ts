@@ -100,6 +100,8 @@ describe.skipIf(skipReason !== null)('the reference app in Chromium: two people 
     await page.getByTestId('composer-input').fill(text);
     await page.getByTestId('composer-input').press('Enter');
     await expect.poll(() => messageWith(page, text).count()).toBe(1);
+    // Acknowledged: until then the element is the outbox's, under a local id.
+    await expect.poll(() => messageWith(page, text).getAttribute('data-status')).toBe('sent');
   }
 
   async function hoverAction(message: Locator, selector: string): Promise<void> {
