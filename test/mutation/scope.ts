@@ -28,7 +28,7 @@ export const MUTATION_SCOPE: readonly MutationModule[] = [
   { file: 'src/streams/model-context.ts', tests: ['test/streaming/model-messages.test.ts', 'test/streaming/model-context.test.ts'] },
   { file: 'src/streams/stream-slots.ts', tests: ['test/streaming/engine-streams.test.ts', 'test/streaming/stream-coordinator.test.ts', 'test/streaming/stream-slots.test.ts'] },
   { file: 'adapters/express/errors.ts', tests: ['test/express/errors.test.ts', 'test/express/error-handler.test.ts', 'test/express/retry-after.test.ts', 'test/express/path-decoding.test.ts'] },
-  { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts'] },
+  { file: 'adapters/express/routes.ts', tests: ['test/express/routes.memory.test.ts', 'test/express/method-not-allowed.test.ts', 'test/express/users.test.ts'] },
   { file: 'adapters/socket.io/typing.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/typing.test.ts'] },
   { file: 'adapters/socket.io/presence.ts', tests: ['test/socket.io/presence-typing.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence-races.test.ts', 'test/socket.io/cluster.test.ts'] },
   { file: 'adapters/socket.io/sessions.ts', tests: ['test/socket.io/replay.test.ts', 'test/socket.io/rejoin-after-drop.test.ts', 'test/socket.io/events.test.ts', 'test/socket.io/presence.test.ts', 'test/socket.io/presence-typing.test.ts', 'test/socket.io/session-cursors.test.ts', 'test/socket.io/presence-races.test.ts', 'test/socket.io/streams.test.ts'] },
