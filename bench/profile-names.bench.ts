@@ -1,8 +1,9 @@
 /**
  * What display names cost a history page: a 100-message page by 20 authors on Postgres, read
  * through the engine with every author's name cached, and by an engine that has none cached (its
- * page reads the 20 profiles in one more statement). p50/p99 over BENCH_NAME_PAGES (default 200)
- * pages each. Run: `npx tsx bench/run.ts profile-names`.
+ * page reads the 20 profiles in one more statement), each beside the same page read from storage
+ * without names in the same run. p50/p99 over BENCH_NAME_PAGES (default 200) pages each.
+ * Run: `npx tsx bench/run.ts profile-names`.
  */
 import pg from 'pg';
 import { ChatEngine } from '../src/index.js';
@@ -33,10 +34,20 @@ export default async function profileNames(): Promise<BenchRow[]> {
       }
       return summarize(samples);
     };
+    const raw: number[] = [];
+    for (let i = 0; i < PAGES; i++) {
+      const t = performance.now();
+      await storage.getHistory(session.id, { limit: 100, offset: 0, parentMessageId: null });
+      raw.push(performance.now() - t);
+    }
+    const plain = summarize(raw);
     const warm = await pages(() => engine);
     // An engine per page shares the storage but not the name cache.
     const cold = await pages(() => new ChatEngine({ storage }));
-    const row = (scenario: string, metric: string, value: number): BenchRow => ({ scenario, metric, value, unit: 'ms' });
+    const row = (scenario: string, metric: string, value: number): BenchRow => {
+      const base = metric.endsWith('p50') ? plain.p50 : plain.p99;
+      return { scenario, metric, value, unit: 'ms', baseline: { name: `storage.getHistory, no names, ${metric.split(' ').pop()}`, value: base }, ratio: base / value };
+    };
     return [
       row('page of 100 by 20 authors, names cached', 'history p50', warm.p50),
       row('page of 100 by 20 authors, names cached', 'history p99', warm.p99),
