@@ -8,16 +8,14 @@
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedProvider } from 'parley-chat';
-import { createApp, type ParleyApp } from '../../examples/server/app.js';
-import { loadConfig } from '../../examples/server/config.js';
+import type { ParleyApp } from '../../examples/server/app.js';
 import { requireService } from '../support/services.js';
-import { launchChromium } from './page-harness.js';
+import { launchChromium, signIn as signInAt, startReferenceApp, watch, type ReferenceApp } from './page-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
@@ -35,27 +33,26 @@ const XSS = '<img src=x onerror=alert(1)>';
 const skipReason = await requireService('chromium');
 
 describe.skipIf(skipReason !== null)('the reference app in Chromium: two people in one conversation', () => {
+  let reference: ReferenceApp;
   let app: ParleyApp;
   let url: string;
-  let dataDir: string;
   let browser: Browser;
   let alice: Page;
   let bob: Page;
-  const dialogs: string[] = [];
-  const pageErrors: string[] = [];
+  const problems = { dialogs: [] as string[], pageErrors: [] as string[] };
+  const { dialogs, pageErrors } = problems;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
-    app = await createApp({
-      ...loadConfig({ PARLEY_DATA_DIR: dataDir, STREAM_DELAY: '50' }),
-      port: 0,
-      host: '127.0.0.1',
-      llmProvider: new ScriptedProvider({
-        tokensPerSecond: 25,
-        reply: (request) => (request.messages.at(-1)?.content.includes('stopping') ? LONG_ANSWER : ANSWER),
-      }),
-    });
-    url = await app.listen();
+    reference = await startReferenceApp(
+      { STREAM_DELAY: '50' },
+      {
+        llmProvider: new ScriptedProvider({
+          tokensPerSecond: 25,
+          reply: (request) => (request.messages.at(-1)?.content.includes('stopping') ? LONG_ANSWER : ANSWER),
+        }),
+      },
+    );
+    ({ app, url } = reference);
     browser = await launchChromium();
     alice = await openPage('alice');
     bob = await openPage('bob');
@@ -68,33 +65,19 @@ describe.skipIf(skipReason !== null)('the reference app in Chromium: two people 
       await bob.screenshot({ path: join(ARTIFACTS, 'e2e-bob.png') }).catch(() => {});
     }
     await browser?.close();
-    await app?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await reference?.close();
   });
 
   async function openPage(who: string): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    const page = await context.newPage();
-    // Any alert/confirm/prompt would be a script we did not write (or a modal we promised not to use).
-    page.on('dialog', (dialog) => {
-      dialogs.push(`${who}: ${dialog.type()} ${dialog.message()}`);
-      void dialog.dismiss();
-    });
-    page.on('pageerror', (error) => pageErrors.push(`${who}: ${error.message}`));
-    page.setDefaultTimeout(8000);
-    return page;
+    return watch(await context.newPage(), who, problems);
   }
 
   const messages = (page: Page) => page.locator('#messages .msg');
   const messageWith = (page: Page, text: string) => messages(page).filter({ has: page.locator('.msg-text', { hasText: text }) });
   const lastAnswer = (page: Page) => page.locator('#messages .msg-assistant').last();
 
-  async function signIn(page: Page, name: string): Promise<void> {
-    await page.goto(url);
-    await page.getByTestId('signin-name').fill(name);
-    await page.getByTestId('signin-submit').click();
-    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('online');
-  }
+  const signIn = (page: Page, name: string) => signInAt(page, url, name);
 
   async function send(page: Page, text: string): Promise<void> {
     await page.getByTestId('composer-input').fill(text);

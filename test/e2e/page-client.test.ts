@@ -11,53 +11,41 @@
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatError, ScriptedProvider } from 'parley-chat';
-import { createApp, type ParleyApp } from '../../examples/server/app.js';
-import { loadConfig } from '../../examples/server/config.js';
+import type { ParleyApp } from '../../examples/server/app.js';
 import { requireService } from '../support/services.js';
-import { launchChromium, signIn } from './page-harness.js';
+import { launchChromium, signIn, startReferenceApp, watch, type ReferenceApp } from './page-harness.js';
 
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const skipReason = await requireService('chromium');
 
 describe.skipIf(skipReason !== null)('the reference page on parley-chat/client: outbox, tool calls, history', () => {
+  let reference: ReferenceApp;
   let app: ParleyApp;
   let url: string;
-  let dataDir: string;
   let browser: Browser;
   let page: Page;
   let sessionId: string;
   /** While true the server refuses new socket connections, as if it were down. */
   let refuseConnections = false;
-  const pageErrors: string[] = [];
+  const problems = { dialogs: [] as string[], pageErrors: [] as string[] };
+  const { pageErrors } = problems;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-outbox-'));
-    app = await createApp({
-      ...loadConfig({ PARLEY_DATA_DIR: dataDir, STREAM_DELAY: '20' }),
-      port: 0,
-      host: '127.0.0.1',
-      llmProvider: new ScriptedProvider({ tokensPerSecond: 0, reply: 'Unused: the tool answers.' }),
-    });
+    reference = await startReferenceApp({ STREAM_DELAY: '20' }, { llmProvider: new ScriptedProvider({ tokensPerSecond: 0, reply: 'Unused: the tool answers.' }) });
+    ({ app, url } = reference);
     app.io.of('/chat').use((_socket, next) => next(refuseConnections ? new Error('down for the test') : undefined));
-    url = await app.listen();
     browser = await launchChromium();
     // axe goes in as a script of its own, which the page's CSP would refuse.
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 860 }, bypassCSP: true })).newPage();
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.setDefaultTimeout(8000);
+    page = watch(await (await browser.newContext({ viewport: { width: 1280, height: 860 }, bypassCSP: true })).newPage(), 'olive', problems);
   });
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await reference?.close();
   });
 
   const message = (text: string) => page.locator('#messages .msg', { has: page.locator('.msg-text', { hasText: text }) });

@@ -8,17 +8,13 @@
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScriptedProvider } from 'parley-chat';
-import { createApp, type ParleyApp } from '../../examples/server/app.js';
-import { loadConfig } from '../../examples/server/config.js';
+import type { ParleyApp } from '../../examples/server/app.js';
 import { requireService } from '../support/services.js';
-import { launchChromium, signIn } from './page-harness.js';
+import { launchChromium, signIn, startReferenceApp, watch, type ReferenceApp } from './page-harness.js';
 
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -34,26 +30,20 @@ const ANSWER = 'Here is the fix:\n\n```ts\nconsole.log("hi");\n```\n\n- first\n-
 const skipReason = await requireService('chromium');
 
 describe.skipIf(skipReason !== null)('the reference page: Markdown, touch, keyboard, accessibility', () => {
+  let reference: ReferenceApp;
   let app: ParleyApp;
   let url: string;
-  let dataDir: string;
   let browser: Browser;
   let desktop: BrowserContext;
   let phone: BrowserContext;
   let alice: Page;
   let bob: Page;
-  const dialogs: string[] = [];
-  const pageErrors: string[] = [];
+  const problems = { dialogs: [] as string[], pageErrors: [] as string[] };
+  const { dialogs, pageErrors } = problems;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-usability-'));
-    app = await createApp({
-      ...loadConfig({ PARLEY_DATA_DIR: dataDir, STREAM_DELAY: '20' }),
-      port: 0,
-      host: '127.0.0.1',
-      llmProvider: new ScriptedProvider({ tokensPerSecond: 0, reply: ANSWER }),
-    });
-    url = await app.listen();
+    reference = await startReferenceApp({ STREAM_DELAY: '20' }, { llmProvider: new ScriptedProvider({ tokensPerSecond: 0, reply: ANSWER }) });
+    ({ app, url } = reference);
     browser = await launchChromium();
     desktop = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     phone = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
@@ -63,19 +53,11 @@ describe.skipIf(skipReason !== null)('the reference page: Markdown, touch, keybo
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await reference?.close();
   });
 
   async function watched(context: BrowserContext, who: string): Promise<Page> {
-    const page = await context.newPage();
-    page.on('dialog', (dialog) => {
-      dialogs.push(`${who}: ${dialog.type()} ${dialog.message()}`);
-      void dialog.dismiss();
-    });
-    page.on('pageerror', (error) => pageErrors.push(`${who}: ${error.message}`));
-    page.setDefaultTimeout(8000);
-    return page;
+    return watch(await context.newPage(), who, problems);
   }
 
   const message = (page: Page, text: string) => page.locator('#messages .msg', { has: page.locator('.msg-text', { hasText: text }) });

@@ -6,30 +6,25 @@
  * Under CI=true a missing Chromium is a failure; locally the suite is skipped and the run's last line
  * says so.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type ParleyApp } from '../../examples/server/app.js';
-import { loadConfig } from '../../examples/server/config.js';
+import type { ParleyApp } from '../../examples/server/app.js';
 import { requireService } from '../support/services.js';
-import { launchChromium } from './page-harness.js';
+import { launchChromium, signIn, startReferenceApp, type ReferenceApp } from './page-harness.js';
 
 const skipReason = await requireService('chromium');
 
 describe.skipIf(skipReason !== null)('the reference page renews its token while connected', () => {
+  let reference: ReferenceApp;
   let app: ParleyApp;
   let url: string;
-  let dataDir: string;
   let browser: Browser;
   let page: Page;
   const connects: string[] = [];
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'parley-renewal-'));
-    app = await createApp({ ...loadConfig({ PARLEY_DATA_DIR: dataDir }), port: 0, host: '127.0.0.1', demoTokenTtl: '3s' });
-    url = await app.listen();
+    reference = await startReferenceApp({}, { demoTokenTtl: '3s' });
+    ({ app, url } = reference);
     app.io.of('/chat').on('connection', (socket) => connects.push(socket.id));
     browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
@@ -38,15 +33,11 @@ describe.skipIf(skipReason !== null)('the reference page renews its token while 
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await reference?.close();
   });
 
   it('past the first token’s expiry, a send still goes through the same socket and REST still answers', async () => {
-    await page.goto(url);
-    await page.getByTestId('signin-name').fill('Renata');
-    await page.getByTestId('signin-submit').click();
-    await expect.poll(() => page.locator('#connection').getAttribute('data-state')).toBe('online');
+    await signIn(page, url, 'Renata');
     const firstToken = (await page.evaluate("JSON.parse(localStorage.getItem('parley.auth')).token")) as string;
 
     await page.getByTestId('new-session').click();
