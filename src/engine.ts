@@ -38,7 +38,7 @@ import {
   type StreamRequestInput,
 } from './schemas.js';
 import { SendOrder } from './send-order.js';
-import { UserDirectory } from './users.js';
+import { DisplayNames, UserDirectory } from './users.js';
 import { WriteBatcher, type WriteBatcherOptions } from './write-batcher.js';
 import type { StreamChunk, StreamMetrics, StreamStatusView } from './streams/active-stream.js';
 import { consoleLogger, isLogger, log, type Logger, type LogLevel } from './logger.js';
@@ -148,8 +148,10 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   private readonly writes: WriteBatcher<NewMessage, InsertedMessage>;
   /** Keeps each user's sends into a session in call order (sends and stream prompts). */
   private readonly sendOrder = new SendOrder();
-  /** Display names: written when they change, read in batches (members, presence, message authors). */
+  /** User profiles: written when they change, read in batches. */
   private readonly users: UserDirectory;
+  /** Their names on members, presence, typing and message authors. */
+  private readonly display: DisplayNames;
   private readonly now: () => Date;
   private transport: Transport | null = null;
   private closed = false;
@@ -172,6 +174,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     this.writes = new WriteBatcher((batch) => this.storage.insertMessages(batch), options.writeBatching, { keyOf: (message) => message.sessionId });
     this.now = options.now ?? (() => new Date());
     this.users = new UserDirectory(this.storage, this.now);
+    this.display = new DisplayNames(this.users, (error) => this.report(error, 'user profiles could not be read', 'warn'));
     if (options.logger !== undefined && !isLogger(options.logger)) {
       throw new ChatError('VALIDATION', 'ChatEngine: `logger` needs `error` and `warn` methods');
     }
@@ -186,7 +189,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       publish: (event, payload) => this.publish(event, payload),
       report: (error, context, level) => this.report(error, context, level),
       transport: () => this.transport,
-      displayNames: async (userIds) => new Map([...(await this.profiles(userIds))].map(([id, profile]) => [id, profile?.name ?? null])),
+      displayNames: (userIds) => this.display.names(userIds),
     });
   }
 
@@ -268,7 +271,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   listMembers(sessionId: string, userId?: string): Promise<NamedMember[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      return this.named(await this.storage.listMembers(sessionId));
+      return this.display.members(await this.storage.listMembers(sessionId));
     });
   }
 
@@ -303,7 +306,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
   getPresence(sessionId: string, userId?: string): Promise<PresenceEntry[]> {
     return this.run(async () => {
       await this.access(sessionId, userId, 'session:read');
-      const members = await this.named(await this.storage.listMembers(sessionId));
+      const members = await this.display.members(await this.storage.listMembers(sessionId));
       const online = (await this.transport?.getPresence?.(members.map((m) => m.userId))) ?? new Map();
       return members.map((m) => {
         const live = online.get(m.userId);
@@ -341,7 +344,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const displayName = name === undefined ? null : parseInput(this.schemas.displayName, name, 'name');
       if (typing) await this.rateLimiter.consume('typing:start', typist);
       await this.access(sessionId, typist, 'typing');
-      const shown = displayName ?? (await this.profiles([typist])).get(typist)?.name ?? null;
+      const shown = displayName ?? (await this.display.names([typist])).get(typist) ?? null;
       this.publish('typing.updated', { sessionId, userId: typist, name: shown, typing });
     });
   }
@@ -401,7 +404,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         turn.release(); // enqueued, or failed: either way the next send need not wait for this one
       }
       const { message: stored, created } = await inserted;
-      const message = await this.withAuthor(stored);
+      const message = await this.display.author(stored);
       if (created) this.publish('message.created', { sessionId: message.sessionId, seq: message.seq, message });
       return message;
     });
@@ -429,18 +432,18 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       // reader in its own statement: one round trip per page instead of two. A thread looks its
       // parent up first.
       const authorize = query.parentMessageId === undefined ? this.readerCheck(userId) : null;
-      if (authorize) return this.withAuthorsOf(await this.storage.getHistory(parseInput(this.schemas.externalId, sessionId, 'sessionId'), { ...page, authorize }));
+      if (authorize) return this.display.authorsOf(await this.storage.getHistory(parseInput(this.schemas.externalId, sessionId, 'sessionId'), { ...page, authorize }));
       await this.access(sessionId, userId, 'session:read');
       if (query.parentMessageId !== undefined) {
         const parent = await this.storage.getMessage(query.parentMessageId);
         if (!parent || parent.sessionId !== sessionId) throw new ChatError('NOT_FOUND', 'Parent message not found in this session');
       }
-      return this.withAuthorsOf(await this.storage.getHistory(sessionId, page));
+      return this.display.authorsOf(await this.storage.getHistory(sessionId, page));
     });
   }
 
   getMessage(messageId: string, userId?: string): Promise<Message> {
-    return this.run(async () => this.withAuthor((await this.messageWithAccess(messageId, userId, 'session:read')).message));
+    return this.run(async () => this.display.author((await this.messageWithAccess(messageId, userId, 'session:read')).message));
   }
 
   /** Replaces the text of a message; only its author may (or a trusted call). */
@@ -461,7 +464,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         { bumpSeq: true },
       );
       if (!updated) throw new ChatError('NOT_FOUND', 'Message not found');
-      await this.withAuthor(updated);
+      await this.display.author(updated);
       this.publish('message.edited', { sessionId: updated.sessionId, seq: updated.changeSeq, message: updated });
       return updated;
     });
@@ -475,7 +478,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     return this.run(async () => {
       if (userId !== undefined) await this.rateLimiter.consume('message:delete', this.userIdOf(userId));
       const { message } = await this.messageWithAccess(messageId, userId, 'message:delete');
-      if (message.isDeleted) return this.withAuthor(message);
+      if (message.isDeleted) return this.display.author(message);
       const at = this.now();
       const deleted = await this.storage.updateMessage(
         message.id,
@@ -483,7 +486,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         { bumpSeq: true },
       );
       if (!deleted) throw new ChatError('NOT_FOUND', 'Message not found');
-      await this.withAuthor(deleted);
+      await this.display.author(deleted);
       this.publish('message.deleted', {
         sessionId: deleted.sessionId,
         seq: deleted.changeSeq,
@@ -508,9 +511,9 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const counted = { ...page, maxCount: this.limits.maxSearchCount };
       // With a declared storage check the search checks its reader in its own count statement.
       const authorize = this.readerCheck(userId);
-      if (authorize) return this.withAuthorsOf(await this.storage.searchMessages(parseInput(this.schemas.externalId, sessionId, 'sessionId'), terms, { ...counted, authorize }));
+      if (authorize) return this.display.authorsOf(await this.storage.searchMessages(parseInput(this.schemas.externalId, sessionId, 'sessionId'), terms, { ...counted, authorize }));
       await this.access(sessionId, userId, 'session:read');
-      return this.withAuthorsOf(await this.storage.searchMessages(sessionId, terms, counted));
+      return this.display.authorsOf(await this.storage.searchMessages(sessionId, terms, counted));
     });
   }
 
@@ -523,7 +526,7 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
         offset: 0,
         parentMessageId: message.id,
       });
-      return this.withAuthors(page.messages);
+      return this.display.authors(page.messages);
     });
   }
 
@@ -787,12 +790,12 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
       const explicit = options.lastSeq === undefined ? undefined : parseInput(this.schemas.seqCursor, options.lastSeq, 'lastSeq');
       await this.rateLimiter.consume('session:join', user, sessionId);
       const { session, member } = await this.access(sessionId, user, 'session:join');
-      const members = await this.named(await this.storage.listMembers(session.id));
+      const members = await this.display.members(await this.storage.listMembers(session.id));
       const cursor = Math.min(explicit ?? member?.lastDeliveredSeq ?? 0, session.lastSeq);
       if (cursor === 0 && explicit === undefined) {
         return { session, members, member, replay: [], seq: session.lastSeq, gap: session.lastSeq > 0 };
       }
-      const changes = await this.withAuthors(await this.storage.getChangesSince(session.id, cursor, REPLAY_LIMIT + 1));
+      const changes = await this.display.authors(await this.storage.getChangesSince(session.id, cursor, REPLAY_LIMIT + 1));
       const gap = changes.length > REPLAY_LIMIT;
       const replay: ReplayItem[] = changes.slice(0, REPLAY_LIMIT).map((message) => ({
         type: message.seq > cursor ? 'created' : message.isDeleted ? 'deleted' : 'changed',
@@ -911,46 +914,6 @@ export class ChatEngine extends EventEmitter<ChatEventListeners> {
     const allowed = await this.authorizeFn({ userId: user, sessionId: id, action, role: access.member?.role ?? null, ...extra });
     if (!allowed) throw new ChatError('FORBIDDEN', `Not allowed to ${action.replace(':', ' ')} in this session`);
     return access;
-  }
-
-  /**
-   * Profiles for display: a read that fails leaves the names out (reported) rather than failing a
-   * call whose change may already be committed and must still be announced.
-   */
-  private async profiles(ids: readonly string[]): Promise<Map<string, UserProfile | null>> {
-    if (ids.length === 0) return new Map();
-    try {
-      return await this.users.lookup(ids);
-    } catch (error) {
-      this.report(error, 'user profiles could not be read', 'warn');
-      return new Map();
-    }
-  }
-
-  /** Members with their profiles: one storage read for the names not cached. */
-  private async named(members: SessionMember[]): Promise<NamedMember[]> {
-    const profiles = await this.profiles(members.map((m) => m.userId));
-    return members.map((m) => {
-      const profile = profiles.get(m.userId);
-      return { ...m, name: profile?.name ?? null, avatarUrl: profile?.avatarUrl ?? null };
-    });
-  }
-
-  /** Sets `authorName` on each message: one storage read per page for the names not cached, never one per message. */
-  private async withAuthors<M extends Message>(messages: M[]): Promise<M[]> {
-    const authors = messages.flatMap((m) => (m.userId === null ? [] : [m.userId]));
-    const profiles = await this.profiles(authors);
-    for (const m of messages) m.authorName = m.userId === null ? null : (profiles.get(m.userId)?.name ?? null);
-    return messages;
-  }
-
-  private async withAuthor(message: Message): Promise<Message> {
-    return (await this.withAuthors([message]))[0]!;
-  }
-
-  private async withAuthorsOf<P extends { messages: Message[] }>(page: P): Promise<P> {
-    await this.withAuthors(page.messages);
-    return page;
   }
 
   /** What the policy lets storage check on its behalf for `action` (see `AuthorizeFn.storageCheck`). */

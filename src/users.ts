@@ -1,4 +1,4 @@
-import type { UserProfile } from './model.js';
+import type { Message, NamedMember, SessionMember, UserProfile } from './model.js';
 import type { StorageAdapter } from './ports/storage.js';
 
 export interface UserDirectoryOptions {
@@ -87,5 +87,58 @@ export class UserDirectory {
     this.entries.set(id, entry);
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     return entry;
+  }
+}
+
+/**
+ * Names for display, on what the engine returns and announces: members, message authors. A read
+ * that fails leaves the names out (reported) rather than failing a call whose change may already be
+ * committed and must still be announced.
+ */
+export class DisplayNames {
+  constructor(
+    private readonly directory: UserDirectory,
+    private readonly readFailed: (error: unknown) => void,
+  ) {}
+
+  /** The profiles of `ids` (null: none); empty when they could not be read. */
+  async profiles(ids: readonly string[]): Promise<Map<string, UserProfile | null>> {
+    if (ids.length === 0) return new Map();
+    try {
+      return await this.directory.lookup(ids);
+    } catch (error) {
+      this.readFailed(error);
+      return new Map();
+    }
+  }
+
+  /** Display names by user id (null: none). */
+  async names(ids: readonly string[]): Promise<Map<string, string | null>> {
+    return new Map([...(await this.profiles(ids))].map(([id, profile]) => [id, profile?.name ?? null]));
+  }
+
+  /** Members with their names and avatars: one storage read for the ones not cached. */
+  async members(members: SessionMember[]): Promise<NamedMember[]> {
+    const profiles = await this.profiles(members.map((m) => m.userId));
+    return members.map((m) => {
+      const profile = profiles.get(m.userId);
+      return { ...m, name: profile?.name ?? null, avatarUrl: profile?.avatarUrl ?? null };
+    });
+  }
+
+  /** Sets `authorName` on each message: one storage read per page for the names not cached, never one per message. */
+  async authors<M extends Message>(messages: M[]): Promise<M[]> {
+    const names = await this.names(messages.flatMap((m) => (m.userId === null ? [] : [m.userId])));
+    for (const m of messages) m.authorName = m.userId === null ? null : (names.get(m.userId) ?? null);
+    return messages;
+  }
+
+  async author(message: Message): Promise<Message> {
+    return (await this.authors([message]))[0]!;
+  }
+
+  async authorsOf<P extends { messages: Message[] }>(page: P): Promise<P> {
+    await this.authors(page.messages);
+    return page;
   }
 }
