@@ -10,7 +10,7 @@
  * (default 5; the best round of each side is kept).
  */
 import { ChatEngine, MemoryStorage, type LlmDelta, type LlmProvider } from '../src/index.js';
-import { fmt, type BenchRow } from './lib.js';
+import { cpuMsPerCall, fmt, type BenchRow } from './lib.js';
 
 const ANSWERS = Number(process.env.BENCH_CONTEXT_ANSWERS ?? 500);
 const ROUNDS = Number(process.env.BENCH_CONTEXT_ROUNDS ?? 5);
@@ -58,12 +58,9 @@ async function engineWith(maxTokens: number | undefined) {
 /** CPU ms per answer; each answer adds two messages as long as the others, so the history read stays alike. */
 async function cpuPerAnswer(maxTokens: number | undefined): Promise<number> {
   const { engine, ask } = await engineWith(maxTokens);
-  for (let i = 0; i < 50; i++) await ask(); // warm-up (and the tokenizer's load)
-  const start = process.cpuUsage();
-  for (let i = 0; i < ANSWERS; i++) await ask();
-  const used = process.cpuUsage(start);
+  const ms = await cpuMsPerCall(ask, ANSWERS); // its warm-up also loads the tokenizer
   await engine.close();
-  return (used.user + used.system) / 1000 / ANSWERS;
+  return ms;
 }
 
 export default async function contextBench(): Promise<BenchRow[]> {

@@ -32,6 +32,15 @@ export function summarize(samplesMs: number[]): { p50: number; p99: number; mean
 }
 
 /** Runs `fn` `count` times with at most `concurrency` calls in flight; returns elapsed ms. */
+/** This process's CPU ms (user + system) per call of `fn`, over `calls` calls in a row after `warmUp` unmeasured ones. */
+export async function cpuMsPerCall(fn: () => Promise<unknown>, calls: number, warmUp = 50): Promise<number> {
+  for (let i = 0; i < warmUp; i++) await fn();
+  const start = process.cpuUsage();
+  for (let i = 0; i < calls; i++) await fn();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000 / calls;
+}
+
 export async function runConcurrently(count: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const start = performance.now();

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { ChatEngine, defineTool, MemoryStorage, type LlmDelta, type LlmProvider, type LlmRequest } from '../src/index.js';
-import { fmt, type BenchRow } from './lib.js';
+import { cpuMsPerCall, fmt, type BenchRow } from './lib.js';
 
 const ANSWERS = Number(process.env.BENCH_TOOLS_ANSWERS ?? 400);
 const ROUNDS = Number(process.env.BENCH_TOOLS_ROUNDS ?? 3);
@@ -56,12 +56,9 @@ async function cpuPerAnswer(withTool: boolean): Promise<number> {
     new Promise<void>((resolve, reject) => {
       engine.startStream(session.id, 'Where is A-1042?', 'alice', undefined, {}, undefined, (e) => reject(e), () => resolve()).catch(reject);
     });
-  for (let i = 0; i < 50; i++) await ask(); // warm-up
-  const start = process.cpuUsage();
-  for (let i = 0; i < ANSWERS; i++) await ask();
-  const used = process.cpuUsage(start);
+  const ms = await cpuMsPerCall(ask, ANSWERS);
   await engine.close();
-  return (used.user + used.system) / 1000 / ANSWERS;
+  return ms;
 }
 
 export default async function toolsBench(): Promise<BenchRow[]> {
