@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newId } from '../ids.js';
-import type { StorageAdapter } from '../ports/storage.js';
+import { newId } from '../../ids.js';
+import type { StorageAdapter } from '../../ports/storage.js';
 
 /** The profile rules of the storage contract (`saveUser`, `getUsers`), run by `describeStorageAdapter`. */
 export function defineUserProfileCases(db: () => StorageAdapter, clock: () => Date): void {
